@@ -1,0 +1,160 @@
+"""What every chair method sees, the item-level verdicts, and the method interface.
+
+The chair first turns the qualified reviewers' weighted judgments into a *verdict*
+for every item and every unordered pair judged on it (a margin: > 0 a better, < 0 b
+better, 0 a tie), then ranks the models. Verdicts follow PRE: a weighted vote over
+both orders, or for the ``mean`` method the difference of weighted mean item scores.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from peerreview.votes import FloatArray, IntArray, JudgmentTable, Scores, Votes, pair_key
+
+
+@dataclass(slots=True)
+class Verdicts:
+    """The chair's decision per (item, a, b), a < b."""
+
+    item: IntArray
+    a: IntArray
+    b: IntArray
+    margin: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.item.size)
+
+
+def vote_verdicts(votes: Votes, weights: FloatArray, n_models: int) -> Verdicts:
+    """margin(t, a, b) = sum over reviewers of w_r times the sum of r's votes on {a, b}
+    at t (both orders). A pair whose every vote was an abstention has margin 0."""
+    if not len(votes):
+        empty = np.zeros(0, np.int64)
+        return Verdicts(empty, empty, empty, np.zeros(0, np.float64))
+    keys = pair_key(votes.item, votes.a, votes.b, n_models)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    margin = np.bincount(inverse, weights[votes.reviewer] * votes.vote,
+                         minlength=uniq.size).astype(np.float64)
+    item, rest = np.divmod(uniq, n_models * n_models)
+    a, b = np.divmod(rest, n_models)
+    return Verdicts(item, a, b, margin)
+
+
+def mean_item_scores(scores: Scores, weights: FloatArray, n_items: int, n_models: int,
+                     *, normalize: bool = False) -> FloatArray:
+    """S(t, m): the weighted mean of the qualified reviewers' scores, normalized by
+    the weights present (an abstention is not a score). NaN where nobody scored.
+
+    With ``normalize`` each reviewer's scores are z-scored first. Reviewers on
+    different scales are mapped to [0, 1] by their scale so they can be averaged.
+    """
+    ok = ~np.isnan(scores.score) & (weights[scores.reviewer] > 0)
+    s = scores.take(ok)
+    value = s.score.copy()
+    if normalize:
+        for r in np.unique(s.reviewer):
+            mine = s.reviewer == r
+            sd = value[mine].std()
+            value[mine] = (value[mine] - value[mine].mean()) / (sd if sd > 0 else 1.0)
+    elif s.low.size and (np.ptp(s.low) > 0 or np.ptp(s.high) > 0):
+        value = (value - s.low) / (s.high - s.low)
+    w = weights[s.reviewer]
+    cell = s.item * n_models + s.model
+    num = np.bincount(cell, w * value, minlength=n_items * n_models)
+    den = np.bincount(cell, w, minlength=n_items * n_models)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return out.reshape(n_items, n_models)
+
+
+def score_verdicts(item_scores: FloatArray) -> Verdicts:
+    """Verdicts for every pair of models that both have an item score."""
+    n_models = item_scores.shape[1]
+    ia, ib = np.triu_indices(n_models, 1)
+    diff = item_scores[:, ia] - item_scores[:, ib]
+    t, p = np.nonzero(~np.isnan(diff))
+    return Verdicts(t.astype(np.int64), ia[p].astype(np.int64), ib[p].astype(np.int64),
+                    diff[t, p])
+
+
+def verdict_outcomes(verdicts: Verdicts, n_items: int, n_models: int) -> tuple[FloatArray,
+                                                                              FloatArray]:
+    """Per (item, model): points won in the item's verdicts (1 a win, 0.5 a tie) and
+    verdicts taken part in, as two (items x models) arrays."""
+    sign = np.sign(verdicts.margin)
+    points_a = (sign + 1) / 2
+    size = n_items * n_models
+    won = np.bincount(verdicts.item * n_models + verdicts.a, points_a, minlength=size) + \
+        np.bincount(verdicts.item * n_models + verdicts.b, 1 - points_a, minlength=size)
+    played = np.bincount(verdicts.item * n_models + verdicts.a, minlength=size) + \
+        np.bincount(verdicts.item * n_models + verdicts.b, minlength=size)
+    return (won.reshape(n_items, n_models).astype(np.float64),
+            played.reshape(n_items, n_models).astype(np.float64))
+
+
+@dataclass(slots=True)
+class Evidence:
+    """What the chair works from: the qualified reviewers' judgments and weights."""
+
+    table: JudgmentTable
+    weights: FloatArray  # per reviewer, sums to 1 over the qualified, 0 elsewhere
+    votes: Votes
+    verdicts: Verdicts
+    item_scores: FloatArray  # (items x models); NaN where the model has no verdict
+
+    @property
+    def n_items(self) -> int:
+        return len(self.table.items)
+
+    @property
+    def n_models(self) -> int:
+        return len(self.table.models)
+
+    def row_weights(self, item_weights: FloatArray | None = None) -> FloatArray:
+        """Each vote's weight, scaled so that the mean qualified reviewer weighs 1,
+        times its item's weight (bootstrap counts)."""
+        qualified = max(int(np.count_nonzero(self.weights)), 1)
+        w = self.weights[self.votes.reviewer] * qualified
+        if item_weights is not None:
+            w = w * item_weights[self.votes.item]
+        return w
+
+
+def gather_evidence(table: JudgmentTable, weights: FloatArray, *, by_mean: bool,
+                    normalize: bool = False) -> Evidence:
+    """Restrict the table to reviewers with weight > 0 and decide every item pair."""
+    keep = weights > 0
+    table = table.for_reviewers(keep)
+    votes = table.votes()
+    n_items, n_models = len(table.items), len(table.models)
+    if by_mean:
+        item_scores = mean_item_scores(table.scores, weights, n_items, n_models,
+                                       normalize=normalize)
+        verdicts = score_verdicts(item_scores)
+    else:
+        verdicts = vote_verdicts(votes, weights, n_models)
+        won, played = verdict_outcomes(verdicts, n_items, n_models)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            item_scores = np.where(played > 0, won / np.where(played > 0, played, 1), np.nan)
+    return Evidence(table, weights, votes, verdicts, item_scores)
+
+
+class Chair(ABC):
+    """A ranking method: evidence in, one score per model out (higher is better)."""
+
+    name: ClassVar[str]
+    by_mean: ClassVar[bool] = False  # verdicts from mean scores rather than votes
+
+    @abstractmethod
+    def scores(self, evidence: Evidence, item_weights: FloatArray | None = None) -> FloatArray:
+        """Score every model of ``evidence.table.models``; NaN for a model without data.
+
+        Args:
+            evidence: the qualified judgments, weights and verdicts.
+            item_weights: a weight per item (bootstrap counts); None means all 1.
+        """

@@ -1,0 +1,68 @@
+"""PRD's peer rank (Li, Patel and Du 2023): reviewers that are also evaluatees weigh
+as much as their own standing, iterated to a fixed point.
+
+Each round, a reviewer that is also an evaluatee gets its exam weight times its
+model's current win rate; a reviewer that is not gets its exam weight times the
+mean win rate (neutral). The weighted vote then gives new win rates. The result
+is the fixed point's win rates.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from peerreview.chair.base import Chair, Evidence, verdict_outcomes, vote_verdicts
+from peerreview.chair.vote import win_rates
+from peerreview.votes import FloatArray, IntArray
+
+log = logging.getLogger(__name__)
+
+
+def reviewer_models(reviewers: list[str], models: list[str]) -> IntArray:
+    """The model index each reviewer also is (by name, or by the name before a ':'),
+    -1 for a reviewer that is no evaluatee."""
+    index = {m: i for i, m in enumerate(models)}
+    return np.array([index.get(r, index.get(r.split(":")[0], -1)) for r in reviewers],
+                    np.int64)
+
+
+class PeerRankChair(Chair):
+    """Win rates under reviewer weights taken from the reviewers' own standing.
+
+    Args:
+        max_iter: the most rounds.
+        tol: stop when no win rate moves more than this.
+    """
+
+    name = "peer-rank"
+
+    def __init__(self, max_iter: int = 200, tol: float = 1e-9) -> None:
+        self.max_iter, self.tol = max_iter, tol
+        self.converged = True
+
+    def scores(self, evidence: Evidence, item_weights: FloatArray | None = None) -> FloatArray:
+        own = reviewer_models(evidence.table.reviewers, evidence.table.models)
+        base = evidence.weights
+        standing = np.ones(evidence.n_models)
+        self.converged = False
+        for _ in range(self.max_iter):
+            judged = ~np.isnan(standing)
+            neutral = float(np.mean(standing[judged])) if judged.any() else 1.0
+            factor = np.where(own >= 0, standing[np.maximum(own, 0)], neutral)
+            weights = base * np.nan_to_num(factor, nan=neutral)
+            if weights.sum() <= 0:
+                weights = base
+            weights = weights / weights.sum()
+            verdicts = vote_verdicts(evidence.votes, weights, evidence.n_models)
+            won, played = verdict_outcomes(verdicts, evidence.n_items, evidence.n_models)
+            new = win_rates(won, played, item_weights)
+            if np.nanmax(np.abs(new - standing)) < self.tol:
+                standing = new
+                self.converged = True
+                break
+            standing = new
+        if not self.converged:
+            log.warning("peer rank did not converge in %d rounds", self.max_iter)
+        return standing

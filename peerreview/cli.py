@@ -1,0 +1,138 @@
+"""The command line: parses options and calls the library, nothing else.
+
+Exit status: 0 success, 2 bad input or usage, 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from peerreview import __version__
+from peerreview.chair import METHODS
+from peerreview.console import exam_table, print_rank
+from peerreview.errors import InputError
+from peerreview.exam import NoQualifiedReviewer, Weighting
+from peerreview.importers import importer
+from peerreview.importers.summeval import DIMENSIONS
+from peerreview.rank import Qualification, RankOptions, rank, write_rank
+
+err = Console(stderr=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="peerreview",
+        description="Rank large language models by peer review (PRE): reviewers sit a "
+                    "qualification exam, the qualified ones judge, a chair ranks.")
+    parser.add_argument("--version", action="version", version=f"peerreview {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("rank", help="run the exam and the chair on recorded judgments",
+                       description="Run the qualification exam and the chair on recorded "
+                                   "judgments and write leaderboard.json/.csv, reviewers.json, "
+                                   "verdicts.jsonl, cost.json and (with --gold) agreement.json.")
+    p.add_argument("--judgments", nargs="+", required=True, metavar="FILE",
+                   help="judgment files (JSON Lines, pairwise and/or pointwise)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--exam-gold", metavar="FILE", help="human labels for the exam")
+    p.add_argument("--threshold", type=float, default=0.6, metavar="P",
+                   help="exam accuracy needed to qualify (default 0.6)")
+    p.add_argument("--weighting", choices=[w.value for w in Weighting] + ["power"],
+                   default="linear", help="weight from exam accuracy (default linear)")
+    p.add_argument("--exponent", type=float, default=1.0, metavar="A",
+                   help="a in exp(a p) and p^a (default 1)")
+    p.add_argument("--method", choices=list(METHODS),
+                   help="chair method (default: vote for pairwise, mean for pointwise)")
+    p.add_argument("--normalize", action="store_true",
+                   help="z-score each reviewer's scores before the mean")
+    p.add_argument("--gold", metavar="FILE", help="human labels to measure agreement against")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="bootstrap resamples of items for intervals (default 0: none)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--qualification", choices=[q.value for q in Qualification],
+                   help="gold: PRE's exam; none: all qualify equally "
+                        "(default: gold with --exam-gold, else none)")
+    p.add_argument("--schedule", choices=["full"], default="full",
+                   help="which judgments to use (default full: all of them)")
+    p.add_argument("--allow-unexamined", action="store_true",
+                   help="let reviewers with no exam pair in, at the mean weight")
+    p.add_argument("--quiet", action="store_true", help="print no tables")
+
+    i = sub.add_parser("import", help="convert a public data set to the exchange format",
+                       description="Write DIR/items.jsonl, submissions.jsonl, judgments.jsonl "
+                                   "and gold.jsonl from a data set folder.")
+    i.add_argument("name", choices=["summeval", "vicuna80", "pandalm"], help="the data set")
+    i.add_argument("path", help="its folder (e.g. ../shared/data/summeval)")
+    i.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    i.add_argument("--dimension", choices=DIMENSIONS, default="relevance",
+                   help="SummEval quality dimension (default relevance)")
+    return parser
+
+
+def _rank(args: argparse.Namespace, out: Console) -> None:
+    weighting = "poly" if args.weighting == "power" else args.weighting
+    options = RankOptions(
+        threshold=args.threshold, weighting=Weighting(weighting), exponent=args.exponent,
+        method=args.method, normalize=args.normalize,
+        qualification=Qualification(args.qualification) if args.qualification else None,
+        allow_unexamined=args.allow_unexamined, bootstrap=args.bootstrap, seed=args.seed)
+    result = rank(args.judgments, exam_gold=args.exam_gold, gold=args.gold, options=options)
+    if result.duplicates:
+        d = result.duplicates[0]
+        err.print(f"[yellow]warning:[/] {len(result.duplicates)} duplicate judgment(s) ignored, "
+                  f"the first of each kept (e.g. {d.path}:{d.line} repeats "
+                  f"{d.kept_path}:{d.kept_line})")
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    write_rank(result, args.out)
+    if not args.quiet:
+        print_rank(result, out)
+    out.print(f"wrote {args.out}")
+
+
+def _import(args: argparse.Namespace, out: Console) -> None:
+    kwargs = {"dimension": args.dimension} if args.name == "summeval" else {}
+    data = importer(args.name)(args.path, **kwargs)
+    data.write(args.out)
+    for note in data.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    abstained = data.abstentions()
+    out.print(f"{args.name}: {len(data.items)} items, {len(data.submissions)} submissions, "
+              f"{len(data.judgments)} judgments, {len(data.gold)} gold labels -> {args.out}")
+    for reviewer in sorted({j.reviewer for j in data.judgments}):
+        if abstained[reviewer]:
+            out.print(f"  {reviewer}: {abstained[reviewer]} unreadable answers kept as "
+                      "abstentions")
+
+
+def _fail(message: str) -> None:
+    err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = _parser().parse_args(argv)
+    out = Console()
+    try:
+        {"rank": _rank, "import": _import}[args.command](args, out)
+    except NoQualifiedReviewer as exc:
+        err.print(exam_table(exc.results))
+        _fail(f"peerreview: error: {exc}")
+        return 2
+    except InputError as exc:
+        _fail(f"peerreview: error: {exc}")
+        return 2
+    except Exception as exc:  # the last line of defence: say what failed
+        _fail(f"peerreview: failed: {type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

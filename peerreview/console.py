@@ -1,0 +1,66 @@
+"""Tables for the terminal (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from peerreview.exam import ExamResult
+from peerreview.rank import RankResult
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def exam_table(results: list[ExamResult]) -> Table:
+    """The qualification exam, one row per reviewer candidate."""
+    table = Table(title="Qualification exam", title_justify="left")
+    for col in ("reviewer", "exam acc.", "95% CI", "items", "kappa", "pos. consist.",
+                "abstained", "qualified", "weight"):
+        table.add_column(col, justify="left" if col == "reviewer" else "right")
+    for r in sorted(results, key=lambda r: (-(r.exam_accuracy or 0), r.reviewer)):
+        ci = "–" if r.ci_low is None else f"{r.ci_low:.2f}–{r.ci_high:.2f}"
+        table.add_row(r.reviewer, _num(r.exam_accuracy), ci,
+                      "–" if r.exam_items is None else str(r.exam_items), _num(r.kappa, 2),
+                      _num(r.position_consistency, 2), f"{r.abstentions}/{r.judgments}",
+                      "[green]yes[/]" if r.qualified else "[red]no[/]", _num(r.weight))
+    return table
+
+
+def leaderboard_table(result: RankResult) -> Table:
+    """The chair's ranking."""
+    table = Table(title=f"Leaderboard (chair: {result.method})", title_justify="left")
+    for col in ("rank", "model", "score", "95% CI", "rank CI"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for row in result.leaderboard:
+        ci = "–" if row.ci_low is None or row.ci_high is None else \
+            f"{row.ci_low:.3f}–{row.ci_high:.3f}"
+        rank_ci = "–" if row.rank_low is None else f"{row.rank_low}–{row.rank_high}"
+        table.add_row(str(row.rank), row.model, f"{row.score:.4g}", ci, rank_ci)
+    return table
+
+
+def agreement_table(result: RankResult) -> Table:
+    """Panel versus every single reviewer, against gold."""
+    table = Table(title="Agreement with human gold", title_justify="left")
+    for col in ("ranked by", "pairwise acc.", "gold pairs", "Kendall tau", "Spearman",
+                "item Spearman"):
+        table.add_column(col, justify="left" if col == "ranked by" else "right")
+    a = result.agreement
+    assert a is not None
+    table.add_row("[bold]panel[/]", f"[bold]{a.pairwise_accuracy:.3f}[/]", str(a.pairs),
+                  _num(a.kendall_tau), _num(a.spearman), _num(a.item_spearman))
+    for s in sorted(result.reviewer_agreement, key=lambda s: -s.agreement.pairwise_accuracy):
+        g = s.agreement
+        table.add_row(s.reviewer, f"{g.pairwise_accuracy:.3f}", str(g.pairs),
+                      _num(g.kendall_tau), _num(g.spearman), _num(g.item_spearman))
+    return table
+
+
+def print_rank(result: RankResult, console: Console) -> None:
+    """Everything ``rank`` has to say."""
+    console.print(exam_table(result.exam))
+    console.print(leaderboard_table(result))
+    if result.agreement is not None:
+        console.print(agreement_table(result))

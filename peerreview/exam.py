@@ -1,0 +1,241 @@
+"""The qualification exam: grade reviewer candidates against gold, select, weight.
+
+Exam accuracy p_r is the mean of r's graded votes on exam gold pairs: 1 if the vote
+agrees with gold, 0.5 if it is 0 (tie or abstention), 0 otherwise. A pairwise
+reviewer has one graded vote per order it judged; a pointwise reviewer one per
+gold pair (METHOD.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from peerreview.errors import InputError
+from peerreview.gold import Gold
+from peerreview.votes import FloatArray, IntArray, JudgmentTable, Votes, pair_key
+
+
+class Weighting(StrEnum):
+    """How exam accuracy p becomes a reviewer weight (before normalizing)."""
+
+    UNIFORM = "uniform"
+    LINEAR = "linear"
+    LOG_ODDS = "log-odds"
+    EXP = "exp"
+    POLY = "poly"
+
+
+LOG_ODDS_CAP = 1e-3  # p is clipped to [0, 1 - cap] so that a perfect exam gets a finite weight
+
+
+class NoQualifiedReviewer(InputError):
+    """No candidate passed the exam; ``results`` holds the exam table to show."""
+
+    def __init__(self, message: str, results: list[ExamResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+def raw_weight(p: float, weighting: Weighting, exponent: float = 1.0) -> float:
+    """The weight exam accuracy ``p`` earns, before normalizing.
+
+    uniform 1; linear p; log-odds log(p / (1 - p)), 0 for p <= 0.5; exp exp(a p);
+    poly p^a.
+    """
+    if weighting is Weighting.UNIFORM:
+        return 1.0
+    if weighting is Weighting.LINEAR:
+        return p
+    if weighting is Weighting.LOG_ODDS:
+        if p <= 0.5:
+            return 0.0
+        q = min(p, 1.0 - LOG_ODDS_CAP)
+        return math.log(q / (1.0 - q))
+    if weighting is Weighting.EXP:
+        return math.exp(exponent * p)
+    return float(p**exponent)
+
+
+@dataclass(slots=True)
+class ExamResult:
+    """One reviewer candidate's exam and what followed from it."""
+
+    reviewer: str
+    exam_accuracy: float | None
+    exam_items: int | None
+    exam_votes: int
+    ci_low: float | None
+    ci_high: float | None
+    kappa: float | None
+    qualified: bool
+    weight: float
+    judgments: int
+    abstentions: int
+    position_consistency: float | None
+
+    @property
+    def abstention_rate(self) -> float:
+        """Share of this reviewer's judgments that could not be read."""
+        return self.abstentions / self.judgments if self.judgments else 0.0
+
+    @property
+    def examined(self) -> bool:
+        """Whether the reviewer had any exam gold pair to answer."""
+        return self.exam_accuracy is not None
+
+
+def grade(votes: Votes, gold: Gold,
+          table: JudgmentTable) -> tuple[IntArray, FloatArray, IntArray]:
+    """Grade the votes that fall on gold pairs.
+
+    Returns:
+        The row indices of ``votes`` that were graded, their grades (1, 0.5 or 0)
+        and the gold sign of each.
+    """
+    g_item, g_a, g_b, g_sign = gold.indexed(table)
+    n_models = len(table.models)
+    gold_keys = pair_key(g_item, g_a, g_b, n_models)
+    order = np.argsort(gold_keys)
+    gold_keys, g_sign = gold_keys[order], g_sign[order]
+    keys = pair_key(votes.item, votes.a, votes.b, n_models)
+    pos = np.searchsorted(gold_keys, keys)
+    pos_clipped = np.minimum(pos, max(gold_keys.size - 1, 0))
+    hit = (pos < gold_keys.size) & (gold_keys[pos_clipped] == keys) if gold_keys.size \
+        else np.zeros(keys.size, np.bool_)
+    rows = np.flatnonzero(hit)
+    sign = g_sign[pos_clipped[rows]]
+    vote = votes.vote[rows]
+    grades = np.where(vote == 0, 0.5, (vote == sign).astype(np.float64))
+    return rows, grades, sign
+
+
+def _bootstrap_interval(item: IntArray, grades: FloatArray, n_boot: int,
+                        rng: np.random.Generator) -> tuple[float, float]:
+    """95% percentile interval of accuracy, resampling exam items (votes on one item
+    are not independent)."""
+    uniq, inverse = np.unique(item, return_inverse=True)
+    sums = np.bincount(inverse, grades)
+    counts = np.bincount(inverse).astype(np.float64)
+    weights = rng.multinomial(uniq.size, np.full(uniq.size, 1.0 / uniq.size), size=n_boot)
+    acc = (weights @ sums) / np.maximum(weights @ counts, 1e-12)
+    low, high = np.percentile(acc, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _kappa(vote: IntArray, sign: IntArray) -> float | None:
+    """Cohen's kappa between the reviewer's votes (+1, 0, -1) and gold (+1, -1)."""
+    n = vote.size
+    if n == 0:
+        return None
+    cats = (-1, 0, 1)
+    observed = float(np.mean(vote == sign))
+    expected = sum(float(np.mean(vote == c)) * float(np.mean(sign == c)) for c in cats)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def position_consistency(votes: Votes, n_reviewers: int, n_models: int) -> list[float | None]:
+    """Per reviewer, the share of pairs judged in both orders (neither an abstention)
+    on which the same model won, or both orders said tie."""
+    mask = (votes.a_first >= 0) & ~votes.abstain
+    v = votes.take(mask)
+    key = pair_key(v.item, v.a, v.b, n_models) * n_reviewers + v.reviewer
+    out: list[float | None] = [None] * n_reviewers
+    if not len(v):
+        return out
+    order = np.lexsort((v.a_first, key))
+    key, vote, a_first, rev = key[order], v.vote[order], v.a_first[order], v.reviewer[order]
+    both = (key[:-1] == key[1:]) & (a_first[:-1] != a_first[1:])
+    same = vote[:-1] == vote[1:]
+    idx = np.flatnonzero(both)
+    pairs = np.bincount(rev[idx], minlength=n_reviewers)
+    agree = np.bincount(rev[idx], same[idx].astype(np.float64), minlength=n_reviewers)
+    for r in range(n_reviewers):
+        if pairs[r]:
+            out[r] = float(agree[r] / pairs[r])
+    return out
+
+
+def run_exam(
+    table: JudgmentTable,
+    gold: Gold | None,
+    *,
+    threshold: float = 0.6,
+    weighting: Weighting = Weighting.LINEAR,
+    exponent: float = 1.0,
+    allow_unexamined: bool = False,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[ExamResult]:
+    """Grade every reviewer candidate, select those with p >= threshold, weight them.
+
+    Without gold every reviewer qualifies with equal weight. Weights of qualified
+    reviewers sum to 1; the others get 0. With ``allow_unexamined``, a reviewer
+    that had no exam pair qualifies with the mean raw weight of the examined
+    qualified ones (or 1 when there are none).
+
+    Raises:
+        InputError: no reviewer qualifies, or every qualified weight is 0.
+    """
+    votes = table.votes()
+    n_rev = len(table.reviewers)
+    judgments = np.bincount(table.pairwise.reviewer, minlength=n_rev) + \
+        np.bincount(table.scores.reviewer, minlength=n_rev)
+    abstentions = np.bincount(table.pairwise.reviewer[table.pairwise.abstain], minlength=n_rev) \
+        + np.bincount(table.scores.reviewer[np.isnan(table.scores.score)], minlength=n_rev)
+    consistency = position_consistency(votes, n_rev, len(table.models))
+    rng = np.random.default_rng(seed)
+
+    results: list[ExamResult] = []
+    if gold is not None:
+        rows, grades, signs = grade(votes, gold, table)
+    for r, name in enumerate(table.reviewers):
+        acc = items = low = high = kappa = None
+        n_votes = 0
+        if gold is not None:
+            mine = votes.reviewer[rows] == r
+            n_votes = int(mine.sum())
+            if n_votes:
+                g = grades[mine]
+                acc = float(g.mean())
+                it = votes.item[rows[mine]]
+                items = int(np.unique(it).size)
+                low, high = _bootstrap_interval(it, g, n_boot, rng)
+                kappa = _kappa(votes.vote[rows[mine]], signs[mine])
+        results.append(ExamResult(name, acc, items, n_votes, low, high, kappa,
+                                  qualified=False, weight=0.0,
+                                  judgments=int(judgments[r]), abstentions=int(abstentions[r]),
+                                  position_consistency=consistency[r]))
+    _select_and_weight(results, gold is not None, threshold, weighting, exponent,
+                       allow_unexamined)
+    return results
+
+
+def _select_and_weight(results: list[ExamResult], examined: bool, threshold: float,
+                       weighting: Weighting, exponent: float, allow_unexamined: bool) -> None:
+    raw: dict[int, float] = {}
+    for i, res in enumerate(results):
+        if not examined:
+            raw[i] = 1.0
+        elif res.exam_accuracy is not None and res.exam_accuracy >= threshold:
+            raw[i] = raw_weight(res.exam_accuracy, weighting, exponent)
+    if examined and allow_unexamined:
+        fill = float(np.mean(list(raw.values()))) if raw else 1.0
+        for i, res in enumerate(results):
+            if not res.examined:
+                raw[i] = fill
+    if not raw:
+        raise NoQualifiedReviewer(
+            f"no reviewer qualified (exam accuracy >= {threshold:g} needed)", results)
+    total = sum(raw.values())
+    if total <= 0:
+        raise InputError(f"every qualified reviewer has weight 0 under '{weighting}' "
+                         "weighting (log-odds gives 0 at or below accuracy 0.5)")
+    for i, w in raw.items():
+        results[i].qualified = True
+        results[i].weight = w / total

@@ -1,0 +1,211 @@
+"""``rank``: the qualification exam and the chair, on recorded judgments.
+
+One call does what ``peerreview rank`` does: read the judgments, run the exam
+against exam gold, gather the qualified reviewers' weighted judgments, let the
+chair decide every item pair and rank the models (with a bootstrap interval), and
+measure agreement with gold, for the panel and for every single reviewer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from peerreview.agreement import Agreement, measure_agreement
+from peerreview.chair import LeaderboardRow, gather_evidence, leaderboard, make_chair
+from peerreview.chair.base import Evidence
+from peerreview.errors import InputError
+from peerreview.exam import ExamResult, Weighting, run_exam
+from peerreview.gold import Gold, gold_from_judgments
+from peerreview.output import write_files
+from peerreview.records import Duplicate, JudgmentSet, dumps_jsonl, read_judgments
+from peerreview.votes import JudgmentTable, build_table
+
+
+class Qualification(StrEnum):
+    """How reviewer candidates qualify."""
+
+    GOLD = "gold"  # PRE's exam against human labels
+    NONE = "none"  # every candidate qualifies with equal weight
+
+
+@dataclass(slots=True)
+class RankOptions:
+    """Options of :func:`rank`; the defaults reproduce the PRE paper's protocol."""
+
+    threshold: float = 0.6
+    weighting: Weighting = Weighting.LINEAR
+    exponent: float = 1.0
+    method: str | None = None  # None: vote for pairwise judgments, mean for pointwise
+    normalize: bool = False  # z-score each reviewer's scores (mean method)
+    qualification: Qualification | None = None  # None: gold with exam gold, else none
+    allow_unexamined: bool = False
+    bootstrap: int = 0
+    seed: int = 0
+    per_reviewer: bool = True  # also rank and measure every single reviewer
+
+
+@dataclass(slots=True)
+class ReviewerAgreement:
+    """A single reviewer's agreement with gold, ranking alone."""
+
+    reviewer: str
+    agreement: Agreement
+
+
+@dataclass(slots=True)
+class RankResult:
+    """Everything ``rank`` decided."""
+
+    method: str
+    table: JudgmentTable
+    exam: list[ExamResult]
+    evidence: Evidence
+    leaderboard: list[LeaderboardRow]
+    agreement: Agreement | None
+    reviewer_agreement: list[ReviewerAgreement]
+    duplicates: list[Duplicate]
+    judgments_used: int
+    judgments_available: int
+    notes: list[str] = field(default_factory=list)
+
+    def files(self) -> dict[str, bytes]:
+        """The contract's output files, by name."""
+        return rank_files(self)
+
+
+def _check_options(opts: RankOptions) -> None:
+    if not 0.0 <= opts.threshold <= 1.0:
+        raise InputError(f"--threshold must be between 0 and 1, got {opts.threshold}")
+    if opts.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {opts.bootstrap}")
+    from peerreview.chair import METHODS
+
+    if opts.method is not None and opts.method not in METHODS:
+        raise InputError(f"unknown method {opts.method!r}; choose from {', '.join(METHODS)}")
+
+
+def rank(
+    judgments: list[str | Path] | JudgmentSet,
+    *,
+    exam_gold: str | Path | Gold | None = None,
+    gold: str | Path | Gold | None = None,
+    options: RankOptions | None = None,
+) -> RankResult:
+    """Run the exam and the chair on recorded judgments.
+
+    Args:
+        judgments: judgment files, or judgments already read.
+        exam_gold: human labels for the qualification exam.
+        gold: human labels to measure agreement against.
+        options: exam and chair settings.
+
+    Raises:
+        InputError: bad input, or no reviewer qualifies.
+    """
+    opts = options or RankOptions()
+    _check_options(opts)
+    read = judgments if isinstance(judgments, JudgmentSet) else read_judgments(judgments)
+    table = build_table(read.judgments)
+    qualification = opts.qualification or (
+        Qualification.GOLD if exam_gold is not None else Qualification.NONE)
+    if qualification is Qualification.GOLD and exam_gold is None:
+        raise InputError("--qualification gold needs --exam-gold FILE")
+    exam_labels = _load_gold(exam_gold, table) if qualification is Qualification.GOLD else None
+    gold_labels = _load_gold(gold, table)
+
+    exam = run_exam(table, exam_labels, threshold=opts.threshold, weighting=opts.weighting,
+                    exponent=opts.exponent, allow_unexamined=opts.allow_unexamined,
+                    seed=opts.seed)
+    weights = np.array([r.weight for r in exam])
+    method = opts.method or ("mean" if table.kind == "pointwise" else "vote")
+    chair = make_chair(method, normalize=opts.normalize, seed=opts.seed)
+    if chair.by_mean and len(table.pairwise):
+        raise InputError("the mean method needs pointwise judgments only; these judgments "
+                         "include pairwise ones (use --method vote or bradley-terry)")
+    evidence = gather_evidence(table, weights, by_mean=chair.by_mean, normalize=opts.normalize)
+    board = leaderboard(chair, evidence, n_boot=opts.bootstrap, seed=opts.seed)
+
+    agreement = None
+    singles: list[ReviewerAgreement] = []
+    if gold_labels is not None:
+        scores = np.array([np.nan] * len(table.models))
+        for row in board:
+            scores[table.models.index(row.model)] = row.score
+        agreement = measure_agreement(evidence, scores, gold_labels)
+        if opts.per_reviewer:
+            for r, name in enumerate(table.reviewers):
+                alone = np.zeros(len(table.reviewers))
+                alone[r] = 1.0
+                ev = gather_evidence(table, alone, by_mean=chair.by_mean,
+                                     normalize=opts.normalize)
+                singles.append(ReviewerAgreement(
+                    name, measure_agreement(ev, chair.scores(ev), gold_labels)))
+
+    used = sum(r.judgments for r in exam if r.qualified)
+    notes = [f"reviewer {r.reviewer!r} had no exam pair and was left out "
+             "(--allow-unexamined lets it in)"
+             for r in exam if exam_labels is not None and not r.examined and not r.qualified]
+    return RankResult(method, table, exam, evidence, board, agreement, singles,
+                      read.duplicates, used, used, notes)
+
+
+def _load_gold(source: str | Path | Gold | None, table: JudgmentTable) -> Gold | None:
+    if source is None or isinstance(source, Gold):
+        return source
+    return gold_from_judgments(source, known_models=table.models)
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+
+
+def rank_files(result: RankResult) -> dict[str, bytes]:
+    """Serialize a :class:`RankResult` as the contract's files."""
+    board = [row.to_dict() for row in result.leaderboard]
+    csv_text = io.StringIO()
+    writer = csv.DictWriter(csv_text, fieldnames=list(board[0]) if board else ["model"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(board)
+    reviewers = [{
+        "reviewer": r.reviewer, "exam_accuracy": r.exam_accuracy, "exam_items": r.exam_items,
+        "qualified": r.qualified, "weight": r.weight, "judgments": r.judgments,
+        "abstentions": r.abstentions, "exam_votes": r.exam_votes,
+        "exam_ci_low": r.ci_low, "exam_ci_high": r.ci_high, "kappa": r.kappa,
+        "position_consistency": r.position_consistency,
+        "abstention_rate": r.abstention_rate,
+    } for r in result.exam]
+    t = result.table
+    v = result.evidence.verdicts
+    verdicts = [{"item": t.items[i], "a": t.models[a], "b": t.models[b], "margin": m}
+                for i, a, b, m in zip(v.item.tolist(), v.a.tolist(), v.b.tolist(),
+                                      np.round(v.margin, 12).tolist(), strict=True)]
+    files = {
+        "leaderboard.json": _json(board),
+        "leaderboard.csv": csv_text.getvalue().encode(),
+        "reviewers.json": _json(reviewers),
+        "verdicts.jsonl": dumps_jsonl(verdicts),
+        "cost.json": _json({"judgments_used": result.judgments_used,
+                            "judgments_available": result.judgments_available,
+                            "schedule": "full"}),
+    }
+    if result.agreement is not None:
+        panel = result.agreement.to_dict()
+        panel["method"] = result.method
+        panel["per_reviewer"] = [{"reviewer": s.reviewer, **s.agreement.to_dict()}
+                                 for s in result.reviewer_agreement]
+        files["agreement.json"] = _json(panel)
+    return files
+
+
+def write_rank(result: RankResult, out_dir: str | Path) -> None:
+    """Write the contract's files into ``out_dir``, all or nothing."""
+    write_files(out_dir, result.files())
