@@ -33,7 +33,10 @@ class EloChair(Chair):
     def scores(self, evidence: Evidence, item_weights: FloatArray | None = None) -> FloatArray:
         v = evidence.votes
         w = evidence.row_weights(item_weights)
-        keep = ~v.abstain & (w > 0)
+        keep = np.flatnonzero(~v.abstain & (w > 0))
+        # a canonical order first, so that the seeded replays do not depend on file order
+        keep = keep[np.lexsort((v.a_first[keep], v.b[keep], v.a[keep], v.reviewer[keep],
+                                v.item[keep]))]
         a, b = v.a[keep], v.b[keep]
         outcome = (v.vote[keep] + 1) / 2.0  # 1 a won, 0.5 tie, 0 b won
         step = self.k * w[keep]

@@ -30,7 +30,7 @@ _PATTERNS = [
     re.compile(r"(?:^|[.;:]\s)\s*" + _NUM + r"\W*$", re.I),  # a bare number closing the answer
 ]
 _LETTERS = {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
-_LETTER = re.compile(r"^\W*(?:answer|option|choice)?\W*\(?([A-E])\)?(?:\W|$)")
+_LETTER = re.compile(r"^\W*(?i:answer|option|choice)?\W*\(?([A-E])\)?(?:\W|$)")
 
 
 def _value(token: str) -> float:

@@ -1,0 +1,67 @@
+"""Shared helpers: writing small judgment files, and the real data sets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(os.environ.get("PEERREVIEW_DATA",
+                           Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write rows as JSON Lines and return the path."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def pw(item: str, reviewer: str, first: str, second: str, winner: str | None) -> dict[str, Any]:
+    """A pairwise judgment record."""
+    return {"item": item, "reviewer": reviewer, "first": first, "second": second,
+            "winner": winner}
+
+
+def pt(item: str, reviewer: str, model: str, score: float | None,
+       scale: tuple[int, int] = (1, 5)) -> dict[str, Any]:
+    """A pointwise judgment record."""
+    return {"item": item, "reviewer": reviewer, "model": model, "score": score,
+            "scale": list(scale)}
+
+
+# The worked example of the vote chair (tests/chair/test_vote.py computes it by hand):
+# two reviewers, models A, B, C, items t1 and t2.
+VOTE_EXAMPLE = [
+    pw("t1", "r1", "A", "B", "first"),    # A
+    pw("t1", "r1", "B", "A", "second"),   # A
+    pw("t1", "r2", "A", "B", "second"),   # B
+    pw("t1", "r2", "B", "A", "tie"),
+    pw("t1", "r1", "A", "C", None),       # abstention
+    pw("t1", "r2", "C", "A", "first"),    # C
+    pw("t1", "r1", "B", "C", "tie"),
+    pw("t2", "r2", "A", "B", "second"),   # B
+]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared real data sets; tests that need them skip where they are absent."""
+    if not (DATA / "README.md").exists():
+        pytest.skip(f"real data not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def imported(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The three real sets imported once into the exchange format."""
+    from peerreview.importers import importer
+
+    out = {}
+    for name in ("summeval", "vicuna80", "pandalm"):
+        folder = tmp_path_factory.mktemp(name)
+        importer(name)(data_dir / name).write(folder / "set")
+        out[name] = folder / "set"
+    return out
