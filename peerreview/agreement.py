@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
 
 from peerreview.chair.base import Evidence
 from peerreview.gold import Gold
@@ -61,6 +60,8 @@ def pairwise_accuracy(evidence: Evidence, gold: Gold) -> tuple[float, int, int]:
 def _correlate(x: FloatArray, y: FloatArray) -> tuple[float | None, float | None]:
     if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None, None
+    from scipy.stats import kendalltau, spearmanr  # slow to import; only needed with gold
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tau = float(kendalltau(x, y).statistic)

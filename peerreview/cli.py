@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="which judgments to use (default full: all of them)")
     p.add_argument("--allow-unexamined", action="store_true",
                    help="let reviewers with no exam pair in, at the mean weight")
+    p.add_argument("--exclude-exam-items", action="store_true",
+                   help="rank only items outside the exam (keep exam and evaluation apart)")
     p.add_argument("--quiet", action="store_true", help="print no tables")
 
     i = sub.add_parser("import", help="convert a public data set to the exchange format",
@@ -80,7 +82,8 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         threshold=args.threshold, weighting=Weighting(weighting), exponent=args.exponent,
         method=args.method, normalize=args.normalize,
         qualification=Qualification(args.qualification) if args.qualification else None,
-        allow_unexamined=args.allow_unexamined, bootstrap=args.bootstrap, seed=args.seed)
+        allow_unexamined=args.allow_unexamined,
+        exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed)
     result = rank(args.judgments, exam_gold=args.exam_gold, gold=args.gold, options=options)
     if result.duplicates:
         d = result.duplicates[0]

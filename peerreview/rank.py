@@ -47,6 +47,7 @@ class RankOptions:
     normalize: bool = False  # z-score each reviewer's scores (mean method)
     qualification: Qualification | None = None  # None: gold with exam gold, else none
     allow_unexamined: bool = False
+    exclude_exam_items: bool = False  # the chair ranks only items outside the exam
     bootstrap: int = 0
     seed: int = 0
     per_reviewer: bool = True  # also rank and measure every single reviewer
@@ -130,6 +131,12 @@ def rank(
     if chair.by_mean and len(table.pairwise):
         raise InputError("the mean method needs pointwise judgments only; these judgments "
                          "include pairwise ones (use --method vote or bradley-terry)")
+    if opts.exclude_exam_items and exam_labels is not None:
+        exam_items = exam_labels.items
+        table = table.for_items(np.array([t not in exam_items for t in table.items]))
+        if not len(table.pairwise) and not len(table.scores):
+            raise InputError("every judged item is an exam item: nothing is left to rank "
+                             "(drop --exclude-exam-items)")
     evidence = gather_evidence(table, weights, by_mean=chair.by_mean, normalize=opts.normalize)
     board = leaderboard(chair, evidence, n_boot=opts.bootstrap, seed=opts.seed)
 
@@ -149,7 +156,7 @@ def rank(
                 singles.append(ReviewerAgreement(
                     name, measure_agreement(ev, chair.scores(ev), gold_labels)))
 
-    used = sum(r.judgments for r in exam if r.qualified)
+    used = len(evidence.table.pairwise) + len(evidence.table.scores)  # qualified, ranked items
     notes = [f"reviewer {r.reviewer!r} had no exam pair and was left out "
              "(--allow-unexamined lets it in)"
              for r in exam if exam_labels is not None and not r.examined and not r.qualified]

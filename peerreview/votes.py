@@ -100,6 +100,12 @@ class JudgmentTable:
                              self.pairwise.take(keep[self.pairwise.reviewer]),
                              self.scores.take(keep[self.scores.reviewer]))
 
+    def for_items(self, keep: BoolArray) -> JudgmentTable:
+        """The same table with only the judgments of items where ``keep`` is true."""
+        return JudgmentTable(self.items, self.models, self.reviewers,
+                             self.pairwise.take(keep[self.pairwise.item]),
+                             self.scores.take(keep[self.scores.item]))
+
 
 def _index(names: set[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(sorted(names))}

@@ -93,9 +93,9 @@ def test_unexamined_reviewer_left_out_unless_allowed(tmp_path: Path) -> None:
     gold = gold_from_judgments(write_jsonl(tmp_path / "g.jsonl",
                                            [pw("t2", "h", "A", "B", "second")]))
     rows = VOTE_EXAMPLE[:7]  # r1 never judged t2; r2 did, correctly
-    res = {r.reviewer: r for r in run_exam(table(rows + [VOTE_EXAMPLE[7]]), gold)}
+    res = {r.reviewer: r for r in run_exam(table([*rows, VOTE_EXAMPLE[7]]), gold)}
     assert not res["r1"].examined and not res["r1"].qualified
-    res = {r.reviewer: r for r in run_exam(table(rows + [VOTE_EXAMPLE[7]]), gold,
+    res = {r.reviewer: r for r in run_exam(table([*rows, VOTE_EXAMPLE[7]]), gold,
                                            allow_unexamined=True)}
     assert res["r1"].qualified and res["r1"].weight == pytest.approx(0.5)
 

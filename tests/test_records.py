@@ -63,7 +63,7 @@ def test_bad_files(tmp_path: Path, content: str | bytes, line: int | None, words
 
 
 def test_missing_file_named(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="nothere.jsonl: file not found"):
+    with pytest.raises(InputError, match=r"nothere\.jsonl: file not found"):
         read_judgments(tmp_path / "nothere.jsonl")
 
 

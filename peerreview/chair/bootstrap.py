@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from peerreview.chair.base import Chair, Evidence
 from peerreview.votes import FloatArray
@@ -34,9 +33,13 @@ class LeaderboardRow:
 
 
 def ranks(scores: FloatArray) -> FloatArray:
-    """Rank 1 is the best; equal scores share the better rank; NaN ranks last."""
+    """Rank 1 is the best; equal scores share the better rank; NaN ranks last.
+
+    Works on the last axis: a model's rank is 1 + the number of models scoring higher.
+    """
     filled = np.where(np.isnan(scores), -np.inf, scores)
-    result: FloatArray = rankdata(-filled, method="min", axis=-1)
+    higher = filled[..., None, :] > filled[..., :, None]
+    result: FloatArray = 1.0 + higher.sum(axis=-1)
     return result
 
 
