@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from peerreview.agreement import Agreement, measure_agreement
-from peerreview.chair import LeaderboardRow, gather_evidence, leaderboard, make_chair
+from peerreview.chair import METHODS, LeaderboardRow, gather_evidence, leaderboard, make_chair
 from peerreview.chair.base import Evidence
 from peerreview.errors import InputError
 from peerreview.exam import ExamResult, Weighting, run_exam
@@ -87,8 +87,6 @@ def _check_options(opts: RankOptions) -> None:
         raise InputError(f"--threshold must be between 0 and 1, got {opts.threshold}")
     if opts.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {opts.bootstrap}")
-    from peerreview.chair import METHODS
-
     if opts.method is not None and opts.method not in METHODS:
         raise InputError(f"unknown method {opts.method!r}; choose from {', '.join(METHODS)}")
 

@@ -170,22 +170,21 @@ def score_votes(scores: Scores) -> Votes:
     starts = np.concatenate([[0], group])
     ends = np.concatenate([group, [len(s)]])
     sizes = ends - starts
-    parts: list[IntArray] = []
-    tri: dict[int, tuple[IntArray, IntArray]] = {}
-    left_parts: list[IntArray] = []
+    lower: list[IntArray] = []  # row of the pair's model a (rows are sorted by model)
+    upper: list[IntArray] = []  # row of its model b
+    pairs_of: dict[int, tuple[IntArray, IntArray]] = {}  # group size -> its row pairs
     for start, size in zip(starts.tolist(), sizes.tolist(), strict=True):
         if size < 2:
             continue
-        if size not in tri:
+        if size not in pairs_of:
             i, j = np.triu_indices(size, 1)
-            tri[size] = (i.astype(np.int64), j.astype(np.int64))
-        i, j = tri[size]
-        parts.append(start + i)
-        left_parts.append(start + j)
-    if not parts:
+            pairs_of[size] = (i.astype(np.int64), j.astype(np.int64))
+        i, j = pairs_of[size]
+        lower.append(start + i)
+        upper.append(start + j)
+    if not lower:
         return _no_votes()
-    ia = np.concatenate(parts)  # lower model index (rows are sorted by model)
-    ib = np.concatenate(left_parts)
+    ia, ib = np.concatenate(lower), np.concatenate(upper)
     diff = s.score[ia] - s.score[ib]
     missing = np.isnan(diff)
     vote = np.where(missing, 0, np.sign(np.nan_to_num(diff))).astype(np.int64)
