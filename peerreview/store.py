@@ -1,0 +1,148 @@
+"""The run store: one SQLite file that keeps every model call and the run's facts.
+
+A call is keyed by a hash of everything that changes its answer: provider, model,
+endpoint, parameters and messages (never the API key). A call whose key is stored
+with a response is never made again, so a run that is killed and started again
+resumes where it stopped. Each call is committed on its own, so a kill at any
+moment loses at most the calls still in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request BLOB NOT NULL,
+    response TEXT,
+    error TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    latency_s REAL,
+    cost_usd REAL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS facts (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"""
+
+SECRET_FIELDS = frozenset({"api_key", "authorization", "headers"})
+
+
+def call_key(request: dict[str, Any]) -> str:
+    """A stable hash of a request: the same content in any key order gives the same key.
+
+    Raises:
+        ValueError: the request carries a secret (an API key or headers), which must
+            never reach the store.
+    """
+    secret = SECRET_FIELDS & {k.lower() for k in request}
+    if secret:
+        raise ValueError(f"a request to store must not carry {sorted(secret)}")
+    canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """A completed (or failed) model call as stored."""
+
+    key: str
+    provider: str
+    model: str
+    request: dict[str, Any]
+    response: str | None
+    error: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_s: float | None
+    cost_usd: float | None
+
+
+class RunStore:
+    """The SQLite file of one run folder.
+
+    Args:
+        path: the database file; created with its tables if missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, key: str) -> CallRecord | None:
+        """The stored call with this key that has a response, if any. A call stored
+        with only an error is not an answer: it will be made again."""
+        row = self._db.execute(
+            "SELECT key, provider, model, request, response, error, prompt_tokens, "
+            "completion_tokens, latency_s, cost_usd FROM calls "
+            "WHERE key = ? AND response IS NOT NULL", (key,)).fetchone()
+        if row is None:
+            return None
+        return CallRecord(row[0], row[1], row[2], orjson.loads(row[3]), *row[4:])
+
+    def put(self, provider: str, model: str, request: dict[str, Any], *,
+            response: str | None = None, error: str | None = None,
+            prompt_tokens: int | None = None, completion_tokens: int | None = None,
+            latency_s: float | None = None, cost_usd: float | None = None) -> str:
+        """Store a call's outcome under the key of its request; returns the key.
+
+        A response replaces an earlier error for the same key; an error never
+        replaces a response.
+        """
+        key = call_key(request)
+        self._db.execute(
+            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET response = excluded.response, "
+            "error = excluded.error, prompt_tokens = excluded.prompt_tokens, "
+            "completion_tokens = excluded.completion_tokens, latency_s = excluded.latency_s, "
+            "cost_usd = excluded.cost_usd, created = excluded.created "
+            "WHERE calls.response IS NULL",
+            (key, provider, model, orjson.dumps(request, option=orjson.OPT_SORT_KEYS),
+             response, error, prompt_tokens, completion_tokens, latency_s, cost_usd,
+             time.time()))
+        return key
+
+    def set_fact(self, name: str, value: Any) -> None:
+        """Record a fact of the run (versions, seeds, prompt hashes, config)."""
+        self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)",
+                         (name, orjson.dumps(value)))
+
+    def facts(self) -> dict[str, Any]:
+        """Every recorded fact."""
+        return {n: orjson.loads(v) for n, v in self._db.execute("SELECT name, value FROM facts")}
+
+    def totals(self) -> dict[str, float]:
+        """Calls answered and failed, tokens and cost, over the whole run."""
+        row = self._db.execute(
+            "SELECT COUNT(response), COUNT(*) - COUNT(response), "
+            "COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+            "COALESCE(SUM(cost_usd), 0) FROM calls").fetchone()
+        return {"calls": row[0], "failed": row[1], "prompt_tokens": row[2],
+                "completion_tokens": row[3], "cost_usd": row[4]}
