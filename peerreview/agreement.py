@@ -18,7 +18,7 @@ import numpy as np
 
 from peerreview.chair.base import Evidence
 from peerreview.gold import Gold
-from peerreview.votes import FloatArray, pair_key
+from peerreview.votes import FloatArray, find_keys, pair_key
 
 
 @dataclass(slots=True)
@@ -44,17 +44,13 @@ def pairwise_accuracy(evidence: Evidence, gold: Gold) -> tuple[float, int, int]:
     g_item, g_a, g_b, g_sign = gold.indexed(table)
     n_models = len(table.models)
     v = evidence.verdicts
-    v_keys = pair_key(v.item, v.a, v.b, n_models)
-    order = np.argsort(v_keys)
-    v_keys, margin = v_keys[order], v.margin[order]
-    keys = pair_key(g_item, g_a, g_b, n_models)
-    pos = np.minimum(np.searchsorted(v_keys, keys), max(v_keys.size - 1, 0))
-    found = (g_item >= 0) & (v_keys.size > 0)
-    if v_keys.size:
-        found &= v_keys[pos] == keys
-    m = np.where(found, margin[pos] if v_keys.size else 0.0, 0.0)
+    found, index = find_keys(pair_key(v.item, v.a, v.b, n_models),
+                             pair_key(g_item, g_a, g_b, n_models))
+    found &= g_item >= 0  # gold on an item nobody judged has no verdict
+    m = np.zeros(g_item.size)
+    m[found] = v.margin[index[found]]
     points = np.where(m == 0, 0.5, (np.sign(m) == g_sign).astype(np.float64))
-    return float(points.mean()), int(keys.size), int((~found).sum())
+    return float(points.mean()), int(g_item.size), int((~found).sum())
 
 
 def _correlate(x: FloatArray, y: FloatArray) -> tuple[float | None, float | None]:

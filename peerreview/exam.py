@@ -16,7 +16,7 @@ import numpy as np
 
 from peerreview.errors import InputError
 from peerreview.gold import Gold
-from peerreview.votes import FloatArray, IntArray, JudgmentTable, Votes, pair_key
+from peerreview.votes import FloatArray, IntArray, JudgmentTable, Votes, find_keys, pair_key
 
 
 class Weighting(StrEnum):
@@ -98,16 +98,10 @@ def grade(votes: Votes, gold: Gold,
     """
     g_item, g_a, g_b, g_sign = gold.indexed(table)
     n_models = len(table.models)
-    gold_keys = pair_key(g_item, g_a, g_b, n_models)
-    order = np.argsort(gold_keys)
-    gold_keys, g_sign = gold_keys[order], g_sign[order]
-    keys = pair_key(votes.item, votes.a, votes.b, n_models)
-    pos = np.searchsorted(gold_keys, keys)
-    pos_clipped = np.minimum(pos, max(gold_keys.size - 1, 0))
-    hit = (pos < gold_keys.size) & (gold_keys[pos_clipped] == keys) if gold_keys.size \
-        else np.zeros(keys.size, np.bool_)
-    rows = np.flatnonzero(hit)
-    sign = g_sign[pos_clipped[rows]]
+    found, index = find_keys(pair_key(g_item, g_a, g_b, n_models),
+                             pair_key(votes.item, votes.a, votes.b, n_models))
+    rows = np.flatnonzero(found)
+    sign = g_sign[index[rows]]
     vote = votes.vote[rows]
     grades = np.where(vote == 0, 0.5, (vote == sign).astype(np.float64))
     return rows, grades, sign

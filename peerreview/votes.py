@@ -200,3 +200,14 @@ def _no_votes() -> Votes:
 def pair_key(item: IntArray, a: IntArray, b: IntArray, n_models: int) -> IntArray:
     """One integer per (item, a, b), for grouping and look-ups."""
     return (item * n_models + a) * n_models + b
+
+
+def find_keys(table: IntArray, keys: IntArray) -> tuple[BoolArray, IntArray]:
+    """For each of ``keys``: whether it is in ``table`` (unique keys, any order), and
+    its index there (meaningful only where found)."""
+    if not table.size:
+        return np.zeros(keys.size, np.bool_), np.zeros(keys.size, np.int64)
+    order = np.argsort(table)
+    pos = np.minimum(np.searchsorted(table[order], keys), table.size - 1)
+    index = order[pos]
+    return table[index] == keys, index
