@@ -35,12 +35,17 @@ class LeaderboardRow:
 def ranks(scores: FloatArray) -> FloatArray:
     """Rank 1 is the best; equal scores share the better rank; NaN ranks last.
 
-    Works on the last axis: a model's rank is 1 + the number of models scoring higher.
+    Works on the last axis: a model's rank is 1 + the number of models scoring higher,
+    found by sorting each row (O(M log M) time and O(M) memory per row).
     """
     filled = np.where(np.isnan(scores), -np.inf, scores)
-    higher = filled[..., None, :] > filled[..., :, None]
-    result: FloatArray = 1.0 + higher.sum(axis=-1)
-    return result
+    rows = filled.reshape(-1, filled.shape[-1])
+    result = np.empty(rows.shape)
+    for i, row in enumerate(rows):
+        at_most = np.searchsorted(np.sort(row), row, side="right")  # models scoring <= row
+        result[i] = 1 + row.size - at_most
+    shaped: FloatArray = result.reshape(filled.shape)
+    return shaped
 
 
 def leaderboard(chair: Chair, evidence: Evidence, *, n_boot: int = 0,
