@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS facts (
 SECRET_FIELDS = frozenset({"api_key", "authorization", "headers"})
 
 
+def _canonical(request: dict[str, Any]) -> bytes:
+    """The request as key-sorted JSON, refusing secrets."""
+    secret = SECRET_FIELDS & {k.lower() for k in request}
+    if secret:
+        raise ValueError(f"a request to store must not carry {sorted(secret)}")
+    return orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+
+
 def call_key(request: dict[str, Any]) -> str:
     """A stable hash of a request: the same content in any key order gives the same key.
 
@@ -48,11 +56,7 @@ def call_key(request: dict[str, Any]) -> str:
         ValueError: the request carries a secret (an API key or headers), which must
             never reach the store.
     """
-    secret = SECRET_FIELDS & {k.lower() for k in request}
-    if secret:
-        raise ValueError(f"a request to store must not carry {sorted(secret)}")
-    canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
+    return hashlib.sha256(_canonical(request)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,8 @@ class RunStore:
         A response replaces an earlier error for the same key; an error never
         replaces a response.
         """
-        key = call_key(request)
+        canonical = _canonical(request)
+        key = hashlib.sha256(canonical).hexdigest()
         self._db.execute(
             "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET response = excluded.response, "
@@ -124,9 +129,8 @@ class RunStore:
             "completion_tokens = excluded.completion_tokens, latency_s = excluded.latency_s, "
             "cost_usd = excluded.cost_usd, created = excluded.created "
             "WHERE calls.response IS NULL",
-            (key, provider, model, orjson.dumps(request, option=orjson.OPT_SORT_KEYS),
-             response, error, prompt_tokens, completion_tokens, latency_s, cost_usd,
-             time.time()))
+            (key, provider, model, canonical, response, error, prompt_tokens,
+             completion_tokens, latency_s, cost_usd, time.time()))
         return key
 
     def set_fact(self, name: str, value: Any) -> None:
