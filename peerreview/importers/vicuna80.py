@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
@@ -46,6 +48,16 @@ def _pairs(folder: Path, reviewer: str) -> tuple[dict[tuple[str, str], Path], li
             passed_over.append(chosen[key])
         chosen[key] = file
     return chosen, passed_over
+
+
+def _ratings(file: Path, known: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The (question id, record) of each rating in a file; the question must be known."""
+    for line, obj in iter_jsonl(file):
+        item = str(obj.get("question_id"))
+        if item not in known:
+            raise InputError(f"question {item!r} is not in vicuna_questions.jsonl",
+                             file, line, "question_id")
+        yield item, obj
 
 
 def _raw(obj: dict[str, object]) -> str | None:
@@ -79,11 +91,7 @@ def import_vicuna80(path: str | Path) -> ImportedSet:
             notes.append(f"{reviewer}: {file.name} repeats an ordered pair another file "
                          "gives; the file named answer_A-vs-answer_B is kept")
         for (first, second), file in sorted(chosen.items()):
-            for line, obj in iter_jsonl(file):
-                item = str(obj.get("question_id"))
-                if item not in known:
-                    raise InputError(f"question {item!r} is not in vicuna_questions.jsonl",
-                                     file, line, "question_id")
+            for item, obj in _ratings(file, known):
                 judgments.append(PairwiseJudgment(item, reviewer, first, second, _winner(obj),
                                                   _raw(obj)))
 
@@ -92,11 +100,7 @@ def import_vicuna80(path: str | Path) -> ImportedSet:
     require_dir(human, "human ratings")
     for (first, second), file in sorted(_pairs(human, "human")[0].items()):
         count: dict[str, int] = defaultdict(int)
-        for line, obj in iter_jsonl(file):
-            item = str(obj.get("question_id"))
-            if item not in known:
-                raise InputError(f"question {item!r} is not in vicuna_questions.jsonl",
-                                 file, line, "question_id")
+        for item, obj in _ratings(file, known):
             count[item] += 1
             gold.append(PairwiseJudgment(item, f"human-{count[item]}", first, second,
                                          _winner(obj)))
