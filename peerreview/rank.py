@@ -141,9 +141,8 @@ def rank(
     agreement = None
     singles: list[ReviewerAgreement] = []
     if gold_labels is not None:
-        scores = np.array([np.nan] * len(table.models))
-        for row in board:
-            scores[table.models.index(row.model)] = row.score
+        by_model = {row.model: row.score for row in board}
+        scores = np.array([by_model[m] for m in table.models])
         agreement = measure_agreement(evidence, scores, gold_labels)
         if opts.per_reviewer:
             for r, name in enumerate(table.reviewers):
