@@ -9,17 +9,26 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import orjson
 from rich.console import Console
 
 from peerreview import __version__
 from peerreview.chair import METHODS
-from peerreview.console import exam_table, print_rank
+from peerreview.config import load_config
+from peerreview.console import exam_table, plan_table, print_rank, status_table
+from peerreview.demo import demo_config_path
 from peerreview.errors import InputError
 from peerreview.exam import NoQualifiedReviewer, Weighting
 from peerreview.importers import importer
 from peerreview.importers.summeval import DIMENSIONS
-from peerreview.rank import Qualification, RankOptions, rank, write_rank
+from peerreview.output import write_files
+from peerreview.pipeline import RunFailed, run
+from peerreview.plan import plan
+from peerreview.rank import Qualification, RankOptions
+from peerreview.report import render
+from peerreview.report.sources import inputs_from_dir, inputs_from_rank_spec, rank_spec
 
 err = Console(stderr=True)
 
@@ -63,7 +72,40 @@ def _parser() -> argparse.ArgumentParser:
                    help="let reviewers with no exam pair in, at the mean weight")
     p.add_argument("--exclude-exam-items", action="store_true",
                    help="rank only items outside the exam (keep exam and evaluation apart)")
+    p.add_argument("--items", metavar="FILE",
+                   help="the task's items, shown in the report's item browser")
+    p.add_argument("--submissions", metavar="FILE",
+                   help="the submissions, shown in the report (and used for length bias)")
     p.add_argument("--quiet", action="store_true", help="print no tables")
+
+    rep = sub.add_parser("report", help="draw report.html and summary.md of an output folder",
+                         description="Draw DIR/report.html (self-contained, offline) and "
+                                     "DIR/summary.md again from what DIR/run.json records.")
+    rep.add_argument("dir", metavar="DIR", help="a folder written by rank, run or demo")
+
+    r = sub.add_parser("run", help="run the whole pipeline with live models",
+                       description="Evaluatees write submissions, reviewer candidates sit the "
+                                   "exam, the qualified ones review, the chair ranks. Every "
+                                   "call is kept in DIR/run.sqlite: running again on the same "
+                                   "DIR resumes and repeats no completed call.")
+    r.add_argument("config", help="the run's YAML config")
+    r.add_argument("--out", required=True, metavar="DIR", help="output folder (and run store)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the calls each model would get, with estimated tokens and "
+                        "cost, and exit")
+    r.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+
+    d = sub.add_parser("demo", help="run the built-in demo on the embedded model (no network)",
+                       description="Rank four evaluatees on a built-in question-answering "
+                                   "task with three reviewer candidates, one of them the "
+                                   "embedded Gemma 3 270M. Needs the [local] extra.")
+    d.add_argument("--out", default="runs/demo", metavar="DIR",
+                   help="output folder (default runs/demo)")
+    d.add_argument("--dry-run", action="store_true", help="print the planned calls and exit")
+    d.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+
+    st = sub.add_parser("status", help="progress, calls, tokens and cost of a run folder")
+    st.add_argument("dir", metavar="DIR", help="a run's output folder")
 
     i = sub.add_parser("import", help="convert a public data set to the exchange format",
                        description="Write DIR/items.jsonl, submissions.jsonl, judgments.jsonl "
@@ -84,7 +126,10 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         qualification=Qualification(args.qualification) if args.qualification else None,
         allow_unexamined=args.allow_unexamined,
         exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed)
-    result = rank(args.judgments, exam_gold=args.exam_gold, gold=args.gold, options=options)
+    spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
+                     items=args.items, submissions=args.submissions)
+    inputs = inputs_from_rank_spec(spec)
+    result = inputs.result
     if result.duplicates:
         d = result.duplicates[0]
         err.print(f"[yellow]warning:[/] {len(result.duplicates)} duplicate judgment(s) ignored, "
@@ -92,7 +137,10 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
                   f"{d.kept_path}:{d.kept_line})")
     for note in result.notes:
         err.print(f"[yellow]note:[/] {note}")
-    write_rank(result, args.out)
+    files = result.files()
+    files.update(render(inputs))
+    files["run.json"] = orjson.dumps(inputs.facts, option=orjson.OPT_INDENT_2) + b"\n"
+    write_files(args.out, files)
     if not args.quiet:
         print_rank(result, out)
     out.print(f"wrote {args.out}")
@@ -113,6 +161,32 @@ def _import(args: argparse.Namespace, out: Console) -> None:
                       "abstentions")
 
 
+def _run(args: argparse.Namespace, out: Console) -> None:
+    config_path = demo_config_path() if args.command == "demo" else args.config
+    config = load_config(config_path)
+    if args.dry_run:
+        out.print(plan_table(plan(config)))
+        return
+    result = run(config, args.out, show_progress=not args.quiet)
+    if not args.quiet:
+        print_rank(result.rank, out)
+    t = result.tally
+    out.print(f"{t.made} calls made, {t.cached} answered from the store, "
+              f"{t.prompt_tokens + t.completion_tokens:,} tokens, ${t.cost_usd:.4f}"
+              + (f", {t.truncated} prompts truncated" if t.truncated else "")
+              + f"; {result.seconds:.1f} s")
+    out.print(f"wrote {args.out}")
+
+
+def _report(args: argparse.Namespace, out: Console) -> None:
+    write_files(args.dir, render(inputs_from_dir(args.dir)))
+    out.print(f"wrote {Path(args.dir) / 'report.html'} and summary.md")
+
+
+def _status(args: argparse.Namespace, out: Console) -> None:
+    out.print(status_table(args.dir))
+
+
 def _fail(message: str) -> None:
     err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
 
@@ -123,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Console()
     try:
-        {"rank": _rank, "import": _import}[args.command](args, out)
+        {"rank": _rank, "import": _import, "run": _run, "demo": _run,
+         "status": _status, "report": _report}[args.command](args, out)
     except NoQualifiedReviewer as exc:
         err.print(exam_table(exc.results))
         _fail(f"peerreview: error: {exc}")
@@ -131,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         _fail(f"peerreview: error: {exc}")
         return 2
+    except RunFailed as exc:
+        _fail(f"peerreview: failed: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _fail("peerreview: interrupted; completed calls are kept: run again to resume")
+        return 130
     except Exception as exc:  # the last line of defence: say what failed
         _fail(f"peerreview: failed: {type(exc).__name__}: {exc}")
         return 1

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
+from peerreview.errors import InputError
 from peerreview.exam import ExamResult
+from peerreview.plan import PlannedCalls
 from peerreview.rank import RankResult
+from peerreview.store import RunStore
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -64,3 +69,43 @@ def print_rank(result: RankResult, console: Console) -> None:
     console.print(leaderboard_table(result))
     if result.agreement is not None:
         console.print(agreement_table(result))
+
+
+def plan_table(rows: list[PlannedCalls]) -> Table:
+    """What ``--dry-run`` prints."""
+    table = Table(title="Planned calls (review: upper bound, every candidate qualifies)",
+                  title_justify="left")
+    for col in ("model", "stage", "calls", "prompt tok.", "completion tok.", "est. cost"):
+        table.add_column(col, justify="left" if col in ("model", "stage") else "right")
+    for r in rows:
+        table.add_row(r.model, r.stage, f"{r.calls:,}", f"{r.prompt_tokens:,}",
+                      f"{r.completion_tokens:,}", f"${r.cost_usd:.4f}")
+    total = sum(r.calls for r in rows)
+    table.add_row("[bold]total[/]", "", f"[bold]{total:,}[/]",
+                  f"{sum(r.prompt_tokens for r in rows):,}",
+                  f"{sum(r.completion_tokens for r in rows):,}",
+                  f"[bold]${sum(r.cost_usd for r in rows):.4f}[/]")
+    return table
+
+
+def status_table(run_dir: str | Path) -> Table:
+    """What ``peerreview status DIR`` prints: per model and over the run."""
+    path = Path(run_dir) / "run.sqlite"
+    if not path.exists():
+        raise InputError(f"no run store here ({path} does not exist)", run_dir)
+    with RunStore(path) as store:
+        per_model = store.per_model()
+        facts = store.facts()
+    done = "finished" if (Path(run_dir) / "leaderboard.json").exists() else "not finished"
+    stages = ", ".join(f"{k.removeprefix('stage.')} {v['done']}/{v['total']}"
+                       for k, v in sorted(facts.items()) if k.startswith("stage."))
+    table = Table(title=f"Run {run_dir}: {done}" + (f"; {stages}" if stages else ""),
+                  title_justify="left")
+    for col in ("model", "provider", "calls", "failed", "prompt tok.", "completion tok.",
+                "cost", "mean latency (incl. queue)"):
+        table.add_column(col, justify="left" if col in ("model", "provider") else "right")
+    for row in per_model:
+        table.add_row(row["model"], row["provider"], f"{row['calls']:,}", str(row["failed"]),
+                      f"{row['prompt_tokens']:,}", f"{row['completion_tokens']:,}",
+                      f"${row['cost_usd']:.4f}", f"{row['latency_s']:.3f} s")
+    return table

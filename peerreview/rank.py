@@ -132,6 +132,7 @@ def rank(
     if opts.exclude_exam_items and exam_labels is not None:
         exam_items = exam_labels.items
         table = table.for_items(np.array([t not in exam_items for t in table.items]))
+        table = table.judged_models_only()
         if not len(table.pairwise) and not len(table.scores):
             raise InputError("every judged item is an exam item: nothing is left to rank "
                              "(drop --exclude-exam-items)")

@@ -150,3 +150,14 @@ class RunStore:
             "COALESCE(SUM(cost_usd), 0) FROM calls").fetchone()
         return {"calls": row[0], "failed": row[1], "prompt_tokens": row[2],
                 "completion_tokens": row[3], "cost_usd": row[4]}
+
+    def per_model(self) -> list[dict[str, Any]]:
+        """Calls answered and failed, tokens, cost and mean latency, model by model."""
+        rows = self._db.execute(
+            "SELECT model, provider, COUNT(response), COUNT(*) - COUNT(response), "
+            "COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+            "COALESCE(SUM(cost_usd), 0), COALESCE(AVG(latency_s), 0) FROM calls "
+            "GROUP BY model, provider ORDER BY model").fetchall()
+        names = ("model", "provider", "calls", "failed", "prompt_tokens", "completion_tokens",
+                 "cost_usd", "latency_s")
+        return [dict(zip(names, row, strict=True)) for row in rows]

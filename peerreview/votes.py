@@ -94,6 +94,21 @@ class JudgmentTable:
         """Every vote: the pairwise judgments and those the scores induce."""
         return Votes.concat([self.pairwise, score_votes(self.scores)])
 
+    def judged_models_only(self) -> JudgmentTable:
+        """The same table without the models no judgment names (e.g. the exam's own
+        submissions once exam items are left out), their indices renumbered."""
+        used = np.zeros(len(self.models), dtype=bool)
+        for column in (self.pairwise.a, self.pairwise.b, self.scores.model):
+            used[column] = True
+        if used.all():
+            return self
+        new = np.cumsum(used) - 1  # monotone, so a < b still holds
+        p, s = self.pairwise, self.scores
+        return JudgmentTable(
+            self.items, [m for m, u in zip(self.models, used, strict=True) if u], self.reviewers,
+            Votes(p.item, p.reviewer, new[p.a], new[p.b], p.vote, p.abstain, p.a_first),
+            Scores(s.item, s.reviewer, new[s.model], s.score, s.low, s.high))
+
     def for_reviewers(self, keep: BoolArray) -> JudgmentTable:
         """The same table with only the judgments of reviewers where ``keep`` is true."""
         return JudgmentTable(self.items, self.models, self.reviewers,

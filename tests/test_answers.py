@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peerreview.importers.answers import parse_choice, parse_rating
+from peerreview.answers import parse_choice, parse_rating
 
 # Answers as the reviewers wrote them, and the rating a person reads in each.
 REAL = [

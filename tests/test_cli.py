@@ -117,15 +117,15 @@ def test_existing_output_folder_keeps_other_files(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "report.html").write_text("keep me")
+    (out / "notes.txt").write_text("keep me")
     j = write_jsonl(tmp_path / "j.jsonl", [pt("t1", "r", "A", 4), pt("t1", "r", "B", 2)])
     code, _ = run(["rank", "--judgments", str(j), "--out", str(out)], capsys)
     assert code == 0
-    assert (out / "report.html").read_text() == "keep me"
+    assert (out / "notes.txt").read_text() == "keep me"
     assert json.loads((out / "leaderboard.json").read_text())[0]["model"] == "A"
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["report.html", "leaderboard.json", "leaderboard.csv", "reviewers.json",
-         "verdicts.jsonl", "cost.json"])
+        ["notes.txt", "leaderboard.json", "leaderboard.csv", "reviewers.json",
+         "verdicts.jsonl", "cost.json", "report.html", "summary.md", "run.json"])
 
 
 def test_duplicates_warned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

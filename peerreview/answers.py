@@ -1,4 +1,4 @@
-"""Reading a 1-5 rating out of a reviewer's free-text answer.
+"""Reading a verdict out of a reviewer's free-text answer: a rating, a choice, a winner.
 
 Reviewers answer in prose ("... earning a score of 4 out of 5 for relevance.").
 Patterns are tried from the most explicit to the least; the first that finds a
@@ -65,3 +65,38 @@ def parse_choice(text: str | None) -> float | None:
         return None
     match = _LETTER.match(text.strip())
     return float(_LETTERS[match.group(1)]) if match else None
+
+
+_WINNER_PATTERNS = [
+    re.compile(r'"winner"\s*:\s*"(A|B|tie)"', re.I),  # the structured-output answer
+    re.compile(r"^\W*(?:answer|response|output)?\s*\(?\b(A|B|tie)\b\)?\W*$", re.I),
+    re.compile(r"\b(?:better|best|winner|verdict|prefer(?:red)?|choose|choice)\b[^.\n]{0,30}?"
+               r"\b(?:answer|response|output)?\s*\(?\b(A|B)\b\)?", re.I),
+    re.compile(r"\b(?:answer|response|output)\s*\(?\b(A|B)\b\)?\s+is\s+(?:the\s+)?better", re.I),
+    re.compile(r"\b(tie|equally good|equally bad|both are equal)\b", re.I),
+]
+
+
+def parse_winner(text: str | None) -> str | None:
+    """Which of two answers a reviewer chose: ``first`` (A), ``second`` (B), ``tie``,
+    or None when the answer cannot be read.
+
+    >>> parse_winner("B")
+    'second'
+    >>> parse_winner("After weighing both, Answer A is better.")
+    'first'
+    >>> parse_winner('{"winner": "tie"}')
+    'tie'
+    """
+    if not text:
+        return None
+    for pattern in _WINNER_PATTERNS:
+        match = pattern.search(text.strip())
+        if match:
+            word = match.group(1).lower()
+            if word == "a":
+                return "first"
+            if word == "b":
+                return "second"
+            return "tie"
+    return None

@@ -1,0 +1,188 @@
+"""The run configuration: a YAML file validated with pydantic.
+
+Paths in the file are relative to it. A bad key is reported with its YAML path
+and line (``run.yaml:12: field 'models.gpt-4o.concurrency': ...``), and unknown
+keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from peerreview.errors import InputError
+from peerreview.exam import Weighting
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Price(_Strict):
+    """US dollars per million tokens."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class ModelConfig(_Strict):
+    """One model the run may call, as evaluatee, reviewer candidate or both."""
+
+    provider: Literal["openai", "local", "python"]
+    model: str | None = None  # openai: the name sent; local: a GGUF path (default Gemma 3 270M)
+    function: str | None = None  # python: "module:function"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = Field(8, ge=1, le=1024)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+    temperature: float = Field(0.0, ge=0)
+    max_tokens: int = Field(256, ge=1)
+    seed: int | None = None
+    stop: list[str] | None = None
+    preamble: str = ""  # text put before the task prompt (e.g. worked examples for a base model)
+    params: dict[str, Any] = Field(default_factory=dict)  # extra request body fields
+    structured_output: bool = False  # ask for a JSON schema answer (response_format)
+    context_tokens: int | None = Field(None, ge=64)
+    on_overflow: Literal["truncate", "error"] = "truncate"
+    price: Price = Field(default_factory=Price)
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> ModelConfig:
+        if self.provider == "openai" and not self.model:
+            raise ValueError("an openai model needs 'model' (the name the endpoint knows)")
+        if self.provider == "python" and not (self.function and ":" in self.function):
+            raise ValueError("a python model needs 'function: module:function'")
+        return self
+
+    def identity(self) -> str:
+        """What names this model in a call key (never the endpoint or the key)."""
+        if self.provider == "python":
+            return str(self.function)
+        if self.provider == "local":
+            return Path(self.model).name if self.model else "gemma-3-270m-q4_k_m"
+        return str(self.model)
+
+
+class TaskConfig(_Strict):
+    items: Path
+    prompt: str = "{{ input }}"
+    submissions: Path | None = None
+    rubric: str | None = None  # the task's own review criteria, shown to reviewers
+
+
+class ReviewConfig(_Strict):
+    mode: Literal["pairwise", "5-level", "100-level"] = "pairwise"
+    schedule: Literal["full"] = "full"
+    reasks: int = Field(2, ge=0, le=2)  # re-asks of a reviewer whose answer cannot be read
+
+
+class ExamConfig(_Strict):
+    gold: Path
+    threshold: float = Field(0.6, ge=0, le=1)
+    weighting: Weighting = Weighting.LINEAR
+    items: Path | None = None  # exam items of its own (default: the task's items)
+    submissions: Path | None = None  # the submissions the gold labels are about
+
+
+class ChairConfig(_Strict):
+    method: Literal["vote", "mean", "bradley-terry", "elo", "peer-rank"] | None = None
+    bootstrap: int = Field(1000, ge=0)
+
+
+class RunConfig(_Strict):
+    """A whole run: the task, the models, who is evaluatee and reviewer, and how."""
+
+    task: TaskConfig
+    models: dict[str, ModelConfig]
+    evaluatees: list[str] = Field(min_length=1)
+    reviewers: list[str] = Field(min_length=1)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    exam: ExamConfig | None = None
+    chair: ChairConfig = Field(default_factory=ChairConfig)
+    gold: Path | None = None  # human labels to measure agreement against
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _names(self) -> RunConfig:
+        for role in ("evaluatees", "reviewers"):
+            names = getattr(self, role)
+            unknown = [n for n in names if n not in self.models]
+            if unknown:
+                raise ValueError(f"{role} names {unknown} not defined under 'models'")
+            if len(set(names)) != len(names):
+                raise ValueError(f"{role} lists a model twice")
+        if self.task.submissions is None and len(self.evaluatees) < 2:
+            raise ValueError("at least two evaluatees are needed to rank")
+        return self
+
+    def resolve(self, base: Path) -> RunConfig:
+        """The same config with its file paths made relative to ``base``."""
+        def fix(p: Path | None) -> Path | None:
+            return None if p is None else (p if p.is_absolute() else base / p)
+        task = self.task.model_copy(update={"items": fix(self.task.items),
+                                            "submissions": fix(self.task.submissions)})
+        exam = None if self.exam is None else self.exam.model_copy(update={
+            "gold": fix(self.exam.gold), "items": fix(self.exam.items),
+            "submissions": fix(self.exam.submissions)})
+        models = {n: m.model_copy(update={"model": str(fix(Path(m.model)))})
+                  if m.provider == "local" and m.model else m for n, m in self.models.items()}
+        return self.model_copy(update={"task": task, "exam": exam, "models": models,
+                                       "gold": fix(self.gold)})
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the YAML node at ``loc``, or of its nearest parent."""
+    node, line = root, None
+    for key in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(key)), None)
+            if node is None:  # a missing or unknown key: point at its parent
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(
+                node.value):
+            node = node.value[key]
+        else:
+            break
+    return node.start_mark.line + 1 if node is not None else line
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run config; paths in it become relative to its folder.
+
+    Raises:
+        InputError: unreadable YAML or a bad key, naming the key's YAML path and line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except OSError as exc:
+        raise InputError(f"cannot read the config: {exc.strerror}", path) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path,
+                         mark.line + 1 if mark else None) from exc
+    if not isinstance(data, dict):
+        raise InputError("the config must be a YAML mapping (task:, models:, ...)", path, 1)
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        where = ".".join(str(k) for k in loc) or None
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling against the documented config)"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise InputError(message + more, path, _line_of(root, loc), where) from exc
+    return config.resolve(path.parent)

@@ -1,0 +1,20 @@
+"""Model backends behind one async interface, one module per provider."""
+
+from __future__ import annotations
+
+from peerreview.config import ModelConfig
+from peerreview.models.base import Backend, CallError, Response
+
+__all__ = ["Backend", "CallError", "Response", "make_backend"]
+
+
+def make_backend(name: str, config: ModelConfig) -> Backend:
+    """The backend for a configured model (the local one loads its weights lazily)."""
+    if config.provider == "openai":
+        from peerreview.models.openai import OpenAIBackend
+        return OpenAIBackend(name, config)
+    if config.provider == "local":
+        from peerreview.models.local import LocalBackend
+        return LocalBackend(name, config)
+    from peerreview.models.python import PythonBackend
+    return PythonBackend(name, config)

@@ -1,0 +1,89 @@
+"""``--dry-run``: the calls each model would get, with estimated tokens and cost.
+
+Nothing is called. Tokens are estimated at 4 characters a token; a submission not
+yet written counts as its evaluatee's ``max_tokens``; a reviewer's answer as 4
+tokens (it is asked for one word or number). The review stage is an upper bound:
+it assumes every candidate passes the exam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peerreview.config import RunConfig
+from peerreview.gold import gold_from_judgments
+from peerreview.prompts import reviewer_template, task_template
+from peerreview.records import Item, read_items, read_submissions
+from peerreview.review import item_fields
+
+ANSWER_TOKENS = 4
+
+
+@dataclass(slots=True)
+class PlannedCalls:
+    """One model's calls in one stage."""
+
+    model: str
+    stage: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+def _tokens(text: str) -> int:
+    return -(-len(text) // 4)
+
+
+def plan(config: RunConfig) -> list[PlannedCalls]:
+    """The calls a fresh run of ``config`` would make, model by model and stage by stage."""
+    cfg = config
+    items = read_items(cfg.task.items)
+    rows: list[PlannedCalls] = []
+
+    def add(model: str, stage: str, calls: int, prompt: int, completion: int) -> None:
+        m = cfg.models[model]
+        if m.provider == "python":
+            prompt = completion = 0
+        cost = (prompt * m.price.input_per_mtok + completion * m.price.output_per_mtok) / 1e6
+        rows.append(PlannedCalls(model, stage, calls, prompt, completion, cost))
+
+    given = read_submissions(cfg.task.submissions) if cfg.task.submissions else None
+    task = task_template(cfg.task.prompt)
+    answer_chars = {e: 4 * cfg.models[e].max_tokens for e in cfg.evaluatees}
+    if given is None:
+        for e in cfg.evaluatees:
+            prompt = sum(_tokens(cfg.models[e].preamble + task.render(item_fields(i)))
+                         for i in items)
+            add(e, "submissions", len(items), prompt, len(items) * cfg.models[e].max_tokens)
+    else:
+        for s in given:
+            answer_chars[s.model] = len(s.output)
+    mean_answer = sum(answer_chars.values()) / len(answer_chars)
+    pairwise = cfg.review.mode == "pairwise"
+    n = len(cfg.evaluatees)
+    per_item = n * (n - 1) if pairwise else n
+    asked: list[tuple[str, list[Item], float]] = [("review", items, per_item)]
+    if cfg.exam is not None:
+        exam_items = read_items(cfg.exam.items) if cfg.exam.items else items
+        known = read_submissions(cfg.exam.submissions) if cfg.exam.submissions else None
+        gold = gold_from_judgments(cfg.exam.gold)
+        questions = 2 * len(gold.pairs) if pairwise else \
+            len({(t, m) for t, a, b in gold.pairs for m in (a, b)})
+        exam_list = [i for i in exam_items if i.item in gold.items]
+        asked.insert(0, ("exam", exam_list, questions / max(1, len(exam_list))))
+        if known:
+            mean_answer = sum(len(s.output) for s in known) / len(known)
+    for reviewer in cfg.reviewers:
+        style = "completion" if cfg.models[reviewer].provider == "local" else "chat"
+        template = reviewer_template(style, cfg.review.mode)
+        blank = {"input": "", "reference": None, "rubric": cfg.task.rubric,
+                 "first": "", "second": "", "output": ""}
+        overhead = _tokens(template.render(blank))
+        answers = (2 if pairwise else 1) * _tokens("x" * int(mean_answer))
+        for stage, stage_items, per in asked:
+            calls = round(per * len(stage_items))
+            prompt = round(sum(per * (overhead + answers + _tokens(i.input))
+                               for i in stage_items))
+            add(reviewer, stage, calls, prompt, calls * ANSWER_TOKENS)
+    return rows

@@ -1,0 +1,170 @@
+"""The report: one self-contained HTML page (report.html) and a summary.md.
+
+Tables are rendered by Jinja2 with autoescaping; charts are matplotlib SVG; the
+item browser is a small inline script that builds its rows with ``textContent``
+from a JSON island, so model text shows as text and never runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import orjson
+
+from peerreview.chair import gather_evidence, make_chair
+from peerreview.chair.bootstrap import ranks
+from peerreview.rank import RankResult
+from peerreview.records import Item, Judgment, PairwiseJudgment, Submission
+from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
+from peerreview.votes import build_table
+
+RAW_CHARS = 300
+RAW_BUDGET = 200_000  # judgments beyond which raw answers are left out of the page
+TEXT_CHARS = 4000
+
+
+@dataclass(slots=True)
+class ReportInputs:
+    """What a report shows: the ranking, and where known the texts behind it."""
+
+    result: RankResult
+    title: str = "peerreview report"
+    threshold: float = 0.6
+    items: dict[str, Item] = field(default_factory=dict)
+    submissions: list[Submission] = field(default_factory=list)
+    judgments: list[Judgment] = field(default_factory=list)  # for raw answers
+    gold: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("peerreview", "report"),
+                             autoescape=jinja2.select_autoescape(("html.j2",),
+                                                                 default_for_string=False,
+                                                                 default=False),
+                             undefined=jinja2.StrictUndefined)
+    env.filters["num"] = lambda x, d=3: "–" if x is None or x != x else f"{x:.{d}f}"
+    return env
+
+
+def single_rankings(result: RankResult) -> dict[str, list[int]]:
+    """Each qualified reviewer's own ranking of the models (rank per model)."""
+    table = result.evidence.table
+    chair = make_chair(result.method)
+    out: dict[str, list[int]] = {}
+    qualified = {r.reviewer for r in result.exam if r.qualified}
+    for r, name in enumerate(table.reviewers):
+        if name not in qualified:
+            continue
+        alone = np.zeros(len(table.reviewers))
+        alone[r] = 1.0
+        evidence = gather_evidence(table, alone, by_mean=chair.by_mean)
+        out[name] = ranks(chair.scores(evidence)[None, :])[0].tolist()
+    return out
+
+
+def _browser_data(inputs: ReportInputs) -> dict[str, Any]:
+    """The item browser's JSON: per item its input, submissions, verdicts, gold."""
+    result = inputs.result
+    t, v = result.evidence.table, result.evidence.verdicts
+    texts: dict[str, dict[str, str]] = {}
+    for s in inputs.submissions:
+        texts.setdefault(s.item, {})[s.model] = s.output[:TEXT_CHARS]
+    with_raw = len(inputs.judgments) <= RAW_BUDGET
+    said: dict[str, list[list[Any]]] = {}
+    for j in inputs.judgments:
+        if isinstance(j, PairwiseJudgment):
+            said.setdefault(j.item, []).append(
+                [j.reviewer, j.first, j.second, j.winner, (j.raw or "")[:RAW_CHARS]
+                 if with_raw else ""])
+        else:
+            said.setdefault(j.item, []).append(
+                [j.reviewer, j.model, None, j.score, (j.raw or "")[:RAW_CHARS]
+                 if with_raw else ""])
+    chair: dict[str, list[list[Any]]] = {}
+    for i, a, b, m in zip(v.item.tolist(), v.a.tolist(), v.b.tolist(), v.margin.tolist(),
+                          strict=True):
+        chair.setdefault(t.items[i], []).append([t.models[a], t.models[b], round(m, 4)])
+    gold: dict[str, list[list[Any]]] = {}
+    for (item, a, b), sign in inputs.gold.items():
+        gold.setdefault(item, []).append([a, b, sign])
+    rows = []
+    for item_id in sorted(set(chair) | set(texts)):
+        known = inputs.items.get(item_id)
+        rows.append({"item": item_id, "input": known.input[:TEXT_CHARS] if known else "",
+                     "reference": known.reference if known else None,
+                     "submissions": texts.get(item_id, {}), "judgments": said.get(item_id, []),
+                     "chair": chair.get(item_id, []), "gold": gold.get(item_id, [])})
+    return {"items": rows, "raw": with_raw}
+
+
+def _brief(facts: dict[str, Any]) -> dict[str, Any]:
+    """The run facts with each model's settings cut to those not at their default."""
+    from peerreview.config import ModelConfig
+
+    if "config" not in facts:
+        return facts
+    fields = ModelConfig.model_fields
+    models = {name: {k: v for k, v in m.items()
+                     if k not in fields or v != _default(fields[k])}
+              for name, m in facts["config"].get("models", {}).items()}
+    return {**facts, "config": {**facts["config"], "models": models}}
+
+
+def _default(info: Any) -> Any:
+    value = info.get_default(call_default_factory=True)
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def _json_island(data: Any) -> str:
+    """JSON safe inside a <script> element: no '<' can close it or open a comment."""
+    return orjson.dumps(data).decode().replace("<", "\\u003c")
+
+
+def render(inputs: ReportInputs) -> dict[str, bytes]:
+    """report.html and summary.md for a ranking."""
+    from peerreview.report import charts  # matplotlib is imported only to draw
+
+    result = inputs.result
+    table = result.evidence.table
+    full = build_table(inputs.judgments) if inputs.judgments else result.table
+    lengths = {(s.item, s.model): len(s.output) for s in inputs.submissions}
+    consistency = {r.reviewer: r.position_consistency for r in result.exam}
+    bias = biases(full, lengths, consistency)
+    kappa = kappa_matrix(full)
+    wins = win_matrix(result.evidence.verdicts, len(table.models))
+    singles = single_rankings(result)
+    order = [table.models.index(row.model) for row in result.leaderboard]
+    score_label = {"vote": "share of pairs won", "mean": "mean weighted score",
+                   "bradley-terry": "Bradley-Terry strength (log)", "elo": "Elo rating",
+                   "peer-rank": "peer-rank score"}.get(result.method, "score")
+    has_exam = any(r.exam_accuracy is not None for r in result.exam)
+    context = {
+        "title": inputs.title, "result": result, "facts": _brief(inputs.facts), "bias": bias,
+        "n_items": len(set(result.evidence.verdicts.item.tolist())),
+        "singles": singles, "has_exam": has_exam, "threshold": inputs.threshold,
+        "model_rank": {row.model: row.rank for row in result.leaderboard},
+        "models": table.models,
+        "leaderboard_svg": charts.leaderboard_chart(result.leaderboard, score_label),
+        "exam_svg": charts.exam_chart(result.exam, inputs.threshold) if has_exam else "",
+        "kappa_svg": charts.heatmap(kappa, full.reviewers, "Cohen's kappa between reviewers",
+                                    -1, 1) if len(full.reviewers) > 1 else "",
+        "wins_svg": charts.heatmap(wins[np.ix_(order, order)],
+                                   [table.models[i] for i in order],
+                                   "share of items row beat column (chair)", 0, 1),
+        "browser_json": _json_island(_browser_data(inputs)),
+    }
+    env = _env()
+    html = env.get_template("report.html.j2").render(**context)
+    md = env.get_template("summary.md.j2").render(**context)
+    return {"report.html": html.encode(), "summary.md": md.encode()}
+
+
+def write_report(inputs: ReportInputs, out_dir: str | Path) -> None:
+    """Write report.html and summary.md into ``out_dir``, all or nothing."""
+    from peerreview.output import write_files
+    write_files(out_dir, render(inputs))

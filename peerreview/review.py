@@ -1,0 +1,224 @@
+"""Asking models: evaluatees for submissions, reviewers for judgments.
+
+Each provider is asked in its own way. Chat models (``openai``) get the chat
+prompts and answer in text, read tolerantly, re-asked at most twice when the
+answer cannot be read. Base models (``local``) get completion prompts and are read
+through the probabilities of the next token: the preference is P(A) against P(B),
+a rating is the expected value over the rating tokens. Python models get the item
+and the texts as arguments. What still cannot be read is an abstention kept with
+its raw answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from peerreview.answers import parse_rating, parse_winner
+from peerreview.calls import Caller
+from peerreview.config import ModelConfig
+from peerreview.models import CallError
+from peerreview.prompts import fit, reask_template, reviewer_template, task_template
+from peerreview.records import Item, Judgment, PairwiseJudgment, PointwiseJudgment, Submission
+
+SCALES = {"5-level": (1.0, 5.0), "100-level": (0.0, 100.0)}
+TOP_LOGPROBS = 20
+_SCHEMAS = {
+    "pairwise": {"type": "object", "properties": {"winner": {"enum": ["A", "B", "tie"]}},
+                 "required": ["winner"], "additionalProperties": False},
+    "5-level": {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1,
+                                                           "maximum": 5}},
+                "required": ["score"], "additionalProperties": False},
+    "100-level": {"type": "object", "properties": {"score": {"type": "integer", "minimum": 0,
+                                                             "maximum": 100}},
+                  "required": ["score"], "additionalProperties": False},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One thing a reviewer is asked: a pair in an order, or a single submission."""
+
+    item: Item
+    first: Submission
+    second: Submission | None = None
+
+
+def item_fields(item: Item) -> dict[str, Any]:
+    return {"item": item.item, "input": item.input, "reference": item.reference,
+            "meta": item.meta}
+
+
+class Asker:
+    """Builds each model's requests, sends them through the caller, reads the answers."""
+
+    def __init__(self, caller: Caller, *, task_prompt: str, mode: str, rubric: str | None,
+                 reasks: int, seed: int) -> None:
+        self.caller = caller
+        self.task = task_template(task_prompt)
+        self.mode = mode
+        self.rubric = rubric
+        self.reasks = reasks
+        self.seed = seed
+        self._cut: set[tuple[str, str]] = set()
+
+    def _config(self, name: str) -> ModelConfig:
+        return self.caller.models[name]
+
+    def _params(self, config: ModelConfig) -> dict[str, Any]:
+        return {"max_tokens": config.max_tokens, "temperature": config.temperature,
+                "seed": config.seed if config.seed is not None else self.seed,
+                "stop": config.stop}
+
+    def _fit(self, name: str, render: Any, fields: dict[str, Any], shrink: list[str],
+             reserve: int | None = None) -> str:
+        """Render a prompt, cutting the named fields if the model's context is too small
+        to hold it and ``reserve`` answer tokens (default: the model's max_tokens)."""
+        config = self._config(name)
+        budget = config.context_tokens
+        if config.provider == "local" and budget is None:
+            from peerreview.models.local import DEFAULT_CONTEXT
+            budget = DEFAULT_CONTEXT
+        if budget is None:
+            return str(render(fields))
+        backend = self.caller.backends[name]
+        budget -= config.max_tokens if reserve is None else reserve
+        if config.on_overflow == "error":
+            text = str(render(fields))
+            if backend.count_tokens(text) > budget:
+                raise CallError(f"model {name!r}: the prompt needs {backend.count_tokens(text)} "
+                                f"tokens, more than the {budget} its context leaves")
+            return text
+        try:
+            text, cut = fit(render, fields, shrink, backend.count_tokens, budget)
+        except ValueError as exc:
+            raise CallError(f"model {name!r}: {exc}") from exc
+        if cut:  # counted once per distinct prompt: the exam's are asked again in review
+            self._cut.add((name, text))
+            self.caller.tally.truncated = len(self._cut)
+        return text
+
+    async def submit(self, evaluatee: str, item: Item) -> Submission:
+        """The evaluatee's submission for one item."""
+        config = self._config(evaluatee)
+        fields = item_fields(item)
+        if config.provider == "python":
+            request: dict[str, Any] = {"call": {"item": fields,
+                                                "prompt": self.task.render(fields)}}
+        else:
+            prompt = self._fit(evaluatee, lambda f: config.preamble + self.task.render(f),
+                               fields, ["input"])
+            request = self._params(config)
+            if config.provider == "openai":
+                request["messages"] = [{"role": "user", "content": prompt}]
+            else:
+                request["prompt"] = prompt
+        response = await self.caller.call(evaluatee, request)
+        return Submission(item.item, evaluatee, response.text.strip())
+
+    async def judge(self, reviewer: str, question: Question) -> Judgment:
+        """The reviewer's judgment of one question."""
+        config = self._config(reviewer)
+        fields = {**item_fields(question.item), "rubric": self.rubric}
+        if question.second is None:
+            fields["output"] = question.first.output
+        else:
+            fields["first"], fields["second"] = question.first.output, question.second.output
+        if config.provider == "python":
+            value, raw = await self._ask_python(reviewer, question, fields)
+        elif config.provider == "local":
+            value, raw = await self._ask_completion(reviewer, fields)
+        else:
+            value, raw = await self._ask_chat(reviewer, fields)
+        if question.second is None:
+            score = None if value is None else float(value)
+            return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
+                                     SCALES[self.mode], raw)
+        return PairwiseJudgment(question.item.item, reviewer, question.first.model,
+                                question.second.model, value, raw)
+
+    def _read(self, text: str) -> str | float | None:
+        if self.mode == "pairwise":
+            return parse_winner(text)
+        low, high = SCALES[self.mode]
+        return parse_rating(text, low, high)
+
+    async def _ask_chat(self, name: str, fields: dict[str, Any]) -> tuple[Any, str]:
+        config = self._config(name)
+        template = reviewer_template("chat", self.mode)
+        shrink = ["output"] if self.mode != "pairwise" else ["first", "second"]
+        prompt = self._fit(name, template.render, fields, [*shrink, "input"])
+        request = self._params(config)
+        request["messages"] = [{"role": "user", "content": prompt}]
+        if config.structured_output:
+            request["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "verdict", "strict": True, "schema": _SCHEMAS[self.mode]}}
+        answers = []
+        for _ in range(self.reasks + 1):
+            text = (await self.caller.call(name, request)).text
+            answers.append(text)
+            value = self._read(text)
+            if value is not None:
+                return value, text
+            request = {**request, "messages": [
+                *request["messages"], {"role": "assistant", "content": text},
+                {"role": "user", "content": reask_template().render(mode=self.mode)}]}
+        return None, "\n---\n".join(answers)
+
+    async def _ask_completion(self, name: str, fields: dict[str, Any]) -> tuple[Any, str]:
+        config = self._config(name)
+        template = reviewer_template("completion", self.mode)
+        shrink = ["output"] if self.mode != "pairwise" else ["first", "second"]
+        reserve = 4 if self.mode == "100-level" else 1
+        prompt = self._fit(name, template.render, fields, [*shrink, "input"], reserve)
+        if self.mode == "100-level":  # numbers past 9 span several tokens: read the text
+            request = {**self._params(config), "prompt": prompt, "max_tokens": reserve,
+                       "stop": ["\n"]}
+            text = (await self.caller.call(name, request)).text
+            return self._read(text), text
+        request = {"prompt": prompt, "top_logprobs": TOP_LOGPROBS}
+        top = (await self.caller.call(name, request)).top_logprobs or {}
+        if self.mode == "pairwise":
+            return preference(top)
+        return expected_rating(top, 1, 5)
+
+    async def _ask_python(self, name: str, question: Question,
+                          fields: dict[str, Any]) -> tuple[Any, str]:
+        args: dict[str, Any] = {"item": item_fields(question.item)}
+        if question.second is None:
+            args.update(output=fields["output"], scale=list(SCALES[self.mode]))
+        else:
+            args.update(first=fields["first"], second=fields["second"])
+        text = (await self.caller.call(name, {"call": args})).text
+        if self.mode == "pairwise":
+            return (text if text in ("first", "second", "tie") else None), text
+        try:
+            value = float(text)
+        except ValueError:
+            return None, text
+        low, high = SCALES[self.mode]
+        return (value if low <= value <= high else None), text
+
+
+def _mass(top: dict[str, float], token: str) -> float:
+    return sum(math.exp(lp) for t, lp in top.items() if t.strip() == token)
+
+
+def preference(top: dict[str, float]) -> tuple[str | None, str]:
+    """The winner by next-token probabilities of the options ``A`` and ``B``."""
+    pa, pb = _mass(top, "A"), _mass(top, "B")
+    raw = f"P(A)={pa:.4f} P(B)={pb:.4f}"
+    if pa == 0 and pb == 0:
+        return None, raw
+    return ("first" if pa > pb else "second" if pb > pa else "tie"), raw
+
+
+def expected_rating(top: dict[str, float], low: int, high: int) -> tuple[float | None, str]:
+    """The expected rating over the rating tokens ``low``..``high``."""
+    mass = {r: _mass(top, str(r)) for r in range(low, high + 1)}
+    total = sum(mass.values())
+    raw = " ".join(f"P({r})={p:.4f}" for r, p in mass.items())
+    if total == 0:
+        return None, raw
+    return sum(r * p for r, p in mass.items()) / total, raw

@@ -1,0 +1,157 @@
+"""A small OpenAI-compatible chat-completions server for tests, benchmarks and
+trying a config without paying: ``python -m peerreview.stub --port 8000``.
+
+Its models answer by simple rules so that a run has a known right ranking:
+an evaluatee named ``strong``/``medium``/``weak`` (or anything else) writes an
+answer with 3/2/1/0 times the word "correct"; a reviewer prefers (or rates higher)
+the answer that says "correct" more often. Faults can be injected per model: a
+first attempt answered 429 with Retry-After, 500, a stall past the client's
+timeout, a dropped connection, or unreadable text; prompts longer than
+``max_context`` tokens (4 characters a token) get a 400 like OpenAI's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+QUALITY = {"strong": 3, "medium": 2, "weak": 1}
+FAULTS = ("429", "500", "stall", "drop", "garbage", "garbage-once")
+
+
+@dataclass
+class StubState:
+    """What the server was asked, and how it misbehaves."""
+
+    latency_s: float = 0.0
+    faults: dict[str, str] = field(default_factory=dict)  # model -> fault
+    fault_attempts: int = 1  # how many attempts per request the fault hits
+    max_context: int | None = None
+    stall_s: float = 30.0
+    calls: Counter[str] = field(default_factory=Counter)  # model -> requests received
+    attempts: Counter[str] = field(default_factory=Counter)  # request hash -> attempts
+
+
+STATE = web.AppKey("state", StubState)
+
+
+def _answer(model: str, prompt: str) -> str:
+    if "[Answer A]" in prompt:
+        a = prompt.split("[Answer A]", 1)[1].split("[Answer B]", 1)
+        first, second = a[0].count("correct"), a[1].split("Which answer", 1)[0].count("correct")
+        return "A" if first > second else "B" if second > first else "tie"
+    if "[Answer]" in prompt:
+        n = prompt.split("[Answer]", 1)[1].count("correct")
+        if "0 to 100" in prompt:
+            return str(min(100, 25 * n + 10))
+        return str(min(5, n + 1))
+    return " ".join(["correct"] * QUALITY.get(model, 0) + [f"answer by {model}"])
+
+
+async def _complete(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    body: dict[str, Any] = await request.json()
+    model = str(body.get("model"))
+    state.calls[model] += 1
+    digest = hashlib.sha256(await request.read()).hexdigest()
+    state.attempts[digest] += 1
+    fault = state.faults.get(model)
+    faulty = state.attempts[digest] <= state.fault_attempts
+    if state.latency_s:
+        await asyncio.sleep(state.latency_s)
+    if fault == "429" and faulty:
+        return web.json_response({"error": {"message": "rate limited"}}, status=429,
+                                 headers={"Retry-After": "1"})
+    if fault == "500" and faulty:
+        return web.json_response({"error": {"message": "server error"}}, status=500)
+    if fault == "stall" and faulty:
+        await asyncio.sleep(state.stall_s)
+    if fault == "drop" and faulty:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+    messages = body.get("messages") or []
+    prompt = "\n".join(str(m.get("content", "")) for m in messages)
+    if state.max_context is not None and len(prompt) / 4 + int(body.get("max_tokens") or 0) \
+            > state.max_context:
+        return web.json_response({"error": {"code": "context_length_exceeded", "message":
+                                            "This model's maximum context length is "
+                                            f"{state.max_context} tokens."}}, status=400)
+    last = str(messages[-1].get("content", "")) if messages else ""
+    text = _answer(model, messages[0].get("content", "") if messages else "")
+    if fault == "garbage" or (fault == "garbage-once" and "could not be read" not in last):
+        text = "Hmm, both have merit; hard to say."
+    if body.get("response_format") and re.fullmatch(r"A|B|tie", text):
+        text = f'{{"winner": "{text}"}}'
+    words = len(prompt.split())
+    return web.json_response({
+        "id": "stub-" + digest[:12], "object": "chat.completion", "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": words, "completion_tokens": len(text.split()),
+                  "total_tokens": words + len(text.split())}})
+
+
+def make_app(state: StubState) -> web.Application:
+    app = web.Application()
+    app[STATE] = state
+    app.router.add_post("/v1/chat/completions", _complete)
+    return app
+
+
+class StubServer:
+    """The stub in a background thread of this process, on 127.0.0.1."""
+
+    def __init__(self, state: StubState | None = None, port: int = 0) -> None:
+        self.state = state or StubState()
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._runner = web.AppRunner(make_app(self.state), access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    args = parser.parse_args()
+    web.run_app(make_app(StubState(latency_s=args.latency)), host="127.0.0.1", port=args.port,
+                access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

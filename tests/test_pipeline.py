@@ -1,0 +1,225 @@
+"""Live runs against a real OpenAI-compatible server on 127.0.0.1 (peerreview.stub)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from peerreview.cli import main
+from peerreview.stub import StubServer, StubState
+from tests.live import EVALUATEES, expected_calls, write_config, write_task
+
+SAME_FILES = ["leaderboard.json", "reviewers.json", "verdicts.jsonl", "judgments.jsonl",
+              "submissions.jsonl"]
+
+
+@pytest.fixture
+def stub() -> Iterator[StubServer]:
+    with StubServer() as server:
+        yield server
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> Path:
+    write_task(tmp_path)
+    return tmp_path
+
+
+def board(out: Path) -> list[str]:
+    return [row["model"] for row in json.loads((out / "leaderboard.json").read_text())]
+
+
+def test_full_run_ranks_the_known_order_and_makes_each_call_once(stub, task, capsys):
+    config = write_config(task, stub.url)
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 0
+    out = task / "out"
+    assert board(out) == EVALUATEES
+    assert sum(stub.state.calls.values()) == expected_calls(4, 2)
+    reviewers = {r["reviewer"]: r for r in json.loads((out / "reviewers.json").read_text())}
+    assert reviewers["judge-1"]["exam_accuracy"] == 1.0 and reviewers["judge-1"]["qualified"]
+    judgments = [json.loads(line) for line in (out / "judgments.jsonl").read_text().splitlines()]
+    assert len(judgments) == 2 * 6 * 4
+    assert all(j["winner"] in ("first", "second") for j in judgments)
+    submissions = (out / "submissions.jsonl").read_text().splitlines()
+    assert len(submissions) == 3 * 4
+    assert (out / "run.sqlite").exists() and (out / "report.html").exists()
+    # Again on the same folder: every call comes from the store.
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    assert sum(stub.state.calls.values()) == expected_calls(4, 2)
+    assert json.loads((out / "cost.json").read_text())["calls_stored"] > 0
+
+
+def test_a_failed_exam_keeps_the_reviewer_out_of_the_review(stub, task):
+    # judge-bad reads every answer upside down through garbage: abstentions only (0.5).
+    stub.state.faults["judge-bad"] = "garbage"
+    config = write_config(task, stub.url, reviewers={"judge-1": {}, "judge-bad": {}})
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 0
+    reviewers = {r["reviewer"]: r for r in
+                 json.loads((task / "out" / "reviewers.json").read_text())}
+    assert reviewers["judge-bad"]["qualified"] is False
+    assert reviewers["judge-bad"]["abstentions"] == reviewers["judge-bad"]["judgments"] == 12
+    # 12 exam questions, each asked once and re-asked twice; no review questions.
+    assert stub.state.calls["judge-bad"] == 12 * 3
+    judgments = (task / "out" / "judgments.jsonl").read_text()
+    assert "hard to say" in judgments  # the raw answer of an abstention is kept
+
+
+def test_an_answer_read_after_one_reask(stub, task):
+    stub.state.faults["judge-1"] = "garbage-once"
+    config = write_config(task, stub.url, reviewers={"judge-1": {}})
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 0
+    assert board(task / "out") == EVALUATEES
+    assert stub.state.calls["judge-1"] == 2 * 6 * 4  # each question asked twice
+
+
+def test_structured_output_is_asked_for_and_read(stub, task):
+    config = write_config(task, stub.url, reviewers={"judge-1": {"structured_output": True}})
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 0
+    raw = [json.loads(line)["raw"] for line in
+           (task / "out" / "judgments.jsonl").read_text().splitlines()]
+    assert all(r.startswith('{"winner"') for r in raw)
+    assert board(task / "out") == EVALUATEES
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "stall", "drop"])
+def test_transient_faults_are_retried(stub, task, fault):
+    stub.state.faults["judge-1"] = fault
+    stub.state.stall_s = 3.0
+    config = write_config(task, stub.url, reviewers={"judge-1": {"timeout_s": 0.5}},
+                          model={"max_retries": 2})
+    start = time.perf_counter()
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 0
+    assert board(task / "out") == EVALUATEES
+    assert stub.state.calls["judge-1"] == 2 * 6 * 4  # every question: one fault, one answer
+    if fault == "429":  # Retry-After: 1 was honored
+        assert time.perf_counter() - start >= 1.0
+
+
+def test_persistent_500s_fail_naming_the_endpoint_and_keep_what_completed(stub, task, capsys):
+    stub.state.faults["judge-1"] = "500"
+    stub.state.fault_attempts = 99
+    config = write_config(task, stub.url, reviewers={"judge-1": {}}, model={"max_retries": 1})
+    out = task / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 500" in err and stub.url in err and "run again" in err
+    assert not (out / "leaderboard.json").exists()  # nothing half-written
+    made = sum(stub.state.calls.values())
+    stub.state.faults.clear()
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    # The submissions were kept: only the reviewer's calls are made again.
+    assert sum(stub.state.calls.values()) - made == 6 * 4
+    assert board(out) == EVALUATEES
+
+
+def test_missing_key_variable_fails_before_any_call(stub, task, capsys, monkeypatch):
+    monkeypatch.delenv("PEERREVIEW_TEST_KEY", raising=False)
+    config = write_config(task, stub.url, model={"api_key_env": "PEERREVIEW_TEST_KEY"})
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 2
+    assert "$PEERREVIEW_TEST_KEY" in capsys.readouterr().err
+    assert sum(stub.state.calls.values()) == 0
+
+
+def test_the_key_never_reaches_the_store_or_outputs(stub, task, monkeypatch):
+    secret = "sk-do-not-store-4f9a"
+    monkeypatch.setenv("PEERREVIEW_TEST_KEY", secret)
+    config = write_config(task, stub.url, model={"api_key_env": "PEERREVIEW_TEST_KEY"})
+    out = task / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_unreachable_endpoint_fails_naming_it(task, capsys):
+    url = "http://127.0.0.1:9/v1"  # the discard port: nothing listens
+    config = write_config(task, url, model={"max_retries": 0})
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 1
+    assert "http://127.0.0.1:9/v1/chat/completions" in capsys.readouterr().err
+
+
+def test_long_prompts_are_truncated_counted_and_reported(tmp_path):
+    write_task(tmp_path, input_chars=3000)
+    with StubServer(StubState(max_context=400)) as server:
+        config = write_config(tmp_path, server.url, model={"context_tokens": 400,
+                                                          "max_tokens": 64})
+        assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        cost = json.loads((tmp_path / "out" / "cost.json").read_text())
+        assert cost["truncated_prompts"] == 3 * 4 + 2 * 6 * 4  # every prompt was too long
+        # With no context limit configured, the endpoint refuses: a failed run.
+        config = write_config(tmp_path, server.url, model={"max_tokens": 64})
+        assert main(["run", str(config), "--out", str(tmp_path / "o2"), "--quiet"]) == 1
+
+
+def test_bad_config_names_the_yaml_path_and_line(stub, task, capsys):
+    config = write_config(task, stub.url)
+    text = config.read_text().replace("concurrency: 4", "concurency: 4", 1)
+    config.write_text(text)
+    line = text.splitlines().index(next(s for s in text.splitlines() if "concurency" in s)) + 1
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"run.yaml:{line}:" in err and "concurency" in err and "unknown key" in err
+
+
+def test_dry_run_makes_no_call(stub, task, capsys):
+    config = write_config(task, stub.url)
+    assert main(["run", str(config), "--out", str(task / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert sum(stub.state.calls.values()) == 0 and not (task / "out").exists()
+    assert "judge-1" in out and "review" in out and "72" in out  # 2 reviewers x 36 in all
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as con:
+            return int(con.execute("SELECT COUNT(response) FROM calls").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_resume_after_kill_9_repeats_no_completed_call_and_matches(tmp_path):
+    write_task(tmp_path, n_items=6)
+    with StubServer(StubState(latency_s=0.05)) as server:
+        config = write_config(tmp_path, server.url, model={"concurrency": 2})
+        whole = tmp_path / "whole"
+        assert main(["run", str(config), "--out", str(whole), "--quiet"]) == 0
+        total = sum(server.state.calls.values())
+        server.state.calls.clear()
+
+        out = tmp_path / "killed"
+        proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
+                                 "--out", str(out), "--quiet"],
+                                env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        deadline = time.time() + 60
+        while _stored(out / "run.sqlite") < total // 2 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stored = _stored(out / "run.sqlite")
+        assert 0 < stored < total
+        before = sum(server.state.calls.values())
+        assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+        # Exactly the calls that were not stored are made again: no completed call.
+        assert sum(server.state.calls.values()) - before == total - stored
+    for name in SAME_FILES:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_status_shows_calls_per_model(stub, task, capsys):
+    config = write_config(task, stub.url)
+    out = task / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "finished" in text and "judge-1" in text and "review 48/48" in text
+    assert main(["status", str(task / "nowhere")]) == 2
