@@ -3,14 +3,20 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test try bench
+.PHONY: install demo test try bench
 
+# The embedded model (llama-cpp-python) compiles from source once (~12 min on
+# 2 cores); pip's wheel cache makes every later install take seconds.
 $(BIN)/peerreview: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[local,test]'
 	@touch $@
 
 install: $(BIN)/peerreview
+
+## install, then run the built-in demo on the embedded model (no network)
+demo: install
+	$(BIN)/peerreview demo --out runs/demo
 
 ## install, lint, type-check and run the tests
 test: install
@@ -23,9 +29,12 @@ try: install
 	$(BIN)/peerreview import vicuna80 ../shared/data/vicuna80 --out runs/vicuna80/data
 	$(BIN)/peerreview rank --judgments runs/vicuna80/data/judgments.jsonl \
 		--exam-gold runs/vicuna80/data/gold.jsonl --gold runs/vicuna80/data/gold.jsonl \
+		--items runs/vicuna80/data/items.jsonl --submissions runs/vicuna80/data/submissions.jsonl \
 		--bootstrap 1000 --out runs/vicuna80/rank
 
-## the benchmark tables of the README
+## install, then the benchmark tables of the README
 bench: install
 	$(BIN)/python benchmarks/agreement.py
 	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/report.py

@@ -168,9 +168,10 @@ class Pipeline:
                 submissions = await self._submissions(asker, items, given)
                 exam_judgments, qualified = await self._exam(asker, items, submissions)
                 pairwise = cfg.review.mode == "pairwise"
+                # Reviewers interleaved, so that every model's concurrency is used at once.
                 review = await self._stage("review", [
-                    asker.judge(r, q) for r in qualified
-                    for q in questions(items, submissions, pairwise)])
+                    asker.judge(r, q) for q in questions(items, submissions, pairwise)
+                    for r in qualified])
         finally:
             for backend in backends.values():
                 await backend.aclose()
@@ -187,23 +188,33 @@ class Pipeline:
         return run
 
     async def _stage(self, name: str, jobs: list[Awaitable[T]]) -> list[T]:
-        """Run a stage's questions concurrently; fail after all ran if any call failed."""
+        """Run a stage's questions concurrently; fail after all ran if any call failed.
+
+        A pool of workers, as many as the models' concurrency together, takes the jobs
+        in order: started all at once, thousands of jobs would each do their first
+        steps (store look-up, prompt) before the first request goes out.
+        """
         self._bars.stage(name, len(jobs))
         self._store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
+        start = time.perf_counter()
         failed: list[CallError] = []
+        results: list[T | None] = [None] * len(jobs)
+        queue = iter(enumerate(jobs))
 
-        async def one(job: Awaitable[T]) -> T | None:
-            try:
-                return await job
-            except CallError as exc:
-                failed.append(exc)
-                return None
-            finally:
-                self._bars.advance()
+        async def worker() -> None:
+            for i, job in queue:
+                try:
+                    results[i] = await job
+                except CallError as exc:
+                    failed.append(exc)
+                finally:
+                    self._bars.advance()
 
-        results = await asyncio.gather(*(one(j) for j in jobs))
+        workers = min(len(jobs), sum(m.concurrency for m in self.config.models.values()))
+        await asyncio.gather(*(worker() for _ in range(workers)))
         self._store.set_fact(f"stage.{name}", {"done": len(jobs) - len(failed),
-                                               "total": len(jobs)})
+                                               "total": len(jobs),
+                                               "seconds": time.perf_counter() - start})
         if failed:
             raise RunFailed(f"{len(failed)} of {len(jobs)} {name} calls failed; the first: "
                             f"{failed[0]}. Completed calls are kept in "
@@ -235,8 +246,8 @@ class Pipeline:
         gold = gold_from_judgments(cfg.exam.gold,
                                    known_models=sorted({s.model for s in exam_subs}))
         asked = exam_questions(gold, exam_items, exam_subs, cfg.review.mode == "pairwise")
-        judgments = await self._stage("exam", [asker.judge(r, q) for r in cfg.reviewers
-                                               for q in asked])
+        judgments = await self._stage("exam", [asker.judge(r, q) for q in asked
+                                               for r in cfg.reviewers])
         results = run_exam(build_table(judgments), gold, threshold=cfg.exam.threshold,
                            weighting=cfg.exam.weighting, seed=cfg.seed)
         return judgments, [r.reviewer for r in results if r.qualified]

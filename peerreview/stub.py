@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import re
 import threading
 from collections import Counter
@@ -44,6 +45,11 @@ STATE = web.AppKey("state", StubState)
 
 
 def _answer(model: str, prompt: str) -> str:
+    if "Response A:" in prompt and '"winner"' in prompt:  # peereval's judge prompt
+        a = prompt.split("Response A:", 1)[1].split("Response B:", 1)
+        first, second = a[0].count("correct"), a[1].split("Which response", 1)[0].count("correct")
+        winner = "A" if first > second else "B" if second > first else "tie"
+        return f'{{"winner": "{winner}", "confidence": 0.9, "reason": "stub"}}'
     if "[Answer A]" in prompt:
         a = prompt.split("[Answer A]", 1)[1].split("[Answer B]", 1)
         first, second = a[0].count("correct"), a[1].split("Which answer", 1)[0].count("correct")
@@ -58,13 +64,16 @@ def _answer(model: str, prompt: str) -> str:
 
 async def _complete(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    body: dict[str, Any] = await request.json()
+    raw = await request.read()
+    body: dict[str, Any] = json.loads(raw)
     model = str(body.get("model"))
     state.calls[model] += 1
-    digest = hashlib.sha256(await request.read()).hexdigest()
-    state.attempts[digest] += 1
     fault = state.faults.get(model)
-    faulty = state.attempts[digest] <= state.fault_attempts
+    faulty = False
+    if fault:  # count attempts per distinct request only where a fault needs it
+        digest = hashlib.sha256(raw).hexdigest()
+        state.attempts[digest] += 1
+        faulty = state.attempts[digest] <= state.fault_attempts
     if state.latency_s:
         await asyncio.sleep(state.latency_s)
     if fault == "429" and faulty:
@@ -93,7 +102,7 @@ async def _complete(request: web.Request) -> web.StreamResponse:
         text = f'{{"winner": "{text}"}}'
     words = len(prompt.split())
     return web.json_response({
-        "id": "stub-" + digest[:12], "object": "chat.completion", "model": model,
+        "id": "stub", "object": "chat.completion", "model": model,
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": words, "completion_tokens": len(text.split()),

@@ -10,6 +10,7 @@ next token rather than through generated text.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import threading
@@ -74,8 +75,17 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
         with _quiet_stderr():  # llama.cpp notes on stderr even with verbose=False
             llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1,
                         verbose=False)
+        if not _LOADED:
+            atexit.register(_unload)
         _LOADED[key] = (llm, threading.Lock())
     return _LOADED[key]
+
+
+def _unload() -> None:
+    """Free the models before the interpreter tears down the modules llama.cpp needs."""
+    for llm, _ in _LOADED.values():
+        llm.close()
+    _LOADED.clear()
 
 
 class LocalBackend:

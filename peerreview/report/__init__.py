@@ -18,13 +18,10 @@ import orjson
 from peerreview.chair import gather_evidence, make_chair
 from peerreview.chair.bootstrap import ranks
 from peerreview.rank import RankResult
-from peerreview.records import Item, Judgment, PairwiseJudgment, Submission
+from peerreview.records import Item, Judgment, Submission
+from peerreview.report.browser import browser_data
 from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
 from peerreview.votes import build_table
-
-RAW_CHARS = 300
-RAW_BUDGET = 200_000  # judgments beyond which raw answers are left out of the page
-TEXT_CHARS = 4000
 
 
 @dataclass(slots=True)
@@ -65,41 +62,6 @@ def single_rankings(result: RankResult) -> dict[str, list[int]]:
         evidence = gather_evidence(table, alone, by_mean=chair.by_mean)
         out[name] = ranks(chair.scores(evidence)[None, :])[0].tolist()
     return out
-
-
-def _browser_data(inputs: ReportInputs) -> dict[str, Any]:
-    """The item browser's JSON: per item its input, submissions, verdicts, gold."""
-    result = inputs.result
-    t, v = result.evidence.table, result.evidence.verdicts
-    texts: dict[str, dict[str, str]] = {}
-    for s in inputs.submissions:
-        texts.setdefault(s.item, {})[s.model] = s.output[:TEXT_CHARS]
-    with_raw = len(inputs.judgments) <= RAW_BUDGET
-    said: dict[str, list[list[Any]]] = {}
-    for j in inputs.judgments:
-        if isinstance(j, PairwiseJudgment):
-            said.setdefault(j.item, []).append(
-                [j.reviewer, j.first, j.second, j.winner, (j.raw or "")[:RAW_CHARS]
-                 if with_raw else ""])
-        else:
-            said.setdefault(j.item, []).append(
-                [j.reviewer, j.model, None, j.score, (j.raw or "")[:RAW_CHARS]
-                 if with_raw else ""])
-    chair: dict[str, list[list[Any]]] = {}
-    for i, a, b, m in zip(v.item.tolist(), v.a.tolist(), v.b.tolist(), v.margin.tolist(),
-                          strict=True):
-        chair.setdefault(t.items[i], []).append([t.models[a], t.models[b], round(m, 4)])
-    gold: dict[str, list[list[Any]]] = {}
-    for (item, a, b), sign in inputs.gold.items():
-        gold.setdefault(item, []).append([a, b, sign])
-    rows = []
-    for item_id in sorted(set(chair) | set(texts)):
-        known = inputs.items.get(item_id)
-        rows.append({"item": item_id, "input": known.input[:TEXT_CHARS] if known else "",
-                     "reference": known.reference if known else None,
-                     "submissions": texts.get(item_id, {}), "judgments": said.get(item_id, []),
-                     "chair": chair.get(item_id, []), "gold": gold.get(item_id, [])})
-    return {"items": rows, "raw": with_raw}
 
 
 def _brief(facts: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +118,8 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
         "wins_svg": charts.heatmap(wins[np.ix_(order, order)],
                                    [table.models[i] for i in order],
                                    "share of items row beat column (chair)", 0, 1),
-        "browser_json": _json_island(_browser_data(inputs)),
+        "browser_json": _json_island(browser_data(
+            result, full, inputs.items, inputs.submissions, inputs.judgments, inputs.gold)),
     }
     env = _env()
     html = env.get_template("report.html.j2").render(**context)

@@ -15,13 +15,14 @@ from peerreview.chair import LeaderboardRow
 from peerreview.exam import ExamResult
 from peerreview.report.diagnostics import FloatMatrix
 
-plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "axes.spines.top": False,
+plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "svg.hashsalt": "peerreview",
+                     "axes.spines.top": False,
                      "axes.spines.right": False})
 
 
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype
