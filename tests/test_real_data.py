@@ -77,3 +77,18 @@ def test_other_chairs_agree_with_humans_on_vicuna80(imported: dict[str, Path],
                   options=RankOptions(method=method, per_reviewer=False))
     assert result.agreement is not None and result.agreement.kendall_tau is not None
     assert result.agreement.kendall_tau >= 0.8  # at most one swapped pair of five models
+
+
+@pytest.mark.parametrize("name", ["summeval", "vicuna80", "pandalm"])
+def test_imported_sets_read_back_and_report(imported: dict[str, Path], name: str,
+                                            tmp_path: Path) -> None:
+    """What an importer writes is valid exchange input (PandaLM has a response that
+    its JSON holds as `true`): rank and report take it as it is."""
+    from peerreview.cli import main
+
+    d = imported[name]
+    assert main(["rank", "--judgments", str(d / "judgments.jsonl"), "--exam-gold",
+                 str(d / "gold.jsonl"), "--items", str(d / "items.jsonl"), "--submissions",
+                 str(d / "submissions.jsonl"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert 'id="leaderboard-table"' in html and 'id="browser-data"' in html

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, load_json
 from peerreview.records import Item, Judgment, PairwiseJudgment, Submission, Winner
@@ -42,8 +44,9 @@ def import_pandalm(path: str | Path) -> ImportedSet:
             first, second = row["cmp_key"].split("_")
             text = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
             items.append(Item(item, text, None, {"app": row.get("motivation_app")}))
-            submissions += [Submission(item, first, row["response1"]),
-                            Submission(item, second, row["response2"])]
+            # A few responses were parsed as JSON values (e.g. `true`): keep them as text.
+            submissions += [Submission(item, first, _text(row["response1"])),
+                            Submission(item, second, _text(row["response2"]))]
             for k in (1, 2, 3):
                 gold.append(PairwiseJudgment(item, f"annotator{k}", first, second,
                                              _winner(row[f"annotator{k}"])))
@@ -64,3 +67,8 @@ def import_pandalm(path: str | Path) -> ImportedSet:
             judgments.append(PairwiseJudgment(item, reviewer, first, second,
                                               _winner(row.get(result_key)), raw))
     return ImportedSet(items, submissions, judgments, gold, notes)
+
+
+def _text(value: object) -> str:
+    """A response as the text the model wrote (JSON scalars in the source as JSON)."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
