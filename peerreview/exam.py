@@ -76,6 +76,11 @@ class ExamResult:
     judgments: int
     abstentions: int
     position_consistency: float | None
+    # The number the threshold and weighting were applied to: the exam accuracy with
+    # gold, the latent reliability or the consistency-implied accuracy without.
+    qualification_score: float | None = None
+    latent_reliability: float | None = None
+    consistency_accuracy: float | None = None
 
     @property
     def abstention_rate(self) -> float:
@@ -177,55 +182,60 @@ def run_exam(
         InputError: no reviewer qualifies, or every qualified weight is 0.
     """
     votes = table.votes()
+    results = candidates(table, votes)
+    rng = np.random.default_rng(seed)
+    if gold is not None:
+        rows, grades, signs = grade(votes, gold, table)
+        for r, res in enumerate(results):
+            mine = votes.reviewer[rows] == r
+            res.exam_votes = int(mine.sum())
+            if res.exam_votes:
+                g = grades[mine]
+                res.exam_accuracy = res.qualification_score = float(g.mean())
+                it = votes.item[rows[mine]]
+                res.exam_items = int(np.unique(it).size)
+                res.ci_low, res.ci_high = _bootstrap_interval(it, g, n_boot, rng)
+                res.kappa = _kappa(votes.vote[rows[mine]], signs[mine])
+    select_and_weight(results, gold is not None, threshold, weighting, exponent,
+                      allow_unexamined)
+    return results
+
+
+def candidates(table: JudgmentTable, votes: Votes | None = None) -> list[ExamResult]:
+    """Every reviewer candidate with its counts and position consistency, ungraded."""
+    votes = table.votes() if votes is None else votes
     n_rev = len(table.reviewers)
     judgments = np.bincount(table.pairwise.reviewer, minlength=n_rev) + \
         np.bincount(table.scores.reviewer, minlength=n_rev)
     abstentions = np.bincount(table.pairwise.reviewer[table.pairwise.abstain], minlength=n_rev) \
         + np.bincount(table.scores.reviewer[np.isnan(table.scores.score)], minlength=n_rev)
     consistency = position_consistency(votes, n_rev, len(table.models))
-    rng = np.random.default_rng(seed)
-
-    results: list[ExamResult] = []
-    if gold is not None:
-        rows, grades, signs = grade(votes, gold, table)
-    for r, name in enumerate(table.reviewers):
-        acc = items = low = high = kappa = None
-        n_votes = 0
-        if gold is not None:
-            mine = votes.reviewer[rows] == r
-            n_votes = int(mine.sum())
-            if n_votes:
-                g = grades[mine]
-                acc = float(g.mean())
-                it = votes.item[rows[mine]]
-                items = int(np.unique(it).size)
-                low, high = _bootstrap_interval(it, g, n_boot, rng)
-                kappa = _kappa(votes.vote[rows[mine]], signs[mine])
-        results.append(ExamResult(name, acc, items, n_votes, low, high, kappa,
-                                  qualified=False, weight=0.0,
-                                  judgments=int(judgments[r]), abstentions=int(abstentions[r]),
-                                  position_consistency=consistency[r]))
-    _select_and_weight(results, gold is not None, threshold, weighting, exponent,
-                       allow_unexamined)
-    return results
+    return [ExamResult(name, None, None, 0, None, None, None, qualified=False, weight=0.0,
+                       judgments=int(judgments[r]), abstentions=int(abstentions[r]),
+                       position_consistency=consistency[r])
+            for r, name in enumerate(table.reviewers)]
 
 
-def _select_and_weight(results: list[ExamResult], examined: bool, threshold: float,
-                       weighting: Weighting, exponent: float, allow_unexamined: bool) -> None:
+def select_and_weight(results: list[ExamResult], examined: bool, threshold: float,
+                      weighting: Weighting, exponent: float, allow_unexamined: bool,
+                      what: str = "exam accuracy") -> None:
+    """Qualify the candidates whose ``qualification_score`` reaches the threshold and
+    weight them (all equally when nobody was ``examined``)."""
     raw: dict[int, float] = {}
     for i, res in enumerate(results):
+        score = res.qualification_score
         if not examined:
             raw[i] = 1.0
-        elif res.exam_accuracy is not None and res.exam_accuracy >= threshold:
-            raw[i] = raw_weight(res.exam_accuracy, weighting, exponent)
+        elif score is not None and score >= threshold:
+            raw[i] = raw_weight(score, weighting, exponent)
     if examined and allow_unexamined:
         fill = float(np.mean(list(raw.values()))) if raw else 1.0
         for i, res in enumerate(results):
-            if not res.examined:
+            if res.qualification_score is None:
                 raw[i] = fill
     if not raw:
         raise NoQualifiedReviewer(
-            f"no reviewer qualified (exam accuracy >= {threshold:g} needed)", results)
+            f"no reviewer qualified ({what} >= {threshold:g} needed)", results)
     total = sum(raw.values())
     if total <= 0:
         raise InputError(f"every qualified reviewer has weight 0 under '{weighting}' "

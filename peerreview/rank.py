@@ -22,8 +22,9 @@ from peerreview.agreement import Agreement, measure_agreement
 from peerreview.chair import METHODS, LeaderboardRow, gather_evidence, leaderboard, make_chair
 from peerreview.chair.base import Evidence
 from peerreview.errors import InputError
-from peerreview.exam import ExamResult, Weighting, run_exam
+from peerreview.exam import ExamResult, Weighting, candidates, run_exam, select_and_weight
 from peerreview.gold import Gold, gold_from_judgments
+from peerreview.latent import LATENT_MODELS, consistency_accuracy, latent_reliability
 from peerreview.output import write_files
 from peerreview.records import Duplicate, JudgmentSet, dumps_jsonl, read_judgments
 from peerreview.votes import JudgmentTable, build_table
@@ -33,6 +34,8 @@ class Qualification(StrEnum):
     """How reviewer candidates qualify."""
 
     GOLD = "gold"  # PRE's exam against human labels
+    LATENT = "latent"  # reliability from a latent-truth model of the judgments alone
+    CONSISTENCY = "consistency"  # accuracy implied by agreement across the two orders
     NONE = "none"  # every candidate qualifies with equal weight
 
 
@@ -51,6 +54,7 @@ class RankOptions:
     bootstrap: int = 0
     seed: int = 0
     per_reviewer: bool = True  # also rank and measure every single reviewer
+    latent_model: str = "dawid-skene"  # or noisy-bt (pairwise judgments)
 
 
 @dataclass(slots=True)
@@ -87,6 +91,9 @@ def _check_options(opts: RankOptions) -> None:
         raise InputError(f"--threshold must be between 0 and 1, got {opts.threshold}")
     if opts.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {opts.bootstrap}")
+    if opts.latent_model not in LATENT_MODELS:
+        raise InputError(f"unknown latent model {opts.latent_model!r}; choose from "
+                         f"{', '.join(LATENT_MODELS)}")
     if opts.method is not None and opts.method not in METHODS:
         raise InputError(f"unknown method {opts.method!r}; choose from {', '.join(METHODS)}")
 
@@ -120,9 +127,15 @@ def rank(
     exam_labels = _load_gold(exam_gold, table) if qualification is Qualification.GOLD else None
     gold_labels = _load_gold(gold, table)
 
-    exam = run_exam(table, exam_labels, threshold=opts.threshold, weighting=opts.weighting,
-                    exponent=opts.exponent, allow_unexamined=opts.allow_unexamined,
-                    seed=opts.seed)
+    notes: list[str] = []
+    if qualification in (Qualification.LATENT, Qualification.CONSISTENCY):
+        exam = _label_free_exam(table, qualification, opts, notes)
+    else:
+        exam = run_exam(table, exam_labels, threshold=opts.threshold, weighting=opts.weighting,
+                        exponent=opts.exponent, allow_unexamined=opts.allow_unexamined,
+                        seed=opts.seed)
+        if exam_labels is not None:  # the label-free signals, side by side with the exam
+            _add_signals(table, exam, opts.latent_model)
     weights = np.array([r.weight for r in exam])
     method = opts.method or ("mean" if table.kind == "pointwise" else "vote")
     chair = make_chair(method, normalize=opts.normalize, seed=opts.seed)
@@ -155,11 +168,48 @@ def rank(
                     name, measure_agreement(ev, chair.scores(ev), gold_labels)))
 
     used = len(evidence.table.pairwise) + len(evidence.table.scores)  # qualified, ranked items
-    notes = [f"reviewer {r.reviewer!r} had no exam pair and was left out "
-             "(--allow-unexamined lets it in)"
-             for r in exam if exam_labels is not None and not r.examined and not r.qualified]
+    notes += [f"reviewer {r.reviewer!r} had no exam pair and was left out "
+              "(--allow-unexamined lets it in)"
+              for r in exam if exam_labels is not None and not r.examined and not r.qualified]
     return RankResult(method, table, exam, evidence, board, agreement, singles,
                       read.duplicates, used, used, notes)
+
+
+def _add_signals(table: JudgmentTable, exam: list[ExamResult], latent_model: str) -> None:
+    latent = latent_reliability(table, latent_model)
+    for res, value in zip(exam, latent, strict=True):
+        res.latent_reliability = value
+        res.consistency_accuracy = consistency_accuracy(res.position_consistency)
+
+
+def _label_free_exam(table: JudgmentTable, qualification: Qualification, opts: RankOptions,
+                     notes: list[str]) -> list[ExamResult]:
+    """Qualify by latent reliability or by order consistency, with the exam's threshold
+    and weighting."""
+    exam = candidates(table)
+    _add_signals(table, exam, opts.latent_model)
+    for res in exam:
+        res.qualification_score = res.latent_reliability if qualification is \
+            Qualification.LATENT else res.consistency_accuracy
+    what = "latent reliability" if qualification is Qualification.LATENT else \
+        "consistency-implied accuracy"
+    known = [res for res in exam if res.qualification_score is not None]
+    if not known:
+        why = ("it needs at least two reviewers judging the same questions"
+               if qualification is Qualification.LATENT else
+               "it needs pairs judged in both orders")
+        notes.append(f"no {what} could be estimated ({why}): every reviewer qualifies "
+                     "with equal weight")
+    elif len(known) < len(exam) and not opts.allow_unexamined:
+        notes += [f"reviewer {res.reviewer!r} has no {what} and was left out "
+                  "(--allow-unexamined lets it in)" for res in exam
+                  if res.qualification_score is None]
+    if len(table.reviewers) > 1 and len({round(r.qualification_score or 0, 6)
+                                         for r in known}) == 1 and len(known) > 1:
+        notes.append(f"every reviewer has the same {what}: they cannot be told apart")
+    select_and_weight(exam, bool(known), opts.threshold, opts.weighting, opts.exponent,
+                      opts.allow_unexamined, what)
+    return exam
 
 
 def _load_gold(source: str | Path | Gold | None, table: JudgmentTable) -> Gold | None:
@@ -187,6 +237,9 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
         "exam_ci_low": r.ci_low, "exam_ci_high": r.ci_high, "kappa": r.kappa,
         "position_consistency": r.position_consistency,
         "abstention_rate": r.abstention_rate,
+        "qualification_score": r.qualification_score,
+        "latent_reliability": r.latent_reliability,
+        "consistency_accuracy": r.consistency_accuracy,
     } for r in result.exam]
     t = result.table
     v = result.evidence.verdicts
