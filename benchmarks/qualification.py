@@ -36,7 +36,9 @@ MODES = [("none", "dawid-skene"), ("gold", "dawid-skene"), ("latent", "dawid-ske
 
 
 def label(mode: str, model: str) -> str:
-    return f"latent {model}" if mode == "latent" else mode
+    if mode != "latent":
+        return mode
+    return "latent (DS; scores: factor model)" if model == "dawid-skene" else f"latent {model}"
 
 
 def run_set(name: str, data: Path, splits: int) -> tuple[dict[str, list[float]], float, float]:
@@ -70,6 +72,9 @@ def run_set(name: str, data: Path, splits: int) -> tuple[dict[str, list[float]],
                 out.setdefault(label(mode, model), []).append(float("nan"))
                 continue
             assert result.agreement is not None
+            if mode == "consistency" and all(r.qualification_score is None
+                                             for r in result.exam):
+                continue  # one order only: no consistency to qualify by
             out.setdefault(label(mode, model), []).append(result.agreement.pairwise_accuracy)
             if mode == "gold":
                 for r in result.exam:

@@ -23,6 +23,7 @@ from peerreview.errors import InputError
 from peerreview.exam import NoQualifiedReviewer, Weighting
 from peerreview.importers import importer
 from peerreview.importers.summeval import DIMENSIONS
+from peerreview.latent import LATENT_MODELS
 from peerreview.output import write_files
 from peerreview.pipeline import RunFailed, run
 from peerreview.plan import plan
@@ -64,8 +65,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="bootstrap resamples of items for intervals (default 0: none)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--qualification", choices=[q.value for q in Qualification],
-                   help="gold: PRE's exam; none: all qualify equally "
+                   help="gold: PRE's exam; latent: reliability from a latent-truth model "
+                        "of the judgments (no labels); consistency: accuracy implied by "
+                        "agreement across the two orders; none: all qualify equally "
                         "(default: gold with --exam-gold, else none)")
+    p.add_argument("--latent-model", choices=list(LATENT_MODELS), default="dawid-skene",
+                   help="latent-truth model for pairwise judgments (default dawid-skene; "
+                        "scores always use the offset-scale-noise model)")
     p.add_argument("--schedule", choices=["full"], default="full",
                    help="which judgments to use (default full: all of them)")
     p.add_argument("--allow-unexamined", action="store_true",
@@ -124,7 +130,7 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         threshold=args.threshold, weighting=Weighting(weighting), exponent=args.exponent,
         method=args.method, normalize=args.normalize,
         qualification=Qualification(args.qualification) if args.qualification else None,
-        allow_unexamined=args.allow_unexamined,
+        allow_unexamined=args.allow_unexamined, latent_model=args.latent_model,
         exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed)
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)

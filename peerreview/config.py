@@ -83,11 +83,26 @@ class ReviewConfig(_Strict):
 
 
 class ExamConfig(_Strict):
-    gold: Path
+    gold: Path | None = None
+    qualification: Literal["gold", "latent", "consistency", "none"] | None = None
+    latent_model: Literal["dawid-skene", "noisy-bt"] = "dawid-skene"
     threshold: float = Field(0.6, ge=0, le=1)
     weighting: Weighting = Weighting.LINEAR
     items: Path | None = None  # exam items of its own (default: the task's items)
     submissions: Path | None = None  # the submissions the gold labels are about
+
+    @model_validator(mode="after")
+    def _gold_or_not(self) -> ExamConfig:
+        if self.qualification is None:
+            self.qualification = "gold" if self.gold is not None else "none"
+        if self.qualification == "gold" and self.gold is None:
+            raise ValueError("qualification 'gold' needs 'gold: FILE' (human exam labels)")
+        return self
+
+    @property
+    def by_gold(self) -> bool:
+        """Whether candidates sit PRE's exam against gold labels."""
+        return self.qualification == "gold"
 
 
 class ChairConfig(_Strict):

@@ -22,13 +22,14 @@ def exam_table(results: list[ExamResult]) -> Table:
     """The qualification exam, one row per reviewer candidate."""
     table = Table(title="Qualification exam", title_justify="left")
     for col in ("reviewer", "exam acc.", "95% CI", "items", "kappa", "pos. consist.",
-                "abstained", "qualified", "weight"):
+                "latent", "abstained", "qualified", "weight"):
         table.add_column(col, justify="left" if col == "reviewer" else "right")
-    for r in sorted(results, key=lambda r: (-(r.exam_accuracy or 0), r.reviewer)):
+    for r in sorted(results, key=lambda r: (-(r.qualification_score or 0), r.reviewer)):
         ci = "–" if r.ci_low is None else f"{r.ci_low:.2f}–{r.ci_high:.2f}"
         table.add_row(r.reviewer, _num(r.exam_accuracy), ci,
                       "–" if r.exam_items is None else str(r.exam_items), _num(r.kappa, 2),
-                      _num(r.position_consistency, 2), f"{r.abstentions}/{r.judgments}",
+                      _num(r.position_consistency, 2), _num(r.latent_reliability),
+                      f"{r.abstentions}/{r.judgments}",
                       "[green]yes[/]" if r.qualified else "[red]no[/]", _num(r.weight))
     return table
 

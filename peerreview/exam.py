@@ -81,6 +81,7 @@ class ExamResult:
     qualification_score: float | None = None
     latent_reliability: float | None = None
     consistency_accuracy: float | None = None
+    self_confidence: float | None = None
 
     @property
     def abstention_rate(self) -> float:

@@ -7,21 +7,25 @@ judgments alone.
 - :func:`noisy_bradley_terry`: P(first shown wins) = sigmoid(s_r (theta_first -
   theta_second) + beta_r): model strengths theta, per-reviewer skill s_r and
   first-position bias beta_r, by maximum likelihood.
-- :func:`pointwise_latent`: score = a_r + b_r mu(item, model) + noise_r, by
-  alternating least squares.
+- :func:`pointwise_latent`: score = a_r + b_r mu(item, model) + noise_r, a
+  one-factor model fitted by principal-axis factoring.
 
-A reviewer's *latent reliability* is graded like an exam, against the latent
-truth fitted from the *other* reviewers (leave-one-out, so nobody grades
-itself): the expected share of its votes that agree, ties and abstentions half.
+A reviewer's *latent reliability* is on the exam's scale: the share of its votes
+that agree with the latent truth, ties and abstentions half. In Dawid-Skene it
+is the fitted p_r; for scores, the order accuracy the reviewer's signal share
+implies. (Grading each reviewer against a truth fitted without it punishes the
+best one, since without it the others' truth is the weakest.)
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from peerreview.records import Judgment, PairwiseJudgment
 from peerreview.votes import JudgmentTable, Votes, pair_key
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,8 +42,10 @@ class DawidSkene:
     """A fitted one-coin Dawid-Skene model."""
 
     accuracy: FloatArray  # p_r per reviewer (NaN: no decided vote)
-    reliability: list[float | None]  # leave-one-out expected exam accuracy per reviewer
+    reliability: list[float | None]  # p_r on the exam's scale (ties, abstentions half)
     iterations: int
+    keys: npt.NDArray[np.int64]  # the questions' pair keys, sorted
+    posterior: FloatArray  # P(a is better) per question
 
 
 def dawid_skene(votes: Votes, n_reviewers: int, n_models: int, *, max_iter: int = 500,
@@ -49,8 +55,9 @@ def dawid_skene(votes: Votes, n_reviewers: int, n_models: int, *, max_iter: int 
     Ties and abstentions carry no label for the EM; in the reliability they count
     half, as in the exam.
     """
-    question = np.unique(pair_key(votes.item, votes.a, votes.b, n_models),
-                         return_inverse=True)[1].ravel()
+    keys, question = np.unique(pair_key(votes.item, votes.a, votes.b, n_models),
+                               return_inverse=True)
+    question = question.ravel()
     n_q = int(question.max()) + 1 if question.size else 0
     labelled = ~votes.abstain & (votes.vote != 0)
     q, r, sign = question[labelled], votes.reviewer[labelled], votes.vote[labelled]
@@ -72,27 +79,21 @@ def dawid_skene(votes: Votes, n_reviewers: int, n_models: int, *, max_iter: int 
         posterior = updated
         if done:
             break
-    accuracy[np.bincount(r, minlength=n_reviewers) == 0] = np.nan
-    w = np.nan_to_num(np.log(accuracy / (1 - accuracy)))
-    # Leave-one-out truth for each vote: the question's score without the voter's own votes.
-    own = np.bincount(q * n_reviewers + r, sign * w[r], minlength=n_q * n_reviewers)
-    own_count = np.bincount(q * n_reviewers + r, minlength=n_q * n_reviewers)
-    total = np.bincount(q, minlength=n_q)
-    reliability: list[float | None] = []
-    all_q = question
-    for rev in range(n_reviewers):
-        mine = votes.reviewer == rev
-        qs = all_q[mine]
-        has_others = (total[qs] - own_count[qs * n_reviewers + rev]) > 0
-        if not has_others.any():
-            reliability.append(None)
-            continue
-        p_a = _sigmoid(score[qs] - own[qs * n_reviewers + rev])[has_others]
-        vote = votes.vote[mine][has_others]
-        abstain = votes.abstain[mine][has_others]
-        grade = np.where(abstain | (vote == 0), 0.5, np.where(vote > 0, p_a, 1 - p_a))
-        reliability.append(float(grade.mean()))
-    return DawidSkene(accuracy, reliability, iterations)
+    labelled_count = np.bincount(r, minlength=n_reviewers)
+    accuracy[labelled_count == 0] = np.nan
+    # On the exam's scale: ties and abstentions count half, as a gold exam grades them.
+    total = np.bincount(votes.reviewer, minlength=n_reviewers)
+    # A reviewer that shares no question with another one is only agreeing with itself.
+    pairs = np.unique(question * n_reviewers + votes.reviewer)
+    crowded = np.bincount(pairs // n_reviewers, minlength=n_q) > 1
+    shared = np.bincount(pairs % n_reviewers, crowded[pairs // n_reviewers],
+                         minlength=n_reviewers) > 0
+    reliability: list[float | None] = [
+        None if labelled_count[k] == 0 or not shared[k] else
+        float((labelled_count[k] * accuracy[k] + 0.5 * (total[k] - labelled_count[k]))
+              / total[k])
+        for k in range(n_reviewers)]
+    return DawidSkene(accuracy, reliability, iterations, keys, posterior)
 
 
 @dataclass(slots=True)
@@ -153,7 +154,7 @@ def noisy_bradley_terry(votes: Votes, n_reviewers: int, n_models: int,
 
 @dataclass(slots=True)
 class PointwiseLatent:
-    """Per-reviewer offset, scale and noise of scores around a latent quality."""
+    """A one-factor model of scores: per reviewer offset, scale (loading) and noise."""
 
     offset: FloatArray
     scale: FloatArray
@@ -161,62 +162,72 @@ class PointwiseLatent:
     reliability: list[float | None]
 
 
-def pointwise_latent(table: JudgmentTable, iterations: int = 50) -> PointwiseLatent:
-    """Fit score = a_r + b_r mu(item, model) + noise_r (scores mapped to [0, 1] first),
-    and grade each reviewer's score order against the others' latent mu."""
+def pointwise_latent(table: JudgmentTable, iterations: int = 200) -> PointwiseLatent:
+    """Fit score = a_r + b_r mu(item, model) + noise_r, within items, by principal-axis
+    factoring of the reviewers' covariance (scores mapped to [0, 1] first).
+
+    A reviewer's reliability is the accuracy its score order implies: with signal
+    share rho = b^2 / var, two models are ordered as the latent quality orders them
+    with probability 1/2 + arcsin(sqrt(rho)) / pi (normal scores); the share of its
+    own ties counts half, as the exam counts them. The covariances pair different
+    reviewers only, so no reviewer is graded against itself.
+    """
     s = table.scores
     ok = ~np.isnan(s.score)
     n_rev, n_items, n_models = len(table.reviewers), len(table.items), len(table.models)
-    x = (s.score[ok] - s.low[ok]) / np.maximum(s.high[ok] - s.low[ok], 1e-12)
-    r, cell = s.reviewer[ok], s.item[ok] * n_models + s.model[ok]
-    a, b, var = np.zeros(n_rev), np.ones(n_rev), np.ones(n_rev)
-    n_cells = n_items * n_models
-    for _ in range(iterations):
-        w = b[r] ** 2 / var[r]
-        mu = np.bincount(cell, w * (x - a[r]) / b[r], minlength=n_cells) / np.maximum(
-            np.bincount(cell, w, minlength=n_cells), 1e-12)
-        m = mu[cell]
-        for k in range(n_rev):
-            sel = r == k
-            if sel.sum() < 3 or np.var(m[sel]) < 1e-12:
-                continue
-            slope, intercept = np.polyfit(m[sel], x[sel], 1)
-            b[k] = max(float(slope), 1e-3)
-            a[k] = float(intercept)
-            var[k] = max(float(np.mean((x[sel] - a[k] - b[k] * m[sel]) ** 2)), 1e-6)
-        judged = np.bincount(cell, minlength=n_cells) > 0
-        centre, spread = mu[judged].mean(), mu[judged].std() or 1.0
-        a += b * centre  # keep mu at mean 0, sd 1 without changing the fit
-        b *= spread
+    x = np.full((n_rev, n_items, n_models), np.nan)
+    x[s.reviewer[ok], s.item[ok], s.model[ok]] = \
+        (s.score[ok] - s.low[ok]) / np.maximum(s.high[ok] - s.low[ok], 1e-12)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # items a reviewer did not score
+        offset = np.nanmean(x.reshape(n_rev, -1), axis=1)
+        centred = (x - np.nanmean(x, axis=2, keepdims=True)).reshape(n_rev, -1)
+    seen = ~np.isnan(centred)
+    filled = np.nan_to_num(centred)
+    both = seen.astype(np.float64) @ seen.T.astype(np.float64)
+    cov = np.where(both > 1, (filled @ filled.T) / np.maximum(both, 1), 0.0)
+    var = np.diag(cov).copy()
+    loading = _one_factor(cov, var, iterations)
+    signal = np.where(var > 0, loading ** 2 / np.maximum(var, 1e-12), 0.0).clip(0, 1)
+    ties = _tie_share(x)
     reliability: list[float | None] = []
-    w = b[r] ** 2 / var[r]
-    num = np.bincount(cell, w * (x - a[r]) / b[r], minlength=n_cells)
-    den = np.bincount(cell, w, minlength=n_cells)
     for k in range(n_rev):
-        sel = r == k
-        mine_num = np.bincount(cell[sel], (w * (x - a[r]) / b[r])[sel], minlength=n_cells)
-        mine_den = np.bincount(cell[sel], w[sel], minlength=n_cells)
-        rest = den - mine_den
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mu_others = np.where(rest > 0, (num - mine_num) / rest, np.nan)
-        own = np.full(n_cells, np.nan)
-        own[cell[sel]] = x[sel]
-        reliability.append(_order_accuracy(own.reshape(n_items, n_models),
-                                           mu_others.reshape(n_items, n_models)))
-    return PointwiseLatent(a, b, np.sqrt(var), reliability)
+        if var[k] <= 0 or (both[k] > 1).sum() < 2 or n_rev < 2:
+            reliability.append(None)
+            continue
+        order = np.arcsin(np.sign(loading[k]) * np.sqrt(signal[k])) / np.pi
+        reliability.append(float(0.5 + (1 - ties[k]) * order))
+    noise = np.sqrt(np.maximum(var - loading ** 2, 0.0))
+    return PointwiseLatent(offset, loading, noise, reliability)
 
 
-def _order_accuracy(own: FloatArray, truth: FloatArray) -> float | None:
-    """Share of item pairs where ``own`` orders two models as ``truth`` does (own ties
-    half); pairs that truth does not decide or own did not score are left out."""
-    iu, ju = np.triu_indices(own.shape[1], 1)
-    mine = np.sign(own[:, iu] - own[:, ju])
-    true = np.sign(truth[:, iu] - truth[:, ju])
-    graded = ~np.isnan(mine) & ~np.isnan(true) & (true != 0)
-    if not graded.any():
-        return None
-    grades = np.where(mine[graded] == 0, 0.5, (mine[graded] == true[graded]).astype(float))
-    return float(grades.mean())
+def _one_factor(cov: FloatArray, var: FloatArray, iterations: int) -> FloatArray:
+    """Loadings b with cov ~ b b^T off the diagonal (principal-axis factoring)."""
+    n = cov.shape[0]
+    if n < 2:
+        return np.zeros(n)
+    off = cov - np.diag(np.diag(cov))
+    communality = np.abs(off).max(axis=1)
+    loading = np.zeros(n)
+    for _ in range(iterations):
+        reduced = off + np.diag(communality)
+        values, vectors = np.linalg.eigh(reduced)
+        loading = vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
+        updated = np.clip(loading ** 2, 0.0, var)
+        if np.abs(updated - communality).max() < 1e-10:
+            break
+        communality = updated
+    return loading if loading.sum() >= 0 else -loading
+
+
+def _tie_share(x: FloatArray) -> FloatArray:
+    """Per reviewer, the share of its within-item model pairs scored equal."""
+    iu, ju = np.triu_indices(x.shape[2], 1)
+    diff = x[:, :, iu] - x[:, :, ju]
+    scored = ~np.isnan(diff)
+    equal = scored & (np.abs(np.nan_to_num(diff)) < 1e-12)
+    return np.asarray(equal.sum(axis=(1, 2)) / np.maximum(scored.sum(axis=(1, 2)), 1),
+                      dtype=np.float64)
 
 
 def consistency_accuracy(consistency: float | None) -> float | None:
@@ -240,3 +251,31 @@ def latent_reliability(table: JudgmentTable, model: str = "dawid-skene") -> list
     if model == "noisy-bt":
         return noisy_bradley_terry(votes, n_rev, n_models).reliability
     return dawid_skene(votes, n_rev, n_models).reliability
+
+
+def self_confidence(table: JudgmentTable, judgments: list[Judgment]) -> list[float | None]:
+    """Auto-PRE's self-confidence: a reviewer's mean confidence on easy questions minus
+    on hard ones, where a question is easy when the latent truth (Dawid-Skene over all
+    reviewers) is more certain than the median question. Positive is good: it is
+    surer where the answer is clearer. None without confidences."""
+    n_rev = len(table.reviewers)
+    rated = [j for j in judgments if isinstance(j, PairwiseJudgment) and j.confidence is not None]
+    if not rated:
+        return [None] * n_rev
+    fit = dawid_skene(table.votes(), n_rev, len(table.models))
+    items = {t: i for i, t in enumerate(table.items)}
+    models = {m: i for i, m in enumerate(table.models)}
+    reviewers = {r: i for i, r in enumerate(table.reviewers)}
+    a = np.array([min(models[j.first], models[j.second]) for j in rated])
+    b = np.array([max(models[j.first], models[j.second]) for j in rated])
+    key = pair_key(np.array([items[j.item] for j in rated]), a, b, len(table.models))
+    at = np.clip(np.searchsorted(fit.keys, key), 0, max(fit.keys.size - 1, 0))
+    certainty = np.abs(fit.posterior[at] - 0.5)
+    easy = certainty >= np.median(np.abs(fit.posterior - 0.5))
+    conf = np.array([j.confidence for j in rated], dtype=np.float64)
+    rev = np.array([reviewers[j.reviewer] for j in rated])
+    out: list[float | None] = []
+    for r in range(n_rev):
+        e, h = (rev == r) & easy, (rev == r) & ~easy
+        out.append(float(conf[e].mean() - conf[h].mean()) if e.any() and h.any() else None)
+    return out

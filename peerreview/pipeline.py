@@ -28,7 +28,7 @@ from peerreview.models import CallError, make_backend
 from peerreview.output import write_files
 from peerreview.progress import StageProgress
 from peerreview.prompts import template_hash
-from peerreview.rank import RankOptions, RankResult, rank
+from peerreview.rank import Qualification, RankOptions, RankResult, rank
 from peerreview.records import (
     Item,
     Judgment,
@@ -53,8 +53,12 @@ def rank_options(config: RunConfig) -> RankOptions:
     exam = config.exam
     return RankOptions(threshold=exam.threshold if exam else 0.6,
                        weighting=exam.weighting if exam else Weighting.LINEAR,
+                       qualification=Qualification(exam.qualification)
+                       if exam and exam.qualification else None,
+                       latent_model=exam.latent_model if exam else "dawid-skene",
                        method=config.chair.method, bootstrap=config.chair.bootstrap,
-                       seed=config.seed, exclude_exam_items=bool(exam and exam.items))
+                       seed=config.seed,
+                       exclude_exam_items=bool(exam and exam.by_gold and exam.items))
 
 
 def report_inputs(config: RunConfig, result: RankResult, submissions: list[Submission],
@@ -62,7 +66,7 @@ def report_inputs(config: RunConfig, result: RankResult, submissions: list[Submi
     """What the report of a run shows: the task's and the exam's texts too."""
     items = {i.item: i for i in read_items(config.task.items)}
     subs = list(submissions)
-    if config.exam is not None:
+    if config.exam is not None and config.exam.by_gold:
         if config.exam.items:
             items.update({i.item: i for i in read_items(config.exam.items)})
         if config.exam.submissions:
@@ -176,7 +180,8 @@ class Pipeline:
             for backend in backends.values():
                 await backend.aclose()
         judgments = _unique(exam_judgments + review)
-        result = rank(JudgmentSet(judgments, [], []), exam_gold=cfg.exam.gold if cfg.exam else None,
+        result = rank(JudgmentSet(judgments, [], []),
+                      exam_gold=cfg.exam.gold if cfg.exam and cfg.exam.by_gold else None,
                       gold=cfg.gold, options=rank_options(cfg))
         facts["calls"] = store.totals()
         facts["truncated_prompts"] = caller.tally.truncated
@@ -238,8 +243,8 @@ class Pipeline:
                     submissions: list[Submission]) -> tuple[list[Judgment], list[str]]:
         """Every candidate sits the exam; returns the exam judgments and who qualified."""
         cfg = self.config
-        if cfg.exam is None:
-            return [], list(cfg.reviewers)
+        if cfg.exam is None or cfg.exam.gold is None or not cfg.exam.by_gold:
+            return [], list(cfg.reviewers)  # qualified after the review, without labels
         exam_items = {i.item: i for i in read_items(cfg.exam.items)} if cfg.exam.items else items
         exam_subs = read_submissions(cfg.exam.submissions) if cfg.exam.submissions \
             else submissions

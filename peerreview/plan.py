@@ -64,7 +64,7 @@ def plan(config: RunConfig) -> list[PlannedCalls]:
     n = len(cfg.evaluatees)
     per_item = n * (n - 1) if pairwise else n
     asked: list[tuple[str, list[Item], float]] = [("review", items, per_item)]
-    if cfg.exam is not None:
+    if cfg.exam is not None and cfg.exam.gold is not None and cfg.exam.by_gold:
         exam_items = read_items(cfg.exam.items) if cfg.exam.items else items
         known = read_submissions(cfg.exam.submissions) if cfg.exam.submissions else None
         gold = gold_from_judgments(cfg.exam.gold)

@@ -24,9 +24,14 @@ from peerreview.chair.base import Evidence
 from peerreview.errors import InputError
 from peerreview.exam import ExamResult, Weighting, candidates, run_exam, select_and_weight
 from peerreview.gold import Gold, gold_from_judgments
-from peerreview.latent import LATENT_MODELS, consistency_accuracy, latent_reliability
+from peerreview.latent import (
+    LATENT_MODELS,
+    consistency_accuracy,
+    latent_reliability,
+    self_confidence,
+)
 from peerreview.output import write_files
-from peerreview.records import Duplicate, JudgmentSet, dumps_jsonl, read_judgments
+from peerreview.records import Duplicate, Judgment, JudgmentSet, dumps_jsonl, read_judgments
 from peerreview.votes import JudgmentTable, build_table
 
 
@@ -127,15 +132,15 @@ def rank(
     exam_labels = _load_gold(exam_gold, table) if qualification is Qualification.GOLD else None
     gold_labels = _load_gold(gold, table)
 
-    notes: list[str] = []
+    notes = _position_notes(table)
     if qualification in (Qualification.LATENT, Qualification.CONSISTENCY):
-        exam = _label_free_exam(table, qualification, opts, notes)
+        exam = _label_free_exam(table, qualification, opts, notes, read.judgments)
     else:
         exam = run_exam(table, exam_labels, threshold=opts.threshold, weighting=opts.weighting,
                         exponent=opts.exponent, allow_unexamined=opts.allow_unexamined,
                         seed=opts.seed)
         if exam_labels is not None:  # the label-free signals, side by side with the exam
-            _add_signals(table, exam, opts.latent_model)
+            _add_signals(table, exam, opts.latent_model, read.judgments)
     weights = np.array([r.weight for r in exam])
     method = opts.method or ("mean" if table.kind == "pointwise" else "vote")
     chair = make_chair(method, normalize=opts.normalize, seed=opts.seed)
@@ -175,19 +180,40 @@ def rank(
                       read.duplicates, used, used, notes)
 
 
-def _add_signals(table: JudgmentTable, exam: list[ExamResult], latent_model: str) -> None:
+def _position_notes(table: JudgmentTable) -> list[str]:
+    """A warning for every reviewer that always picks the same position."""
+    v = table.pairwise
+    notes = []
+    for r, name in enumerate(table.reviewers):
+        mine = (v.reviewer == r) & ~v.abstain & (v.vote != 0)
+        if mine.sum() < 10:
+            continue
+        first_won = (v.vote[mine] > 0) == (v.a_first[mine] == 1)
+        if first_won.all() or not first_won.any():
+            side = "first" if first_won.all() else "second"
+            notes.append(f"reviewer {name!r} chose the answer shown {side} in all "
+                         f"{int(mine.sum())} of its decided verdicts: it judges position, "
+                         "not content")
+    return notes
+
+
+def _add_signals(table: JudgmentTable, exam: list[ExamResult], latent_model: str,
+                 judgments: list[Judgment]) -> None:
+    """The label-free qualification signals of every candidate."""
     latent = latent_reliability(table, latent_model)
-    for res, value in zip(exam, latent, strict=True):
+    confidence = self_confidence(table, judgments)
+    for res, value, conf in zip(exam, latent, confidence, strict=True):
         res.latent_reliability = value
         res.consistency_accuracy = consistency_accuracy(res.position_consistency)
+        res.self_confidence = conf
 
 
 def _label_free_exam(table: JudgmentTable, qualification: Qualification, opts: RankOptions,
-                     notes: list[str]) -> list[ExamResult]:
+                     notes: list[str], judgments: list[Judgment]) -> list[ExamResult]:
     """Qualify by latent reliability or by order consistency, with the exam's threshold
     and weighting."""
     exam = candidates(table)
-    _add_signals(table, exam, opts.latent_model)
+    _add_signals(table, exam, opts.latent_model, judgments)
     for res in exam:
         res.qualification_score = res.latent_reliability if qualification is \
             Qualification.LATENT else res.consistency_accuracy
@@ -240,6 +266,7 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
         "qualification_score": r.qualification_score,
         "latent_reliability": r.latent_reliability,
         "consistency_accuracy": r.consistency_accuracy,
+        "self_confidence": r.self_confidence,
     } for r in result.exam]
     t = result.table
     v = result.evidence.verdicts

@@ -50,6 +50,7 @@ class PairwiseJudgment:
     second: str
     winner: Winner | None
     raw: str | None = None
+    confidence: float | None = None  # the probability the reviewer put on its verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,8 @@ def parse_judgment(obj: dict[str, Any], path: Path, line: int) -> Judgment:
                 f'expected "first", "second", "tie" or null, got {_describe(winner)}',
                 path, line, "winner",
             )
-        return PairwiseJudgment(item, reviewer, first, second, winner, raw)
+        return PairwiseJudgment(item, reviewer, first, second, winner, raw,
+                                _confidence(obj, path, line))
     if "model" in obj:
         model = _text(obj, "model", path, line)
         scale = _scale(obj, path, line)
@@ -284,6 +286,16 @@ def read_submissions(path: str | Path) -> list[Submission]:
     return submissions
 
 
+def _confidence(obj: dict[str, Any], path: Path, line: int) -> float | None:
+    value = obj.get("confidence")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InputError(f"expected a probability between 0 and 1, got {_describe(value)}",
+                         path, line, "confidence")
+    return float(value)
+
+
 def judgment_to_dict(judgment: Judgment) -> dict[str, Any]:
     """The contract's JSON object for a judgment."""
     if isinstance(judgment, PairwiseJudgment):
@@ -298,6 +310,8 @@ def judgment_to_dict(judgment: Judgment) -> dict[str, Any]:
                "score": score, "scale": [_compact(v) for v in judgment.scale]}
     if judgment.raw is not None:
         out["raw"] = judgment.raw
+    if isinstance(judgment, PairwiseJudgment) and judgment.confidence is not None:
+        out["confidence"] = round(judgment.confidence, 6)
     return out
 
 

@@ -136,7 +136,7 @@ class Asker:
             return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
                                      SCALES[self.mode], raw)
         return PairwiseJudgment(question.item.item, reviewer, question.first.model,
-                                question.second.model, value, raw)
+                                question.second.model, value, raw, confidence_of(raw))
 
     def _read(self, text: str) -> str | float | None:
         if self.mode == "pairwise":
@@ -199,6 +199,14 @@ class Asker:
             return None, text
         low, high = SCALES[self.mode]
         return (value if low <= value <= high else None), text
+
+
+def confidence_of(raw: str | None) -> float | None:
+    """The probability a next-token preference put on its verdict, from its raw text."""
+    if not raw or not raw.startswith("P(A)="):
+        return None
+    pa, pb = (float(part.split("=")[1]) for part in raw.split())
+    return max(pa, pb) / (pa + pb) if pa + pb > 0 else None
 
 
 def _mass(top: dict[str, float], token: str) -> float:

@@ -73,7 +73,7 @@ def test_report_loads_cleanly_with_the_right_rows(browser, report_dir, tmp_path)
     exam = page.locator("#exam-table tbody tr")
     rows = {r.split("\t")[0]: r.split("\t") for r in exam.all_inner_texts()}
     assert set(rows) == {"also-good", "contrarian", "good"}
-    assert rows["good"][1] == "1.000" and rows["contrarian"][7] == "no"
+    assert rows["good"][1] == "1.000" and rows["contrarian"][10] == "no"
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

@@ -64,6 +64,17 @@ def single_rankings(result: RankResult) -> dict[str, list[int]]:
     return out
 
 
+def _qualified_by(result: RankResult) -> str:
+    if any(r.exam_accuracy is not None for r in result.exam):
+        return "PRE's exam against human gold"
+    scores = {r.reviewer: r.qualification_score for r in result.exam}
+    if any(v is not None for v in scores.values()):
+        latent = all(r.qualification_score == r.latent_reliability for r in result.exam)
+        return "latent reliability (no labels)" if latent else \
+            "consistency across the two orders (no labels)"
+    return "nobody dropped: every reviewer with equal weight"
+
+
 def _brief(facts: dict[str, Any]) -> dict[str, Any]:
     """The run facts with each model's settings cut to those not at their default."""
     from peerreview.config import ModelConfig
@@ -109,6 +120,7 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
         "title": inputs.title, "result": result, "facts": _brief(inputs.facts), "bias": bias,
         "n_items": len(set(result.evidence.verdicts.item.tolist())),
         "singles": singles, "has_exam": has_exam, "threshold": inputs.threshold,
+        "qualified_by": _qualified_by(result),
         "model_rank": {row.model: row.rank for row in result.leaderboard},
         "models": table.models,
         "leaderboard_svg": charts.leaderboard_chart(result.leaderboard, score_label),

@@ -74,7 +74,8 @@ def inputs_from_dir(out_dir: str | Path) -> ReportInputs:
         raise InputError("run.json records neither a rank nor a run config", facts_path)
     config = RunConfig.model_validate(facts["config"])
     read = read_judgments(folder / "judgments.jsonl")
-    result = rank(read, exam_gold=config.exam.gold if config.exam else None, gold=config.gold,
+    result = rank(read, exam_gold=config.exam.gold if config.exam and config.exam.by_gold
+                  else None, gold=config.gold,
                   options=rank_options(config))
     return report_inputs(config, result, read_submissions(folder / "submissions.jsonl"),
                          read.judgments, facts)
