@@ -89,7 +89,7 @@ def dawid_skene(votes: Votes, n_reviewers: int, n_models: int, *, max_iter: int 
     shared = np.bincount(pairs % n_reviewers, crowded[pairs // n_reviewers],
                          minlength=n_reviewers) > 0
     reliability: list[float | None] = [
-        None if labelled_count[k] == 0 or not shared[k] else
+        None if not shared[k] else 0.5 if labelled_count[k] == 0 else
         float((labelled_count[k] * accuracy[k] + 0.5 * (total[k] - labelled_count[k]))
               / total[k])
         for k in range(n_reviewers)]

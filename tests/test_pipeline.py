@@ -223,3 +223,20 @@ def test_status_shows_calls_per_model(stub, task, capsys):
     text = capsys.readouterr().out
     assert "finished" in text and "judge-1" in text and "review 48/48" in text
     assert main(["status", str(task / "nowhere")]) == 2
+
+
+def test_label_free_qualification_in_a_run(stub, task):
+    stub.state.faults["judge-bad"] = "garbage"
+    config = write_config(task, stub.url, exam=False, reviewers={
+        "judge-1": {}, "judge-2": {}, "judge-bad": {"max_retries": 0}},
+        review={"mode": "pairwise", "reasks": 0})
+    text = config.read_text() + "exam:\n  qualification: latent\n"
+    config.write_text(text)
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 0
+    reviewers = {r["reviewer"]: r for r in
+                 json.loads((task / "out" / "reviewers.json").read_text())}
+    assert reviewers["judge-1"]["latent_reliability"] > 0.99
+    assert reviewers["judge-bad"]["latent_reliability"] == 0.5  # abstentions only: half
+    assert not reviewers["judge-bad"]["qualified"]
+    assert reviewers["judge-1"]["exam_accuracy"] is None
+    assert board(task / "out") == EVALUATEES
