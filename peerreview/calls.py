@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from peerreview.config import ModelConfig
+from peerreview.errors import PeerReviewError
 from peerreview.models import Backend, Response
 from peerreview.store import RunStore, call_key
 
@@ -26,15 +27,30 @@ class Tally:
     truncated: int = 0
 
 
+class BudgetSpent(PeerReviewError):
+    """The run's budget of calls or dollars is spent: no further call is made."""
+
+
 class Caller:
-    """Sends requests to the configured models, through the store."""
+    """Sends requests to the configured models, through the store.
+
+    Args:
+        budget_calls: at most this many calls in the run (made or answered from the
+            store); a call past it raises :class:`BudgetSpent` before it is sent.
+        budget_usd: no call starts once the run's cost reaches this.
+    """
 
     def __init__(self, store: RunStore, models: dict[str, ModelConfig],
-                 backends: dict[str, Backend]) -> None:
+                 backends: dict[str, Backend], *, budget_calls: int | None = None,
+                 budget_usd: float | None = None) -> None:
         self.store = store
         self.models = models
         self.backends = backends
         self.tally = Tally()
+        self.budget_calls = budget_calls
+        self.budget_usd = budget_usd
+        self._reserved = 0
+        self._cost = 0.0  # of this run, stored calls included
 
     def key(self, name: str, request: dict[str, Any]) -> str:
         """The store key of a request to model ``name``."""
@@ -51,11 +67,17 @@ class Caller:
             CallError: the call failed for good; the failure is stored, and the call
                 is made again on the next run.
         """
+        if self.budget_calls is not None and self._reserved >= self.budget_calls:
+            raise BudgetSpent(f"the budget of {self.budget_calls} calls is spent")
+        if self.budget_usd is not None and self._cost >= self.budget_usd:
+            raise BudgetSpent(f"the budget of ${self.budget_usd:g} is spent")
+        self._reserved += 1  # reserved before any await: concurrent calls never overshoot
         config = self.models[name]
         stored = self._stored(name, request)
         record = self.store.get(call_key(stored))
         if record is not None and record.response is not None:
             self.tally.cached += 1
+            self._cost += record.cost_usd or 0.0
             data = orjson.loads(record.response)
             return Response(data["text"], data.get("top_logprobs"),
                             record.prompt_tokens or 0, record.completion_tokens or 0)
@@ -64,6 +86,7 @@ class Caller:
             response = await self.backends[name].complete(request)
         except Exception as exc:
             self.tally.failed += 1
+            self._reserved -= 1
             self.store.put(config.provider, name, stored, error=str(exc),
                            latency_s=time.perf_counter() - start)
             raise
@@ -80,4 +103,5 @@ class Caller:
         t.prompt_tokens += response.prompt_tokens
         t.completion_tokens += response.completion_tokens
         t.cost_usd += cost
+        self._cost += cost
         return response

@@ -30,6 +30,7 @@ from peerreview.plan import plan
 from peerreview.rank import Qualification, RankOptions
 from peerreview.report import render
 from peerreview.report.sources import inputs_from_dir, inputs_from_rank_spec, rank_spec
+from peerreview.schedule import Schedule
 
 err = Console(stderr=True)
 
@@ -72,8 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latent-model", choices=list(LATENT_MODELS), default="dawid-skene",
                    help="latent-truth model for pairwise judgments (default dawid-skene; "
                         "scores always use the offset-scale-noise model)")
-    p.add_argument("--schedule", choices=["full"], default="full",
-                   help="which judgments to use (default full: all of them)")
+    p.add_argument("--schedule", choices=[s.value for s in Schedule], default="full",
+                   help="use only the judgments this schedule would have asked for: full "
+                        "(all), cascade (reviewers by exam accuracy, a pair goes on only "
+                        "while undecided), one-order (one order per pair, position bias "
+                        "removed), adaptive (for the ranking: stop once settled)")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help="use at most N judgments (calls)")
     p.add_argument("--allow-unexamined", action="store_true",
                    help="let reviewers with no exam pair in, at the mean weight")
     p.add_argument("--exclude-exam-items", action="store_true",
@@ -99,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true",
                    help="print the calls each model would get, with estimated tokens and "
                         "cost, and exit")
+    r.add_argument("--budget", type=int, metavar="CALLS",
+                   help="make at most CALLS model calls in the run (stored ones count)")
+    r.add_argument("--budget-usd", type=float, metavar="USD",
+                   help="start no call once the run has cost USD")
     r.add_argument("--quiet", action="store_true", help="no progress bars or tables")
 
     d = sub.add_parser("demo", help="run the built-in demo on the embedded model (no network)",
@@ -131,6 +141,7 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         method=args.method, normalize=args.normalize,
         qualification=Qualification(args.qualification) if args.qualification else None,
         allow_unexamined=args.allow_unexamined, latent_model=args.latent_model,
+        schedule=Schedule(args.schedule), budget=args.budget,
         exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed)
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
@@ -173,10 +184,17 @@ def _run(args: argparse.Namespace, out: Console) -> None:
     if args.dry_run:
         out.print(plan_table(plan(config)))
         return
-    result = run(config, args.out, show_progress=not args.quiet)
+    result = run(config, args.out, show_progress=not args.quiet,
+                 budget_calls=getattr(args, "budget", None),
+                 budget_usd=getattr(args, "budget_usd", None))
     if not args.quiet:
         print_rank(result.rank, out)
     t = result.tally
+    review = result.facts["review"]
+    if review["calls_saved"]:
+        out.print(f"review: {review['calls']} calls of the full schedule's "
+                  f"{review['full_schedule_calls']} ({review['schedule']}): "
+                  f"{review['calls_saved']} saved")
     out.print(f"{t.made} calls made, {t.cached} answered from the store, "
               f"{t.prompt_tokens + t.completion_tokens:,} tokens, ${t.cost_usd:.4f}"
               + (f", {t.truncated} prompts truncated" if t.truncated else "")

@@ -78,7 +78,7 @@ class TaskConfig(_Strict):
 
 class ReviewConfig(_Strict):
     mode: Literal["pairwise", "5-level", "100-level"] = "pairwise"
-    schedule: Literal["full"] = "full"
+    schedule: Literal["full", "cascade", "one-order", "adaptive"] = "full"
     reasks: int = Field(2, ge=0, le=2)  # re-asks of a reviewer whose answer cannot be read
 
 
@@ -134,6 +134,10 @@ class RunConfig(_Strict):
                 raise ValueError(f"{role} lists a model twice")
         if self.task.submissions is None and len(self.evaluatees) < 2:
             raise ValueError("at least two evaluatees are needed to rank")
+        if self.review.schedule in ("cascade", "adaptive") and not (
+                self.exam is not None and self.exam.by_gold):
+            raise ValueError(f"review.schedule {self.review.schedule!r} asks reviewers in "
+                             "order of exam accuracy: it needs exam: gold: FILE")
         return self
 
     def resolve(self, base: Path) -> RunConfig:

@@ -74,7 +74,7 @@ def print_rank(result: RankResult, console: Console) -> None:
 
 def plan_table(rows: list[PlannedCalls]) -> Table:
     """What ``--dry-run`` prints."""
-    table = Table(title="Planned calls (review: upper bound, every candidate qualifies)",
+    table = Table(title="Planned calls (review: every candidate qualifies; cascade: expected)",
                   title_justify="left")
     for col in ("model", "stage", "calls", "prompt tok.", "completion tok.", "est. cost"):
         table.add_column(col, justify="left" if col in ("model", "stage") else "right")

@@ -8,24 +8,26 @@ uninterrupted one. Outputs are written all at once at the end.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import platform
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from itertools import permutations
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 import peerreview
-from peerreview.calls import Caller, Tally
+from peerreview.calls import BudgetSpent, Caller, Tally
 from peerreview.config import RunConfig
 from peerreview.errors import InputError, PeerReviewError
 from peerreview.exam import Weighting, run_exam
 from peerreview.gold import Gold, gold_from_judgments
 from peerreview.models import CallError, make_backend
 from peerreview.output import write_files
+from peerreview.panel import full_calls, review_jobs, unsettled_pairs
+from peerreview.plan import plan
 from peerreview.progress import StageProgress
 from peerreview.prompts import template_hash
 from peerreview.rank import Qualification, RankOptions, RankResult, rank
@@ -41,6 +43,7 @@ from peerreview.records import (
 )
 from peerreview.report import ReportInputs, render
 from peerreview.review import Asker, Question
+from peerreview.schedule import Schedule, one_order_first
 from peerreview.store import RunStore
 from peerreview.votes import build_table
 
@@ -95,22 +98,6 @@ class RunResult:
     facts: dict[str, Any]
 
 
-def questions(items: dict[str, Item], submissions: list[Submission],
-              pairwise: bool) -> list[Question]:
-    """Every question of the full schedule: each pair in both orders, or each submission."""
-    by_item: dict[str, list[Submission]] = {}
-    for s in submissions:
-        by_item.setdefault(s.item, []).append(s)
-    asked: list[Question] = []
-    for item_id in sorted(by_item):
-        subs = sorted(by_item[item_id], key=lambda s: s.model)
-        if pairwise:
-            asked += [Question(items[item_id], a, b) for a, b in permutations(subs, 2)]
-        else:
-            asked += [Question(items[item_id], s) for s in subs]
-    return asked
-
-
 def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submission],
                    pairwise: bool) -> list[Question]:
     """The exam: the gold pairs (both orders) or the submissions the gold is about."""
@@ -138,10 +125,13 @@ def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submiss
 class Pipeline:
     """One run of a config into an output folder."""
 
-    def __init__(self, config: RunConfig, out: str | Path, *, show_progress: bool = True):
+    def __init__(self, config: RunConfig, out: str | Path, *, show_progress: bool = True,
+                 budget_calls: int | None = None, budget_usd: float | None = None):
         self.config = config
         self.out = Path(out)
         self.show_progress = show_progress
+        self.budget_calls = budget_calls
+        self.budget_usd = budget_usd
 
     def _backends(self) -> dict[str, Any]:
         names = sorted(set(self.config.evaluatees) | set(self.config.reviewers))
@@ -157,10 +147,12 @@ class Pipeline:
         cfg = self.config
         items = {i.item: i for i in read_items(cfg.task.items)}
         given = read_submissions(cfg.task.submissions) if cfg.task.submissions else None
+        self._check_budget()
         backends = self._backends()
         self.out.mkdir(parents=True, exist_ok=True)
         store = self._store = RunStore(self.out / STORE)
-        caller = Caller(store, cfg.models, backends)
+        caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
+                        budget_usd=self.budget_usd)
         asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
                       rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed)
         facts = self._facts()
@@ -171,11 +163,10 @@ class Pipeline:
                 self._bars = bars
                 submissions = await self._submissions(asker, items, given)
                 exam_judgments, qualified = await self._exam(asker, items, submissions)
-                pairwise = cfg.review.mode == "pairwise"
-                # Reviewers interleaved, so that every model's concurrency is used at once.
-                review = await self._stage("review", [
-                    asker.judge(r, q) for q in questions(items, submissions, pairwise)
-                    for r in qualified])
+                before = caller.tally.made + caller.tally.cached
+                review = await self._review(asker, items, submissions, qualified,
+                                            exam_judgments)
+                asked = caller.tally.made + caller.tally.cached - before
         finally:
             for backend in backends.values():
                 await backend.aclose()
@@ -183,6 +174,9 @@ class Pipeline:
         result = rank(JudgmentSet(judgments, [], []),
                       exam_gold=cfg.exam.gold if cfg.exam and cfg.exam.by_gold else None,
                       gold=cfg.gold, options=rank_options(cfg))
+        full = full_calls(len(qualified), items, submissions, cfg.review.mode == "pairwise")
+        facts["review"] = {"schedule": cfg.review.schedule, "calls": asked,
+                           "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
         facts["calls"] = store.totals()
         facts["truncated_prompts"] = caller.tally.truncated
         store.set_fact("truncated_prompts", caller.tally.truncated)
@@ -191,6 +185,62 @@ class Pipeline:
                         time.perf_counter() - start, facts)
         write_files(self.out, run_files(run))
         return run
+
+    def _check_budget(self) -> None:
+        """A budget that the submissions and the exam would spend is an error, before
+        any call."""
+        if self.budget_calls is None:
+            return
+        before = sum(p.calls for p in plan(self.config) if p.stage != "review")
+        if self.budget_calls <= before:
+            raise InputError(f"a budget of {self.budget_calls} calls leaves nothing for the "
+                             f"review: the submissions and the exam need {before}",
+                             field="--budget")
+
+    async def _review(self, asker: Asker, items: dict[str, Item],
+                      submissions: list[Submission], reviewers: list[str],
+                      exam_judgments: list[Judgment]) -> list[Judgment]:
+        """The qualified reviewers judge under the configured schedule."""
+        cfg = self.config
+        schedule = Schedule(cfg.review.schedule)
+        pairwise = cfg.review.mode == "pairwise"
+        if schedule is not Schedule.ADAPTIVE:
+            done = await self._stage("review", review_jobs(
+                asker, schedule, reviewers, items, submissions, pairwise=pairwise,
+                seed=cfg.seed))
+            return [j for batch in done for j in batch]
+        # Adaptive: items in batches; on each, only the pairs still unsettled.
+        order = sorted(items, key=lambda t: one_order_first(t, "", "", "", cfg.seed))
+        size = max(1, len(order) // 20)
+        got: list[Judgment] = []
+        unsettled: set[tuple[str, str]] | None = None
+        for k in range(0, len(order), size):
+            batch = set(order[k:k + size])
+            done = await self._stage(f"review {k // size + 1}", review_jobs(
+                asker, schedule, reviewers, {t: items[t] for t in batch},
+                [s for s in submissions if s.item in batch], pairwise=pairwise,
+                seed=cfg.seed, pairs=unsettled))
+            got += [j for jobs in done for j in jobs]
+            if not got:
+                continue
+            unsettled = unsettled_pairs(got)
+            if not unsettled or self._settled(exam_judgments + got) or (
+                    asker.caller.budget_calls is not None
+                    and asker.caller.tally.made + asker.caller.tally.cached
+                    >= asker.caller.budget_calls):
+                break
+        return got
+
+    def _settled(self, judgments: list[Judgment]) -> bool:
+        """Whether the bootstrap rank intervals of adjacent models separate."""
+        options = rank_options(self.config)
+        options.bootstrap, options.per_reviewer = 200, False
+        exam = self.config.exam
+        board = rank(JudgmentSet(_unique(judgments), [], []),
+                     exam_gold=exam.gold if exam and exam.by_gold else None,
+                     options=options).leaderboard
+        return all(x.rank_high is not None and y.rank_low is not None and
+                   x.rank_high < y.rank_low for x, y in itertools.pairwise(board))
 
     async def _stage(self, name: str, jobs: list[Awaitable[T]]) -> list[T]:
         """Run a stage's questions concurrently; fail after all ran if any call failed.
@@ -212,6 +262,8 @@ class Pipeline:
                     results[i] = await job
                 except CallError as exc:
                     failed.append(exc)
+                except BudgetSpent as exc:  # review jobs stop themselves; others cannot
+                    failed.append(CallError(f"{exc} before the review: raise --budget"))
                 finally:
                     self._bars.advance()
 
@@ -255,7 +307,9 @@ class Pipeline:
                                                for r in cfg.reviewers])
         results = run_exam(build_table(judgments), gold, threshold=cfg.exam.threshold,
                            weighting=cfg.exam.weighting, seed=cfg.seed)
-        return judgments, [r.reviewer for r in results if r.qualified]
+        ranked = sorted((r for r in results if r.qualified),
+                        key=lambda r: (-(r.exam_accuracy or 0.0), r.reviewer))
+        return judgments, [r.reviewer for r in ranked]  # the cascade's order
 
     def _facts(self) -> dict[str, Any]:
         cfg = self.config
@@ -290,9 +344,12 @@ def run_files(run: RunResult) -> dict[str, bytes]:
     files = run.rank.files()
     t = run.tally
     cost = orjson.loads(files["cost.json"])
+    review = run.facts.get("review", {})
     cost.update(calls_made=t.made, calls_stored=t.cached, prompt_tokens=t.prompt_tokens,
                 completion_tokens=t.completion_tokens, cost_usd=round(t.cost_usd, 6),
-                truncated_prompts=t.truncated)
+                truncated_prompts=t.truncated, review_calls=review.get("calls"),
+                review_calls_full_schedule=review.get("full_schedule_calls"),
+                calls_saved=review.get("calls_saved"))
     files["cost.json"] = orjson.dumps(cost, option=orjson.OPT_INDENT_2) + b"\n"
     files["submissions.jsonl"] = dumps_jsonl(
         [{"item": s.item, "model": s.model, "output": s.output} for s in run.submissions])
@@ -303,11 +360,13 @@ def run_files(run: RunResult) -> dict[str, bytes]:
     return files
 
 
-def run(config: RunConfig, out: str | Path, *, show_progress: bool = True) -> RunResult:
+def run(config: RunConfig, out: str | Path, *, show_progress: bool = True,
+        budget_calls: int | None = None, budget_usd: float | None = None) -> RunResult:
     """Run the whole pipeline of ``config`` into ``out`` (resuming what is stored there).
 
     Raises:
         InputError: bad config or input files (before any call where it can be known).
         RunFailed: some calls failed for good; run again to retry them.
     """
-    return Pipeline(config, out, show_progress=show_progress).run()
+    return Pipeline(config, out, show_progress=show_progress, budget_calls=budget_calls,
+                    budget_usd=budget_usd).run()

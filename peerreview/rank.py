@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,7 @@ import orjson
 
 from peerreview.agreement import Agreement, measure_agreement
 from peerreview.chair import METHODS, LeaderboardRow, gather_evidence, leaderboard, make_chair
-from peerreview.chair.base import Evidence
+from peerreview.chair.base import Chair, Evidence
 from peerreview.errors import InputError
 from peerreview.exam import ExamResult, Weighting, candidates, run_exam, select_and_weight
 from peerreview.gold import Gold, gold_from_judgments
@@ -28,11 +29,13 @@ from peerreview.latent import (
     LATENT_MODELS,
     consistency_accuracy,
     latent_reliability,
+    noisy_bradley_terry,
     self_confidence,
 )
 from peerreview.output import write_files
 from peerreview.records import Duplicate, Judgment, JudgmentSet, dumps_jsonl, read_judgments
-from peerreview.votes import JudgmentTable, build_table
+from peerreview.schedule import Schedule, cascade_order, select
+from peerreview.votes import FloatArray, JudgmentTable, build_table
 
 
 class Qualification(StrEnum):
@@ -60,6 +63,8 @@ class RankOptions:
     seed: int = 0
     per_reviewer: bool = True  # also rank and measure every single reviewer
     latent_model: str = "dawid-skene"  # or noisy-bt (pairwise judgments)
+    schedule: Schedule = Schedule.FULL  # which judgments to use (see peerreview.schedule)
+    budget: int | None = None  # at most this many judgments (schedules other than full too)
 
 
 @dataclass(slots=True)
@@ -85,6 +90,7 @@ class RankResult:
     judgments_used: int
     judgments_available: int
     notes: list[str] = field(default_factory=list)
+    schedule: Schedule = Schedule.FULL
 
     def files(self) -> dict[str, bytes]:
         """The contract's output files, by name."""
@@ -154,7 +160,11 @@ def rank(
         if not len(table.pairwise) and not len(table.scores):
             raise InputError("every judged item is an exam item: nothing is left to rank "
                              "(drop --exclude-exam-items)")
-    evidence = gather_evidence(table, weights, by_mean=chair.by_mean, normalize=opts.normalize)
+    available = int(np.isin(table.pairwise.reviewer, np.flatnonzero(weights > 0)).sum()
+                    + np.isin(table.scores.reviewer, np.flatnonzero(weights > 0)).sum())
+    used_table, first_share = _scheduled(table, exam, weights, chair, opts, notes)
+    evidence = gather_evidence(used_table, weights, by_mean=chair.by_mean,
+                               normalize=opts.normalize, first_share=first_share)
     board = leaderboard(chair, evidence, n_boot=opts.bootstrap, seed=opts.seed)
 
     agreement = None
@@ -177,7 +187,37 @@ def rank(
               "(--allow-unexamined lets it in)"
               for r in exam if exam_labels is not None and not r.examined and not r.qualified]
     return RankResult(method, table, exam, evidence, board, agreement, singles,
-                      read.duplicates, used, used, notes)
+                      read.duplicates, used, available, notes, opts.schedule)
+
+
+def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray,
+               chair: Chair, opts: RankOptions,
+               notes: list[str]) -> tuple[JudgmentTable, FloatArray | None]:
+    """The judgments the schedule would have asked for, and for ``one-order`` each
+    reviewer's first-position share (from a noisy Bradley-Terry fit) to remove."""
+    qualified = [k for k, w in enumerate(weights) if w > 0]
+    if opts.schedule in (Schedule.CASCADE, Schedule.ADAPTIVE):
+        by_name = cascade_order([exam[k].reviewer for k in qualified],
+                                [exam[k].exam_accuracy for k in qualified])
+        order = [table.reviewers.index(name) for name in by_name]
+    else:
+        order = qualified
+    if opts.schedule is Schedule.ONE_ORDER and not (table.pairwise.a_first >= 0).any():
+        notes.append("one-order saves nothing here: these judgments have no display order")
+
+    def settled(so_far: JudgmentTable) -> bool:
+        evidence = gather_evidence(so_far, weights, by_mean=chair.by_mean)
+        board = leaderboard(chair, evidence, n_boot=200, seed=opts.seed)
+        return all(x.rank_high is not None and y.rank_low is not None and
+                   x.rank_high < y.rank_low for x, y in itertools.pairwise(board))
+
+    used = select(table, opts.schedule, order, seed=opts.seed, budget=opts.budget,
+                  settled=settled)
+    if opts.schedule is not Schedule.ONE_ORDER:
+        return used, None
+    fit = noisy_bradley_terry(used.votes(), len(table.reviewers), len(table.models))
+    share = 0.5 * (1.0 + np.tanh(0.5 * np.nan_to_num(fit.bias)))
+    return used, share
 
 
 def _position_notes(table: JudgmentTable) -> list[str]:
@@ -280,7 +320,7 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
         "verdicts.jsonl": dumps_jsonl(verdicts),
         "cost.json": _json({"judgments_used": result.judgments_used,
                             "judgments_available": result.judgments_available,
-                            "schedule": "full"}),
+                            "schedule": str(result.schedule)}),
     }
     if result.agreement is not None:
         panel = result.agreement.to_dict()

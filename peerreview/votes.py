@@ -94,6 +94,11 @@ class JudgmentTable:
         """Every vote: the pairwise judgments and those the scores induce."""
         return Votes.concat([self.pairwise, score_votes(self.scores)])
 
+    def subset(self, pairwise: BoolArray, scores: BoolArray) -> JudgmentTable:
+        """The same table with only the selected pairwise and pointwise rows."""
+        return JudgmentTable(self.items, self.models, self.reviewers,
+                             self.pairwise.take(pairwise), self.scores.take(scores))
+
     def judged_models_only(self) -> JudgmentTable:
         """The same table without the models no judgment names (e.g. the exam's own
         submissions once exam items are left out), their indices renumbered."""

@@ -186,10 +186,12 @@ def _stored(db: Path) -> int:
         return 0
 
 
-def test_resume_after_kill_9_repeats_no_completed_call_and_matches(tmp_path):
+@pytest.mark.parametrize("schedule", ["full", "cascade"])
+def test_resume_after_kill_9_repeats_no_completed_call_and_matches(tmp_path, schedule):
     write_task(tmp_path, n_items=6)
     with StubServer(StubState(latency_s=0.05)) as server:
-        config = write_config(tmp_path, server.url, model={"concurrency": 2})
+        config = write_config(tmp_path, server.url, model={"concurrency": 2},
+                              review={"mode": "pairwise", "schedule": schedule})
         whole = tmp_path / "whole"
         assert main(["run", str(config), "--out", str(whole), "--quiet"]) == 0
         total = sum(server.state.calls.values())
@@ -240,3 +242,57 @@ def test_label_free_qualification_in_a_run(stub, task):
     assert not reviewers["judge-bad"]["qualified"]
     assert reviewers["judge-1"]["exam_accuracy"] is None
     assert board(task / "out") == EVALUATEES
+
+
+def test_cascade_makes_only_the_calls_it_needs(stub, task):
+    config = write_config(task, stub.url, review={"mode": "pairwise", "schedule": "cascade"})
+    out = task / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    # Both judges pass the exam with 1.0; judge-1 comes first and decides every pair
+    # in its two orders. The exam already asked both judges about items t0 and t1.
+    exam = 2 * 6 * 2
+    review_new = 6 * 2  # judge-1 on items t2, t3
+    assert sum(stub.state.calls.values()) == 3 * 4 + exam + review_new
+    assert stub.state.calls["judge-2"] == 12  # its exam only
+    cost = json.loads((out / "cost.json").read_text())
+    assert cost["review_calls"] == 24 and cost["calls_saved"] == 24
+    assert board(out) == EVALUATEES
+
+
+def test_one_order_asks_each_pair_once_per_reviewer(stub, task):
+    config = write_config(task, stub.url, exam=False,
+                          review={"mode": "pairwise", "schedule": "one-order"})
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 0
+    assert stub.state.calls["judge-1"] == stub.state.calls["judge-2"] == 3 * 4
+    assert board(task / "out") == EVALUATEES
+
+
+def test_budget_stops_the_review(stub, task, capsys):
+    config = write_config(task, stub.url, exam=False)
+    assert main(["run", str(config), "--out", str(task / "o1"), "--budget", "12",
+                 "--quiet"]) == 2
+    assert "leaves nothing for the review" in " ".join(capsys.readouterr().err.split())
+    assert sum(stub.state.calls.values()) == 0
+    assert main(["run", str(config), "--out", str(task / "o2"), "--budget", "30",
+                 "--quiet"]) == 0
+    assert sum(stub.state.calls.values()) == 30  # 12 submissions, then 18 review calls
+    assert json.loads((task / "o2" / "cost.json").read_text())["review_calls"] == 18
+
+
+def test_cascade_without_exam_gold_is_refused(stub, task, capsys):
+    config = write_config(task, stub.url, exam=False,
+                          review={"mode": "pairwise", "schedule": "cascade"})
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 2
+    assert "needs exam: gold" in " ".join(capsys.readouterr().err.split())
+
+
+def test_dry_run_estimates_the_cascade(stub, task, capsys):
+    config = write_config(task, stub.url, review={"mode": "pairwise", "schedule": "cascade"})
+    assert main(["run", str(config), "--out", str(task / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    calls = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) > 3 and cells[2] == "review":
+            calls[cells[1]] = int(cells[3])
+    assert calls == {"judge-1": 24, "judge-2": 7}  # all of judge-1's; 30% of them after

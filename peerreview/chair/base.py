@@ -30,15 +30,32 @@ class Verdicts:
         return int(self.item.size)
 
 
-def vote_verdicts(votes: Votes, weights: FloatArray, n_models: int) -> Verdicts:
+def debiased_votes(votes: Votes, first_share: FloatArray) -> FloatArray:
+    """Votes with each reviewer's first-position bias removed: a decided vote shown in
+    one order counts 2 (won - q_r) for the first shown, where q_r is the share of wins
+    r gives the first shown when neither is better. Unbiased (q = 1/2): +-1 as before;
+    a reviewer that always picks the first shown (q = 1): no evidence."""
+    value = votes.vote.astype(np.float64)
+    ordered = (votes.a_first >= 0) & (votes.vote != 0) & ~votes.abstain
+    a_shown_first = votes.a_first[ordered] == 1
+    first_won = (votes.vote[ordered] > 0) == a_shown_first
+    toward_first = 2.0 * (first_won - first_share[votes.reviewer[ordered]])
+    value[ordered] = np.where(a_shown_first, toward_first, -toward_first)
+    return value
+
+
+def vote_verdicts(votes: Votes, weights: FloatArray, n_models: int,
+                  first_share: FloatArray | None = None) -> Verdicts:
     """margin(t, a, b) = sum over reviewers of w_r times the sum of r's votes on {a, b}
-    at t (both orders). A pair whose every vote was an abstention has margin 0."""
+    at t (both orders). A pair whose every vote was an abstention has margin 0. With
+    ``first_share`` (per reviewer), votes are debiased first (:func:`debiased_votes`)."""
     if not len(votes):
         empty = np.zeros(0, np.int64)
         return Verdicts(empty, empty, empty, np.zeros(0, np.float64))
     keys = pair_key(votes.item, votes.a, votes.b, n_models)
     uniq, inverse = np.unique(keys, return_inverse=True)
-    margin = np.bincount(inverse, weights[votes.reviewer] * votes.vote,
+    value = votes.vote if first_share is None else debiased_votes(votes, first_share)
+    margin = np.bincount(inverse, weights[votes.reviewer] * value,
                          minlength=uniq.size).astype(np.float64)
     item, rest = np.divmod(uniq, n_models * n_models)
     a, b = np.divmod(rest, n_models)
@@ -126,8 +143,9 @@ class Evidence:
 
 
 def gather_evidence(table: JudgmentTable, weights: FloatArray, *, by_mean: bool,
-                    normalize: bool = False) -> Evidence:
-    """Restrict the table to reviewers with weight > 0 and decide every item pair."""
+                    normalize: bool = False, first_share: FloatArray | None = None) -> Evidence:
+    """Restrict the table to reviewers with weight > 0 and decide every item pair
+    (with ``first_share``, from position-debiased votes)."""
     keep = weights > 0
     table = table.for_reviewers(keep)
     votes = table.votes()
@@ -137,7 +155,7 @@ def gather_evidence(table: JudgmentTable, weights: FloatArray, *, by_mean: bool,
                                        normalize=normalize)
         verdicts = score_verdicts(item_scores)
     else:
-        verdicts = vote_verdicts(votes, weights, n_models)
+        verdicts = vote_verdicts(votes, weights, n_models, first_share)
         won, played = verdict_outcomes(verdicts, n_items, n_models)
         with np.errstate(invalid="ignore", divide="ignore"):
             item_scores = np.where(played > 0, won / np.where(played > 0, played, 1), np.nan)

@@ -18,6 +18,7 @@ from peerreview.gold import gold_from_judgments
 from peerreview.rank import Qualification, RankOptions, rank
 from peerreview.records import read_items, read_judgments, read_submissions
 from peerreview.report import ReportInputs
+from peerreview.schedule import Schedule
 
 
 def rank_spec(judgments: list[str], options: RankOptions, *, exam_gold: str | None = None,
@@ -34,6 +35,7 @@ def rank_spec(judgments: list[str], options: RankOptions, *, exam_gold: str | No
 def _options(raw: dict[str, Any]) -> RankOptions:
     options = RankOptions(**raw)
     options.weighting = Weighting(options.weighting)
+    options.schedule = Schedule(options.schedule)
     if options.qualification is not None:
         options.qualification = Qualification(options.qualification)
     return options

@@ -1,0 +1,113 @@
+"""Agreement with human gold against judgments used, for every schedule, replaying the
+recorded judgments of the three sets in ../shared/data.
+
+Protocol of benchmarks/agreement.py: exam on 20 random SummEval articles or on 20%
+of the items' human votes, the chair on the rest, 20 random splits. Each schedule
+uses only the judgments it would have asked for; "full, budget x" takes whole items
+at random until x of the full schedule's judgments. Writes a table (stdout) and a
+PNG (--png).
+
+    python benchmarks/cost.py [--data ../shared/data] [--splits 20] [--png docs/cost.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from peerreview.gold import gold_from_judgments
+from peerreview.importers import importer
+from peerreview.rank import RankOptions, rank
+from peerreview.records import read_judgments
+from peerreview.schedule import Schedule
+
+SETS = {"summeval": 20, "vicuna80": 0.2, "pandalm": 0.2}
+RUNS = [("full", Schedule.FULL, None), ("cascade", Schedule.CASCADE, None),
+        ("one-order", Schedule.ONE_ORDER, None), ("adaptive", Schedule.ADAPTIVE, None),
+        ("full, budget 25%", Schedule.FULL, 0.25), ("full, budget 50%", Schedule.FULL, 0.5)]
+
+
+def run_set(name: str, data: Path, splits: int) -> dict[str, dict[str, list[float]]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        importer(name)(data / name).write(Path(tmp) / name)
+        judgments = read_judgments(Path(tmp) / name / "judgments.jsonl")
+        gold = gold_from_judgments(Path(tmp) / name / "gold.jsonl")
+    items = sorted(gold.items)
+    size = SETS[name]
+    n_exam = size if isinstance(size, int) else round(size * len(items))
+    out: dict[str, dict[str, list[float]]] = {}
+    for split in range(splits):
+        rng = np.random.default_rng(split)
+        exam_items = set(rng.choice(items, n_exam, replace=False).tolist())
+        available = None
+        for label, schedule, share in RUNS:
+            budget = None if share is None or available is None else round(share * available)
+            result = rank(judgments, exam_gold=gold.restrict(exam_items),
+                          gold=gold.restrict(set(items) - exam_items),
+                          options=RankOptions(exclude_exam_items=True, seed=split,
+                                              per_reviewer=False, schedule=schedule,
+                                              budget=budget))
+            assert result.agreement is not None
+            available = result.judgments_available
+            row = out.setdefault(label, {"acc": [], "tau": [], "share": []})
+            row["acc"].append(result.agreement.pairwise_accuracy)
+            row["tau"].append(result.agreement.kendall_tau or float("nan"))
+            row["share"].append(result.judgments_used / result.judgments_available)
+    return out
+
+
+def plot(results: dict[str, dict[str, dict[str, list[float]]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6))
+    for ax, (name, rows) in zip(np.atleast_1d(axes), results.items(), strict=True):
+        for label, row in rows.items():
+            marker = "s" if label.startswith("full, budget") else "o"
+            ax.scatter(np.mean(row["share"]), np.mean(row["acc"]), marker=marker)
+            ax.annotate(label, (np.mean(row["share"]), np.mean(row["acc"])), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+        ax.set_title(name)
+        ax.set_xlabel("judgments used / full schedule")
+        ax.set_xlim(0, 1.15)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("pairwise accuracy vs human gold")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--png", type=Path, help="write the plot here")
+    args = parser.parse_args()
+    print(f"{args.splits} random splits; {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {date.today()}\n")
+    print("| set | schedule | judgments used | pairwise acc. | vs full (points) | "
+          "Kendall tau |")
+    print("|---|---|---:|---:|---:|---:|")
+    results = {}
+    for name in SETS:
+        rows = run_set(name, args.data, args.splits)
+        results[name] = rows
+        full = float(np.mean(rows["full"]["acc"]))
+        for label, row in rows.items():
+            acc = float(np.mean(row["acc"]))
+            print(f"| {name} | {label} | {100 * np.mean(row['share']):.0f}% | {acc:.3f} | "
+                  f"{100 * (acc - full):+.2f} | {np.nanmean(row['tau']):.3f} |")
+    if args.png:
+        plot(results, args.png)
+
+
+if __name__ == "__main__":
+    main()
