@@ -11,41 +11,24 @@ weights, vote or mean chair) are used throughout.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import tempfile
-from datetime import date
 from pathlib import Path
 
 import numpy as np
+from splits import SETS, arguments, header, load
+from splits import splits as each_split
 
 from peerreview.exam import NoQualifiedReviewer
-from peerreview.gold import gold_from_judgments
-from peerreview.importers import importer
 from peerreview.rank import RankOptions, rank
-from peerreview.records import read_judgments
-
-SETS = {"summeval": 20, "vicuna80": 0.2, "pandalm": 0.2}  # exam size: items or share
 
 
 def run_set(name: str, data: Path, splits: int, method: str | None) -> dict[str, list[float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        importer(name)(data / name).write(Path(tmp) / name)
-        judgments = read_judgments(Path(tmp) / name / "judgments.jsonl")
-        gold = gold_from_judgments(Path(tmp) / name / "gold.jsonl")
-    items = sorted(gold.items)
-    size = SETS[name]
-    n_exam = size if isinstance(size, int) else round(size * len(items))
+    judgments, gold = load(name, data)
     results: dict[str, list[float]] = {"panel": [], "panel tau": [], "qualified": []}
-    for split in range(splits):
-        rng = np.random.default_rng(split)
-        exam_items = set(rng.choice(items, n_exam, replace=False).tolist())
+    for split in each_split(name, gold, splits):
         try:
-            result = rank(judgments, exam_gold=gold.restrict(exam_items),
-                          gold=gold.restrict(set(items) - exam_items),
+            result = rank(judgments, exam_gold=split.exam_gold, gold=split.test_gold,
                           options=RankOptions(method=method, exclude_exam_items=True,
-                                              seed=split))
+                                              seed=split.seed))
         except NoQualifiedReviewer:
             results["panel"].append(float("nan"))
             continue
@@ -59,14 +42,10 @@ def run_set(name: str, data: Path, splits: int, method: str | None) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--splits", type=int, default=20)
+    parser = arguments(__doc__)
     parser.add_argument("--method", default=None, help="chair method (default: PRE's)")
     args = parser.parse_args()
-    print(f"{args.splits} random exam/chair splits; {platform.machine()}, {os.cpu_count()} "
-          f"cores, Python {platform.python_version()}, {date.today()}\n")
+    print(header(args.splits))
     print("| set | panel pairwise acc. | panel Kendall tau | best single reviewer | "
           "qualified | every single reviewer (pairwise acc.) |")
     print("|---|---:|---:|---|---:|---|")

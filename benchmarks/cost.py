@@ -12,45 +12,29 @@ PNG (--png).
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import tempfile
-from datetime import date
 from pathlib import Path
 
 import numpy as np
+from splits import SETS, arguments, header, load
+from splits import splits as each_split
 
-from peerreview.gold import gold_from_judgments
-from peerreview.importers import importer
 from peerreview.rank import RankOptions, rank
-from peerreview.records import read_judgments
 from peerreview.schedule import Schedule
 
-SETS = {"summeval": 20, "vicuna80": 0.2, "pandalm": 0.2}
 RUNS = [("full", Schedule.FULL, None), ("cascade", Schedule.CASCADE, None),
         ("one-order", Schedule.ONE_ORDER, None), ("adaptive", Schedule.ADAPTIVE, None),
         ("full, budget 25%", Schedule.FULL, 0.25), ("full, budget 50%", Schedule.FULL, 0.5)]
 
 
 def run_set(name: str, data: Path, splits: int) -> dict[str, dict[str, list[float]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        importer(name)(data / name).write(Path(tmp) / name)
-        judgments = read_judgments(Path(tmp) / name / "judgments.jsonl")
-        gold = gold_from_judgments(Path(tmp) / name / "gold.jsonl")
-    items = sorted(gold.items)
-    size = SETS[name]
-    n_exam = size if isinstance(size, int) else round(size * len(items))
+    judgments, gold = load(name, data)
     out: dict[str, dict[str, list[float]]] = {}
-    for split in range(splits):
-        rng = np.random.default_rng(split)
-        exam_items = set(rng.choice(items, n_exam, replace=False).tolist())
+    for split in each_split(name, gold, splits):
         available = None
         for label, schedule, share in RUNS:
             budget = None if share is None or available is None else round(share * available)
-            result = rank(judgments, exam_gold=gold.restrict(exam_items),
-                          gold=gold.restrict(set(items) - exam_items),
-                          options=RankOptions(exclude_exam_items=True, seed=split,
+            result = rank(judgments, exam_gold=split.exam_gold, gold=split.test_gold,
+                          options=RankOptions(exclude_exam_items=True, seed=split.seed,
                                               per_reviewer=False, schedule=schedule,
                                               budget=budget))
             assert result.agreement is not None
@@ -85,14 +69,10 @@ def plot(results: dict[str, dict[str, dict[str, list[float]]]], path: Path) -> N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--splits", type=int, default=20)
+    parser = arguments(__doc__)
     parser.add_argument("--png", type=Path, help="write the plot here")
     args = parser.parse_args()
-    print(f"{args.splits} random splits; {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {date.today()}\n")
+    print(header(args.splits))
     print("| set | schedule | judgments used | pairwise acc. | vs full (points) | "
           "Kendall tau |")
     print("|---|---|---:|---:|---:|---:|")

@@ -14,23 +14,17 @@ reviewers between latent reliability and gold exam accuracy.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import tempfile
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
+from splits import SETS, arguments, header, load
+from splits import splits as each_split
 
 from peerreview.exam import NoQualifiedReviewer
-from peerreview.gold import gold_from_judgments
-from peerreview.importers import importer
 from peerreview.rank import Qualification, RankOptions, rank
-from peerreview.records import JudgmentSet, read_judgments
+from peerreview.records import JudgmentSet
 
-SETS = {"summeval": 20, "vicuna80": 0.2, "pandalm": 0.2}  # exam size: items or share
 MODES = [("none", "dawid-skene"), ("gold", "dawid-skene"), ("latent", "dawid-skene"),
          ("latent", "noisy-bt"), ("consistency", "dawid-skene")]
 
@@ -42,32 +36,24 @@ def label(mode: str, model: str) -> str:
 
 
 def run_set(name: str, data: Path, splits: int) -> tuple[dict[str, list[float]], float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        importer(name)(data / name).write(Path(tmp) / name)
-        judgments = read_judgments(Path(tmp) / name / "judgments.jsonl")
-        gold = gold_from_judgments(Path(tmp) / name / "gold.jsonl")
-    items = sorted(gold.items)
-    size = SETS[name]
-    n_exam = size if isinstance(size, int) else round(size * len(items))
+    judgments, gold = load(name, data)
     pointwise = judgments.judgments and not hasattr(judgments.judgments[0], "winner")
     out: dict[str, list[float]] = {}
     exam_acc: list[float] = []
     latent: list[float] = []
-    for split in range(splits):
-        rng = np.random.default_rng(split)
-        exam_items = set(rng.choice(items, n_exam, replace=False).tolist())
+    for split in each_split(name, gold, splits):
+        exam_items = split.exam_items
         held = JudgmentSet([j for j in judgments.judgments if j.item not in exam_items], [], [])
-        test_gold = gold.restrict(set(items) - exam_items)
         for mode, model in MODES:
             if pointwise and (model == "noisy-bt" or mode == "consistency"):
                 continue
             options = RankOptions(qualification=Qualification(mode), latent_model=model,
-                                  per_reviewer=False, seed=split,
+                                  per_reviewer=False, seed=split.seed,
                                   exclude_exam_items=mode == "gold")
             try:
                 result = rank(judgments if mode == "gold" else held,
-                              exam_gold=gold.restrict(exam_items) if mode == "gold" else None,
-                              gold=test_gold, options=options)
+                              exam_gold=split.exam_gold if mode == "gold" else None,
+                              gold=split.test_gold, options=options)
             except NoQualifiedReviewer:
                 out.setdefault(label(mode, model), []).append(float("nan"))
                 continue
@@ -85,13 +71,8 @@ def run_set(name: str, data: Path, splits: int) -> tuple[dict[str, list[float]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--splits", type=int, default=20)
-    args = parser.parse_args()
-    print(f"{args.splits} random splits; {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {date.today()}\n")
+    args = arguments(__doc__).parse_args()
+    print(header(args.splits))
     labels = [label(m, k) for m, k in MODES]
     print("| set | " + " | ".join(labels) + " | latent vs exam accuracy: Pearson / Spearman |")
     print("|---|" + "---:|" * len(labels) + "---:|")
