@@ -8,7 +8,6 @@ uninterrupted one. Outputs are written all at once at the end.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import platform
 import time
 from collections.abc import Awaitable
@@ -43,7 +42,7 @@ from peerreview.records import (
 )
 from peerreview.report import ReportInputs, render
 from peerreview.review import Asker, Question
-from peerreview.schedule import Schedule, one_order_first
+from peerreview.schedule import Schedule, one_order_first, separated
 from peerreview.store import RunStore
 from peerreview.votes import build_table
 
@@ -103,7 +102,6 @@ def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submiss
     """The exam: the gold pairs (both orders) or the submissions the gold is about."""
     known = {(s.item, s.model): s for s in submissions}
     wanted = sorted(gold.pairs)
-    needed: list[Submission] = []
     for item_id, a, b in wanted:
         if item_id not in items:
             raise InputError(f"exam gold is about item {item_id!r}, which is not among the "
@@ -113,13 +111,11 @@ def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submiss
                 raise InputError(f"exam gold pairs {a!r} and {b!r} on item {item_id!r}, but "
                                  f"there is no submission of {model!r} for it", gold.path,
                                  field="item")
-    for item_id, a, b in wanted:
-        needed += [known[item_id, a], known[item_id, b]]
     if pairwise:
         return [Question(items[t], known[t, x], known[t, y])
                 for t, a, b in wanted for x, y in ((a, b), (b, a))]
-    unique = sorted({(s.item, s.model) for s in needed})
-    return [Question(items[t], known[t, m]) for t, m in unique]
+    scored = sorted({(t, m) for t, a, b in wanted for m in (a, b)})
+    return [Question(items[t], known[t, m]) for t, m in scored]
 
 
 class Pipeline:
@@ -155,6 +151,15 @@ class Pipeline:
                         budget_usd=self.budget_usd)
         asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
                       rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed)
+        try:
+            return await self._stages(store, caller, asker, backends, items, given, start)
+        finally:
+            store.close()
+
+    async def _stages(self, store: RunStore, caller: Caller, asker: Asker,
+                      backends: dict[str, Any], items: dict[str, Item],
+                      given: list[Submission] | None, start: float) -> RunResult:
+        cfg = self.config
         facts = self._facts()
         for name, value in facts.items():
             store.set_fact(name, value)
@@ -180,7 +185,6 @@ class Pipeline:
         facts["calls"] = store.totals()
         facts["truncated_prompts"] = caller.tally.truncated
         store.set_fact("truncated_prompts", caller.tally.truncated)
-        store.close()
         run = RunResult(self.out, submissions, judgments, result, caller.tally,
                         time.perf_counter() - start, facts)
         write_files(self.out, run_files(run))
@@ -236,11 +240,9 @@ class Pipeline:
         options = rank_options(self.config)
         options.bootstrap, options.per_reviewer = 200, False
         exam = self.config.exam
-        board = rank(JudgmentSet(_unique(judgments), [], []),
-                     exam_gold=exam.gold if exam and exam.by_gold else None,
-                     options=options).leaderboard
-        return all(x.rank_high is not None and y.rank_low is not None and
-                   x.rank_high < y.rank_low for x, y in itertools.pairwise(board))
+        return separated(rank(JudgmentSet(_unique(judgments), [], []),
+                              exam_gold=exam.gold if exam and exam.by_gold else None,
+                              options=options).leaderboard)
 
     async def _stage(self, name: str, jobs: list[Awaitable[T]]) -> list[T]:
         """Run a stage's questions concurrently; fail after all ran if any call failed.

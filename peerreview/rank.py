@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -34,7 +33,7 @@ from peerreview.latent import (
 )
 from peerreview.output import write_files
 from peerreview.records import Duplicate, Judgment, JudgmentSet, dumps_jsonl, read_judgments
-from peerreview.schedule import Schedule, cascade_order, select
+from peerreview.schedule import Schedule, cascade_order, select, separated
 from peerreview.votes import FloatArray, JudgmentTable, build_table
 
 
@@ -207,9 +206,7 @@ def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray
 
     def settled(so_far: JudgmentTable) -> bool:
         evidence = gather_evidence(so_far, weights, by_mean=chair.by_mean)
-        board = leaderboard(chair, evidence, n_boot=200, seed=opts.seed)
-        return all(x.rank_high is not None and y.rank_low is not None and
-                   x.rank_high < y.rank_low for x, y in itertools.pairwise(board))
+        return separated(leaderboard(chair, evidence, n_boot=200, seed=opts.seed))
 
     used = select(table, opts.schedule, order, seed=opts.seed, budget=opts.budget,
                   settled=settled)

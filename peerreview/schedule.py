@@ -21,12 +21,14 @@ those (see :mod:`peerreview.pipeline`). The decisions are the same functions.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
+from peerreview.chair.bootstrap import LeaderboardRow
 from peerreview.errors import InputError
 from peerreview.votes import BoolArray, JudgmentTable, pair_key
 
@@ -49,6 +51,13 @@ def one_order_first(item: str, a: str, b: str, reviewer: str, seed: int) -> bool
     on every run and machine (so a resumed run asks the same questions)."""
     digest = hashlib.sha256(f"{seed}\x1f{item}\x1f{a}\x1f{b}\x1f{reviewer}".encode()).digest()
     return digest[0] % 2 == 0
+
+
+def separated(board: Sequence[LeaderboardRow]) -> bool:
+    """Whether every two models adjacent in a bootstrapped ranking have rank intervals
+    that do not overlap: the ranking is settled."""
+    return all(x.rank_high is not None and y.rank_low is not None and x.rank_high < y.rank_low
+               for x, y in itertools.pairwise(board))
 
 
 def cascade_order(reviewers: list[str], scores: list[float | None]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -296,3 +297,18 @@ def test_dry_run_estimates_the_cascade(stub, task, capsys):
         if len(cells) > 3 and cells[2] == "review":
             calls[cells[1]] = int(cells[3])
     assert calls == {"judge-1": 24, "judge-2": 7}  # all of judge-1's; 30% of them after
+
+
+def test_adaptive_stops_when_the_ranking_is_settled(stub, tmp_path):
+    write_task(tmp_path, n_items=40)
+    config = write_config(tmp_path, stub.url,
+                          review={"mode": "pairwise", "schedule": "adaptive"})
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    cost = json.loads((out / "cost.json").read_text())
+    # A clear order (strong > medium > weak, one judge in line): settled long before
+    # the 40 items are through, with far fewer calls than the full schedule.
+    assert cost["review_calls"] < cost["review_calls_full_schedule"] / 4
+    assert board(out) == EVALUATEES
+    ranks = json.loads((out / "leaderboard.json").read_text())
+    assert all(a["rank_high"] < b["rank_low"] for a, b in itertools.pairwise(ranks))
