@@ -35,6 +35,8 @@ try: install
 ## install, then the benchmark tables of the README
 bench: install
 	$(BIN)/python benchmarks/agreement.py
+	$(BIN)/python benchmarks/qualification.py
+	$(BIN)/python benchmarks/cost.py --png docs/cost.png
 	$(BIN)/python benchmarks/speed.py
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/report.py
