@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import jinja2
 import orjson
 
 import peerreview
@@ -28,7 +29,7 @@ from peerreview.output import write_files
 from peerreview.panel import full_calls, review_jobs, unsettled_pairs
 from peerreview.plan import plan
 from peerreview.progress import StageProgress
-from peerreview.prompts import template_hash
+from peerreview.prompts import task_template, template_hash
 from peerreview.rank import Qualification, RankOptions, RankResult, rank
 from peerreview.records import (
     Item,
@@ -41,7 +42,7 @@ from peerreview.records import (
     read_submissions,
 )
 from peerreview.report import ReportInputs, render
-from peerreview.review import Asker, Question
+from peerreview.review import Asker, Question, item_fields
 from peerreview.schedule import Schedule, one_order_first, separated
 from peerreview.store import RunStore
 from peerreview.votes import build_table
@@ -144,6 +145,7 @@ class Pipeline:
         items = {i.item: i for i in read_items(cfg.task.items)}
         given = read_submissions(cfg.task.submissions) if cfg.task.submissions else None
         self._check_budget()
+        _check_prompt(cfg, items)
         backends = self._backends()
         self.out.mkdir(parents=True, exist_ok=True)
         store = self._store = RunStore(self.out / STORE)
@@ -327,6 +329,18 @@ class Pipeline:
             pass
         return {"config": cfg.model_dump(mode="json"), "versions": versions, "seed": cfg.seed,
                 "prompt_hashes": prompts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _check_prompt(config: RunConfig, items: dict[str, Item]) -> None:
+    """Render the task prompt for every item before any call: a field the template
+    names and an item lacks is a config error, not a failed run."""
+    template = task_template(config.task.prompt)
+    for item in items.values():
+        try:
+            template.render(item_fields(item))
+        except jinja2.TemplateError as exc:
+            raise InputError(f"the task prompt cannot be rendered for item {item.item!r}: "
+                             f"{exc}", field="task.prompt") from exc
 
 
 def _unique(judgments: list[Judgment]) -> list[Judgment]:

@@ -312,3 +312,25 @@ def test_adaptive_stops_when_the_ranking_is_settled(stub, tmp_path):
     assert board(out) == EVALUATEES
     ranks = json.loads((out / "leaderboard.json").read_text())
     assert all(a["rank_high"] < b["rank_low"] for a, b in itertools.pairwise(ranks))
+
+
+def test_a_prompt_naming_a_missing_field_fails_before_any_call(stub, task, capsys):
+    config = write_config(task, stub.url)
+    config.write_text(config.read_text().replace("Answer: {{ input }}",
+                                                 "Answer: {{ input }} {{ meta.topic }}"))
+    assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "task.prompt" in err and "item 't0'" in err and "topic" in err
+    assert sum(stub.state.calls.values()) == 0
+
+
+def test_missing_local_weights_fail_before_any_call(task, capsys):
+    (task / "run.yaml").write_text(
+        "task: {items: items.jsonl}\n"
+        "models: {a: {provider: local, model: missing.gguf},\n"
+        "         b: {provider: python, function: 'peerreview.demo.baselines:echo_question'}}\n"
+        "evaluatees: [a, b]\nreviewers: [b]\n")
+    assert main(["run", str(task / "run.yaml"), "--out", str(task / "out"), "--quiet"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "missing.gguf" in err and "models.a.model" in err
+    assert not (task / "out").exists()

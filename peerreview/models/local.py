@@ -97,6 +97,8 @@ class LocalBackend:
         self.config = config
         self.n_ctx = config.context_tokens or DEFAULT_CONTEXT
         self._path = Path(config.model) if config.model else None
+        if self._path is not None and not self._path.is_file():
+            raise InputError(f"no model weights at {self._path}", field=f"models.{name}.model")
         self._llm: Any = None
         self._lock: threading.Lock | None = None
 
