@@ -50,7 +50,9 @@ class Caller:
         self.budget_calls = budget_calls
         self.budget_usd = budget_usd
         self._reserved = 0
+        self.spent = False  # a call was refused for the budget
         self._cost = 0.0  # of this run, stored calls included
+        self._pending = 0.0  # estimated cost of the calls in flight
 
     def key(self, name: str, request: dict[str, Any]) -> str:
         """The store key of a request to model ``name``."""
@@ -68,11 +70,15 @@ class Caller:
                 is made again on the next run.
         """
         if self.budget_calls is not None and self._reserved >= self.budget_calls:
+            self.spent = True
             raise BudgetSpent(f"the budget of {self.budget_calls} calls is spent")
-        if self.budget_usd is not None and self._cost >= self.budget_usd:
+        config = self.models[name]
+        estimate = _estimate(config, request)
+        if self.budget_usd is not None and self._cost + self._pending + estimate > \
+                self.budget_usd:
+            self.spent = True
             raise BudgetSpent(f"the budget of ${self.budget_usd:g} is spent")
         self._reserved += 1  # reserved before any await: concurrent calls never overshoot
-        config = self.models[name]
         stored = self._stored(name, request)
         record = self.store.get(call_key(stored))
         if record is not None and record.response is not None:
@@ -82,11 +88,13 @@ class Caller:
             return Response(data["text"], data.get("top_logprobs"),
                             record.prompt_tokens or 0, record.completion_tokens or 0)
         start = time.perf_counter()
+        self._pending += estimate
         try:
             response = await self.backends[name].complete(request)
         except Exception as exc:
             self.tally.failed += 1
             self._reserved -= 1
+            self._pending -= estimate
             self.store.put(config.provider, name, stored, error=str(exc),
                            latency_s=time.perf_counter() - start)
             raise
@@ -104,4 +112,16 @@ class Caller:
         t.completion_tokens += response.completion_tokens
         t.cost_usd += cost
         self._cost += cost
+        self._pending -= estimate
         return response
+
+
+def _estimate(config: ModelConfig, request: dict[str, Any]) -> float:
+    """A call's cost before it is made: 4 characters a prompt token, and every answer
+    token the request allows."""
+    if config.provider == "python":
+        return 0.0
+    text = request.get("prompt") or "".join(m["content"] for m in request.get("messages", []))
+    tokens_out = int(request.get("max_tokens") or 0)
+    return (len(text) / 4 * config.price.input_per_mtok
+            + tokens_out * config.price.output_per_mtok) / 1e6

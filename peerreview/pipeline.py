@@ -174,10 +174,16 @@ class Pipeline:
                 review = await self._review(asker, items, submissions, qualified,
                                             exam_judgments)
                 asked = caller.tally.made + caller.tally.cached - before
+                if not review and caller.spent:
+                    raise RunFailed("the budget was spent before the review asked anything: "
+                                    "raise --budget or --budget-usd")
         finally:
             for backend in backends.values():
                 await backend.aclose()
         judgments = _unique(exam_judgments + review)
+        store.set_records("submissions", [{"item": s.item, "model": s.model,
+                                           "output": s.output} for s in submissions])
+        store.set_records("judgments", [judgment_to_dict(j) for j in judgments])
         result = rank(JudgmentSet(judgments, [], []),
                       exam_gold=cfg.exam.gold if cfg.exam and cfg.exam.by_gold else None,
                       gold=cfg.gold, options=rank_options(cfg))
@@ -186,7 +192,9 @@ class Pipeline:
                            "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
         facts["calls"] = store.totals()
         facts["truncated_prompts"] = caller.tally.truncated
+        facts["seconds"] = round(time.perf_counter() - start, 3)
         store.set_fact("truncated_prompts", caller.tally.truncated)
+        store.set_records("reviewers", orjson.loads(result.files()["reviewers.json"]))
         run = RunResult(self.out, submissions, judgments, result, caller.tally,
                         time.perf_counter() - start, facts)
         write_files(self.out, run_files(run))

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS facts (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (kind, seq)
+);
 """
 
 SECRET_FIELDS = frozenset({"api_key", "authorization", "headers"})
@@ -137,6 +143,20 @@ class RunStore:
         """Record a fact of the run (versions, seeds, prompt hashes, config)."""
         self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)",
                          (name, orjson.dumps(value)))
+
+    def set_records(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Keep a stage's outputs (submissions, judgments, exam results), replacing
+        those of an earlier run, in one transaction."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM records WHERE kind = ?", (kind,))
+            self._db.executemany("INSERT INTO records VALUES (?, ?, ?)",
+                                 [(kind, i, orjson.dumps(r)) for i, r in enumerate(rows)])
+
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """A stage's outputs as kept by :meth:`set_records`, in order."""
+        return [orjson.loads(v) for (v,) in self._db.execute(
+            "SELECT value FROM records WHERE kind = ? ORDER BY seq", (kind,))]
 
     def facts(self) -> dict[str, Any]:
         """Every recorded fact."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from peerreview.cli import main
+from peerreview.store import RunStore
 from peerreview.stub import StubServer, StubState
 from tests.live import EVALUATEES, expected_calls, write_config, write_task
 
@@ -334,3 +335,22 @@ def test_missing_local_weights_fail_before_any_call(task, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert "missing.gguf" in err and "models.a.model" in err
     assert not (task / "out").exists()
+
+
+def test_budget_in_dollars_stops_new_calls(stub, task):
+    config = write_config(task, stub.url, exam=False,
+                          model={"price": {"input_per_mtok": 1e3, "output_per_mtok": 0}})
+    out = task / "out"
+    # The stub counts a prompt's words as its tokens: a submission costs about $0.004,
+    # a review call about $0.07 (all 48: about $3.4).
+    assert main(["run", str(config), "--out", str(out), "--budget-usd", "1", "--quiet"]) == 0
+    cost = json.loads((out / "cost.json").read_text())
+    assert 0 < cost["review_calls"] < cost["review_calls_full_schedule"]
+    # A call starts only if its estimated cost (4 characters a token, here above the
+    # stub's word count) still fits next to the calls in flight.
+    assert cost["cost_usd"] <= 1.0
+    with RunStore(out / "run.sqlite") as store:
+        assert len(store.records("judgments")) == cost["review_calls"]
+    # A dollar budget the submissions spend: a clear failure, not an empty ranking.
+    assert main(["run", str(config), "--out", str(task / "o2"), "--budget-usd", "0.01",
+                 "--quiet"]) == 1

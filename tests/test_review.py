@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from email.utils import formatdate
@@ -60,3 +61,21 @@ def test_retry_after_seconds_and_dates() -> None:
     assert retry_after(None) is None and retry_after("soon") is None
     later = retry_after(formatdate(time.time() + 30, usegmt=True))
     assert later is not None and 25 <= later <= 31
+
+
+def test_requests_per_minute_space_the_starts() -> None:
+    import asyncio
+
+    from peerreview.models.openai import RateLimiter
+
+    async def starts() -> list[float]:
+        limiter = RateLimiter(rpm=600, tpm=None)  # one start every 0.1 s
+        out = []
+        for _ in range(6):
+            await limiter.wait(tokens=10)
+            out.append(time.monotonic())
+        return out
+
+    times = asyncio.run(starts())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.095 and times[-1] - times[0] < 0.8

@@ -64,3 +64,13 @@ def test_committed_calls_survive_kill_9(tmp_path: Path) -> None:
     with RunStore(db) as store:
         assert store.totals()["calls"] == 50
         assert all(store.get(call_key({"i": i})) is not None for i in range(50))
+
+
+def test_records_replace_a_kind_as_a_whole(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "run.sqlite") as store:
+        store.set_records("judgments", [{"item": "t1"}, {"item": "t2"}])
+        store.set_records("submissions", [{"item": "t1", "model": "A"}])
+        store.set_records("judgments", [{"item": "t3"}])
+        assert store.records("judgments") == [{"item": "t3"}]
+        assert store.records("submissions") == [{"item": "t1", "model": "A"}]
+        assert store.records("exam") == []
