@@ -144,7 +144,10 @@ class LocalBackend:
         llm.eval(tokens)
         # Without logits_all, llama.cpp keeps the logits of the last token only,
         # which is all a next-token distribution needs (and 2,000x less memory).
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+        import llama_cpp
+
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx),
+                                       shape=(llm.n_vocab(),))
         logp = logits - np.logaddexp.reduce(logits)
         top = np.argpartition(-logp, k)[:k]
         probs: dict[str, float] = {}
