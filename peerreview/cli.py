@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = _parser().parse_args(argv)
-    out = Console()
+    out = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too
     try:
         {"rank": _rank, "import": _import, "run": _run, "demo": _run,
          "status": _status, "report": _report}[args.command](args, out)
