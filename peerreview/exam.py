@@ -126,14 +126,15 @@ def _bootstrap_interval(item: IntArray, grades: FloatArray, n_boot: int,
     return float(low), float(high)
 
 
-def _kappa(vote: IntArray, sign: IntArray) -> float | None:
-    """Cohen's kappa between the reviewer's votes (+1, 0, -1) and gold (+1, -1)."""
-    n = vote.size
-    if n == 0:
+def cohen_kappa(x: IntArray, y: IntArray) -> float | None:
+    """Cohen's kappa of two raters' integer labels (a reviewer's votes +1, 0, -1
+    against gold, or against another reviewer). None where it is undefined: no
+    labels, or both raters always giving the same one label."""
+    if x.size == 0:
         return None
-    cats = (-1, 0, 1)
-    observed = float(np.mean(vote == sign))
-    expected = sum(float(np.mean(vote == c)) * float(np.mean(sign == c)) for c in cats)
+    observed = float(np.mean(x == y))
+    expected = sum(float(np.mean(x == c)) * float(np.mean(y == c))
+                   for c in np.union1d(x, y).tolist())
     if expected >= 1.0:
         return None
     return (observed - expected) / (1.0 - expected)
@@ -196,7 +197,7 @@ def run_exam(
                 it = votes.item[rows[mine]]
                 res.exam_items = int(np.unique(it).size)
                 res.ci_low, res.ci_high = _bootstrap_interval(it, g, n_boot, rng)
-                res.kappa = _kappa(votes.vote[rows[mine]], signs[mine])
+                res.kappa = cohen_kappa(votes.vote[rows[mine]], signs[mine])
     select_and_weight(results, gold is not None, threshold, weighting, exponent,
                       allow_unexamined)
     return results

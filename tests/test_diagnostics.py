@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from peerreview.exam import cohen_kappa
 from peerreview.records import PairwiseJudgment
-from peerreview.report.diagnostics import biases, cohen_kappa, kappa_matrix
+from peerreview.report.diagnostics import biases, kappa_matrix
 from peerreview.votes import build_table
 
 
@@ -38,7 +39,7 @@ def test_cohen_kappa_by_hand() -> None:
     # rater x: 6 zeros, 4 ones; rater y: 6 zeros, 4 ones -> p_e = .36 + .16 = .52
     x = np.array([0] * 5 + [1] * 3 + [0, 1])
     y = np.array([0] * 5 + [1] * 3 + [1, 0])
-    assert cohen_kappa(x, y, 2) == pytest.approx((0.8 - 0.52) / (1 - 0.52))
+    assert cohen_kappa(x, y) == pytest.approx((0.8 - 0.52) / (1 - 0.52))
 
 
 def test_kappa_matrix_pairs_the_same_questions() -> None:

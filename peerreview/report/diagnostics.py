@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 from peerreview.chair.base import Verdicts
-from peerreview.votes import JudgmentTable, Votes
+from peerreview.exam import cohen_kappa
+from peerreview.votes import JudgmentTable, Votes, pair_key
 
 FloatMatrix = npt.NDArray[np.float64]
 
@@ -80,32 +81,23 @@ def kappa_matrix(table: JudgmentTable) -> FloatMatrix:
     votes = table.votes()
     keep = ~votes.abstain
     n_models = len(table.models)
-    key = ((votes.item.astype(np.int64) * n_models + votes.a) * n_models + votes.b) * 3 \
-        + votes.a_first + 1
+    key = pair_key(votes.item, votes.a, votes.b, n_models) * 3 + votes.a_first + 1
     n = len(table.reviewers)
     kappa = np.full((n, n), np.nan)
     per = []
     for r in range(n):
         mask = keep & (votes.reviewer == r)
-        k, first = np.unique(key[mask], return_index=True)
-        per.append((k, votes.vote[mask][first] + 1))
+        asked, first = np.unique(key[mask], return_index=True)
+        per.append((asked, votes.vote[mask][first] + 1))
     for i in range(n):
         kappa[i, i] = 1.0
         for j in range(i + 1, n):
             _, ia, ja = np.intersect1d(per[i][0], per[j][0], return_indices=True)
             if ia.size >= 5:
-                kappa[i, j] = kappa[j, i] = cohen_kappa(per[i][1][ia], per[j][1][ja], 3)
+                k = cohen_kappa(per[i][1][ia], per[j][1][ja])
+                # Undefined only when both always gave the same one verdict: full agreement.
+                kappa[i, j] = kappa[j, i] = 1.0 if k is None else k
     return kappa
-
-
-def cohen_kappa(x: npt.NDArray[np.int64], y: npt.NDArray[np.int64], k: int) -> float:
-    """Cohen's kappa of two raters' labels in ``0..k-1``."""
-    confusion = np.zeros((k, k))
-    np.add.at(confusion, (x, y), 1)
-    total = confusion.sum()
-    observed = np.trace(confusion) / total
-    expected = float((confusion.sum(0) * confusion.sum(1)).sum() / total ** 2)
-    return 1.0 if expected == 1 else float((observed - expected) / (1 - expected))
 
 
 def win_matrix(verdicts: Verdicts, n_models: int) -> FloatMatrix:
