@@ -19,7 +19,14 @@ import numpy as np
 import orjson
 
 from peerreview.agreement import Agreement, measure_agreement
-from peerreview.chair import METHODS, LeaderboardRow, gather_evidence, leaderboard, make_chair
+from peerreview.chair import (
+    METHODS,
+    LeaderboardRow,
+    gather_evidence,
+    leaderboard,
+    make_chair,
+    reviewer_evidence,
+)
 from peerreview.chair.base import Chair, Evidence
 from peerreview.errors import InputError
 from peerreview.exam import ExamResult, Weighting, candidates, run_exam, select_and_weight
@@ -174,10 +181,8 @@ def rank(
         agreement = measure_agreement(evidence, scores, gold_labels)
         if opts.per_reviewer:
             for r, name in enumerate(table.reviewers):
-                alone = np.zeros(len(table.reviewers))
-                alone[r] = 1.0
-                ev = gather_evidence(table, alone, by_mean=chair.by_mean,
-                                     normalize=opts.normalize)
+                ev = reviewer_evidence(table, r, by_mean=chair.by_mean,
+                                       normalize=opts.normalize)
                 singles.append(ReviewerAgreement(
                     name, measure_agreement(ev, chair.scores(ev), gold_labels)))
 

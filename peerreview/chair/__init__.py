@@ -4,7 +4,7 @@ One module per method, one interface (:class:`Chair`)."""
 
 from __future__ import annotations
 
-from peerreview.chair.base import Chair, Evidence, Verdicts, gather_evidence
+from peerreview.chair.base import Chair, Evidence, Verdicts, gather_evidence, reviewer_evidence
 from peerreview.chair.bootstrap import LeaderboardRow, leaderboard
 from peerreview.chair.bradley_terry import BradleyTerryChair, fit_bradley_terry
 from peerreview.chair.elo import EloChair
@@ -42,4 +42,5 @@ __all__ = [
     "gather_evidence",
     "leaderboard",
     "make_chair",
+    "reviewer_evidence",
 ]

@@ -162,6 +162,15 @@ def gather_evidence(table: JudgmentTable, weights: FloatArray, *, by_mean: bool,
     return Evidence(table, weights, votes, verdicts, item_scores)
 
 
+def reviewer_evidence(table: JudgmentTable, reviewer: int, *, by_mean: bool,
+                      normalize: bool = False) -> Evidence:
+    """The evidence of one reviewer alone (its weight 1, every other 0): what the
+    chair decides from that reviewer's judgments only."""
+    alone = np.zeros(len(table.reviewers))
+    alone[reviewer] = 1.0
+    return gather_evidence(table, alone, by_mean=by_mean, normalize=normalize)
+
+
 class Chair(ABC):
     """A ranking method: evidence in, one score per model out (higher is better)."""
 

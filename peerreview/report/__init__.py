@@ -15,7 +15,7 @@ import jinja2
 import numpy as np
 import orjson
 
-from peerreview.chair import gather_evidence, make_chair
+from peerreview.chair import make_chair, reviewer_evidence
 from peerreview.chair.bootstrap import ranks
 from peerreview.rank import RankResult
 from peerreview.records import Item, Judgment, Submission
@@ -57,9 +57,7 @@ def single_rankings(result: RankResult) -> dict[str, list[int]]:
     for r, name in enumerate(table.reviewers):
         if name not in qualified:
             continue
-        alone = np.zeros(len(table.reviewers))
-        alone[r] = 1.0
-        evidence = gather_evidence(table, alone, by_mean=chair.by_mean)
+        evidence = reviewer_evidence(table, r, by_mean=chair.by_mean)
         out[name] = ranks(chair.scores(evidence)[None, :])[0].tolist()
     return out
 
