@@ -11,7 +11,7 @@ import asyncio
 import platform
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -181,9 +181,6 @@ class Pipeline:
             for backend in backends.values():
                 await backend.aclose()
         judgments = _unique(exam_judgments + review)
-        store.set_records("submissions", [{"item": s.item, "model": s.model,
-                                           "output": s.output} for s in submissions])
-        store.set_records("judgments", [judgment_to_dict(j) for j in judgments])
         result = rank(JudgmentSet(judgments, [], []),
                       exam_gold=cfg.exam.gold if cfg.exam and cfg.exam.by_gold else None,
                       gold=cfg.gold, options=rank_options(cfg))
@@ -192,12 +189,17 @@ class Pipeline:
                            "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
         facts["calls"] = store.totals()
         facts["truncated_prompts"] = caller.tally.truncated
-        facts["seconds"] = round(time.perf_counter() - start, 3)
+        seconds = time.perf_counter() - start
+        facts["seconds"] = round(seconds, 3)
         store.set_fact("truncated_prompts", caller.tally.truncated)
-        store.set_records("reviewers", orjson.loads(result.files()["reviewers.json"]))
-        run = RunResult(self.out, submissions, judgments, result, caller.tally,
-                        time.perf_counter() - start, facts)
-        write_files(self.out, run_files(run))
+        run = RunResult(self.out, submissions, judgments, result, caller.tally, seconds, facts)
+        files = run_files(run, cfg)
+        # The store keeps the run's records exactly as the output files hold them.
+        for kind in ("submissions", "judgments"):
+            store.set_records(kind, [orjson.loads(line)
+                                     for line in files[f"{kind}.jsonl"].splitlines()])
+        store.set_records("reviewers", orjson.loads(files["reviewers.json"]))
+        write_files(self.out, files)
         return run
 
     def _check_budget(self) -> None:
@@ -363,7 +365,7 @@ def _unique(judgments: list[Judgment]) -> list[Judgment]:
     return kept
 
 
-def run_files(run: RunResult) -> dict[str, bytes]:
+def run_files(run: RunResult, config: RunConfig) -> dict[str, bytes]:
     """The files of a run: rank's, plus the submissions, judgments and run facts."""
     files = run.rank.files()
     t = run.tally
@@ -375,12 +377,11 @@ def run_files(run: RunResult) -> dict[str, bytes]:
                 review_calls_full_schedule=review.get("full_schedule_calls"),
                 calls_saved=review.get("calls_saved"))
     files["cost.json"] = orjson.dumps(cost, option=orjson.OPT_INDENT_2) + b"\n"
-    files["submissions.jsonl"] = dumps_jsonl(
-        [{"item": s.item, "model": s.model, "output": s.output} for s in run.submissions])
+    files["submissions.jsonl"] = dumps_jsonl([asdict(s) for s in run.submissions])
     files["judgments.jsonl"] = dumps_jsonl([judgment_to_dict(j) for j in run.judgments])
     files["run.json"] = orjson.dumps(run.facts, option=orjson.OPT_INDENT_2) + b"\n"
-    files.update(render(report_inputs(RunConfig.model_validate(run.facts["config"]), run.rank,
-                                      run.submissions, run.judgments, run.facts)))
+    files.update(render(report_inputs(config, run.rank, run.submissions, run.judgments,
+                                      run.facts)))
     return files
 
 
