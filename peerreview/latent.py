@@ -253,16 +253,19 @@ def latent_reliability(table: JudgmentTable, model: str = "dawid-skene") -> list
     return dawid_skene(votes, n_rev, n_models).reliability
 
 
-def self_confidence(table: JudgmentTable, judgments: list[Judgment]) -> list[float | None]:
+def self_confidence(table: JudgmentTable, judgments: list[Judgment],
+                    fit: DawidSkene | None = None) -> list[float | None]:
     """Auto-PRE's self-confidence: a reviewer's mean confidence on easy questions minus
     on hard ones, where a question is easy when the latent truth (Dawid-Skene over all
     reviewers) is more certain than the median question. Positive is good: it is
-    surer where the answer is clearer. None without confidences."""
+    surer where the answer is clearer. None without confidences. ``fit``: the
+    Dawid-Skene fit of ``table``, if one was made already."""
     n_rev = len(table.reviewers)
     rated = [j for j in judgments if isinstance(j, PairwiseJudgment) and j.confidence is not None]
     if not rated:
         return [None] * n_rev
-    fit = dawid_skene(table.votes(), n_rev, len(table.models))
+    if fit is None:
+        fit = dawid_skene(table.votes(), n_rev, len(table.models))
     items = {t: i for i, t in enumerate(table.items)}
     models = {m: i for i, m in enumerate(table.models)}
     reviewers = {r: i for i, r in enumerate(table.reviewers)}

@@ -34,6 +34,7 @@ from peerreview.gold import Gold, gold_from_judgments
 from peerreview.latent import (
     LATENT_MODELS,
     consistency_accuracy,
+    dawid_skene,
     latent_reliability,
     noisy_bradley_terry,
     self_confidence,
@@ -242,8 +243,11 @@ def _position_notes(table: JudgmentTable) -> list[str]:
 def _add_signals(table: JudgmentTable, exam: list[ExamResult], latent_model: str,
                  judgments: list[Judgment]) -> None:
     """The label-free qualification signals of every candidate."""
-    latent = latent_reliability(table, latent_model)
-    confidence = self_confidence(table, judgments)
+    fit = None  # one Dawid-Skene fit serves both signals where both want it
+    if table.kind != "pointwise" and latent_model == "dawid-skene":
+        fit = dawid_skene(table.votes(), len(table.reviewers), len(table.models))
+    latent = fit.reliability if fit else latent_reliability(table, latent_model)
+    confidence = self_confidence(table, judgments, fit)
     for res, value, conf in zip(exam, latent, confidence, strict=True):
         res.latent_reliability = value
         res.consistency_accuracy = consistency_accuracy(res.position_consistency)
