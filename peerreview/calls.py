@@ -10,7 +10,7 @@ import orjson
 
 from peerreview.config import ModelConfig
 from peerreview.errors import PeerReviewError
-from peerreview.models import Backend, Response
+from peerreview.models import Backend, Response, estimate_tokens
 from peerreview.store import RunStore, call_key
 
 
@@ -123,5 +123,5 @@ def _estimate(config: ModelConfig, request: dict[str, Any]) -> float:
         return 0.0
     text = request.get("prompt") or "".join(m["content"] for m in request.get("messages", []))
     tokens_out = int(request.get("max_tokens") or 0)
-    return (len(text) / 4 * config.price.input_per_mtok
+    return (estimate_tokens(text) * config.price.input_per_mtok
             + tokens_out * config.price.output_per_mtok) / 1e6

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from peerreview.config import RunConfig
 from peerreview.gold import gold_from_judgments
+from peerreview.models.base import estimate_tokens
 from peerreview.prompts import reviewer_template, task_template
 from peerreview.records import Item, read_items, read_submissions
 from peerreview.review import item_fields
@@ -36,10 +37,6 @@ class PlannedCalls:
     cost_usd: float
 
 
-def _tokens(text: str) -> int:
-    return -(-len(text) // 4)
-
-
 def plan(config: RunConfig) -> list[PlannedCalls]:
     """The calls a fresh run of ``config`` would make, model by model and stage by stage."""
     cfg = config
@@ -58,7 +55,7 @@ def plan(config: RunConfig) -> list[PlannedCalls]:
     answer_chars = {e: 4 * cfg.models[e].max_tokens for e in cfg.evaluatees}
     if given is None:
         for e in cfg.evaluatees:
-            prompt = sum(_tokens(cfg.models[e].preamble + task.render(item_fields(i)))
+            prompt = sum(estimate_tokens(cfg.models[e].preamble + task.render(item_fields(i)))
                          for i in items)
             add(e, "submissions", len(items), prompt, len(items) * cfg.models[e].max_tokens)
     else:
@@ -85,15 +82,15 @@ def plan(config: RunConfig) -> list[PlannedCalls]:
         template = reviewer_template(style, cfg.review.mode)
         blank = {"input": "", "reference": None, "rubric": cfg.task.rubric,
                  "first": "", "second": "", "output": ""}
-        overhead = _tokens(template.render(blank))
-        answers = (2 if pairwise else 1) * _tokens("x" * int(mean_answer))
+        overhead = estimate_tokens(template.render(blank))
+        answers = (2 if pairwise else 1) * estimate_tokens("x" * int(mean_answer))
         for stage, stage_items, per in asked:
             if stage == "review" and schedule == "one-order" and pairwise:
                 per = per / 2
             elif stage == "review" and schedule in ("cascade", "adaptive"):
                 per = per * UNDECIDED ** k
             calls = round(per * len(stage_items))
-            prompt = round(sum(per * (overhead + answers + _tokens(i.input))
+            prompt = round(sum(per * (overhead + answers + estimate_tokens(i.input))
                                for i in stage_items))
             add(reviewer, stage, calls, prompt, calls * ANSWER_TOKENS)
     return rows

@@ -15,6 +15,11 @@ from typing import Any, Protocol
 from peerreview.errors import PeerReviewError
 
 
+def estimate_tokens(text: str) -> int:
+    """Tokens of ``text`` where no tokenizer is at hand: 4 characters a token, rounded up."""
+    return -(-len(text) // 4)
+
+
 class CallError(PeerReviewError):
     """A model call that failed for good (after its retries)."""
 

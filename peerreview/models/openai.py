@@ -19,7 +19,7 @@ import aiohttp
 
 from peerreview.config import ModelConfig
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Response
+from peerreview.models.base import CallError, Response, estimate_tokens
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 60.0
@@ -91,8 +91,7 @@ class OpenAIBackend:
         self._session: aiohttp.ClientSession | None = None
 
     def count_tokens(self, text: str) -> int:
-        # No tokenizer for an arbitrary endpoint: ~4 characters a token, rounded up.
-        return -(-len(text) // 4)
+        return estimate_tokens(text)  # no tokenizer for an arbitrary endpoint
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
