@@ -164,12 +164,9 @@ class RunStore:
 
     def totals(self) -> dict[str, float]:
         """Calls answered and failed, tokens and cost, over the whole run."""
-        row = self._db.execute(
-            "SELECT COUNT(response), COUNT(*) - COUNT(response), "
-            "COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
-            "COALESCE(SUM(cost_usd), 0) FROM calls").fetchone()
-        return {"calls": row[0], "failed": row[1], "prompt_tokens": row[2],
-                "completion_tokens": row[3], "cost_usd": row[4]}
+        rows = self.per_model()
+        return {name: sum(row[name] for row in rows) for name in
+                ("calls", "failed", "prompt_tokens", "completion_tokens", "cost_usd")}
 
     def per_model(self) -> list[dict[str, Any]]:
         """Calls answered and failed, tokens, cost and mean latency, model by model."""
