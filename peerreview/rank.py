@@ -167,8 +167,8 @@ def rank(
         if not len(table.pairwise) and not len(table.scores):
             raise InputError("every judged item is an exam item: nothing is left to rank "
                              "(drop --exclude-exam-items)")
-    available = int(np.isin(table.pairwise.reviewer, np.flatnonzero(weights > 0)).sum()
-                    + np.isin(table.scores.reviewer, np.flatnonzero(weights > 0)).sum())
+    available = int((weights[table.pairwise.reviewer] > 0).sum()
+                    + (weights[table.scores.reviewer] > 0).sum())  # the qualified's judgments
     used_table, first_share = _scheduled(table, exam, weights, chair, opts, notes)
     evidence = gather_evidence(used_table, weights, by_mean=chair.by_mean,
                                normalize=opts.normalize, first_share=first_share)
