@@ -76,13 +76,10 @@ class Asker:
         """Render a prompt, cutting the named fields if the model's context is too small
         to hold it and ``reserve`` answer tokens (default: the model's max_tokens)."""
         config = self._config(name)
-        budget = config.context_tokens
-        if config.provider == "local" and budget is None:
-            from peerreview.models.local import DEFAULT_CONTEXT
-            budget = DEFAULT_CONTEXT
+        backend = self.caller.backends[name]
+        budget = backend.context_tokens
         if budget is None:
             return str(render(fields))
-        backend = self.caller.backends[name]
         budget -= config.max_tokens if reserve is None else reserve
         if config.on_overflow == "error":
             text = str(render(fields))

@@ -37,6 +37,8 @@ class Response:
 class Backend(Protocol):
     """A model behind one async call."""
 
+    context_tokens: int | None  # prompt and answer must fit in this; None: no known limit
+
     async def complete(self, request: dict[str, Any]) -> Response:
         """Answer one request; raise :class:`CallError` when it fails for good."""
         ...

@@ -95,7 +95,8 @@ class LocalBackend:
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name
         self.config = config
-        self.n_ctx = config.context_tokens or DEFAULT_CONTEXT
+        self.n_ctx: int = config.context_tokens or DEFAULT_CONTEXT
+        self.context_tokens: int | None = self.n_ctx
         self._path = Path(config.model) if config.model else None
         if self._path is not None and not self._path.is_file():
             raise InputError(f"no model weights at {self._path}", field=f"models.{name}.model")

@@ -80,6 +80,7 @@ class OpenAIBackend:
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name
         self.config = config
+        self.context_tokens = config.context_tokens
         self.url = (config.base_url or "https://api.openai.com/v1").rstrip("/") + \
             "/chat/completions"
         self._headers = {"Content-Type": "application/json"}

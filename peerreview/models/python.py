@@ -43,6 +43,7 @@ class PythonBackend:
 
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name
+        self.context_tokens: int | None = None
         self.fn = load_function(str(config.function), f"models.{name}.function")
 
     def count_tokens(self, text: str) -> int:
