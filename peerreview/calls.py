@@ -10,8 +10,10 @@ import orjson
 
 from peerreview.config import ModelConfig
 from peerreview.errors import PeerReviewError
-from peerreview.models import Backend, Response, estimate_tokens
-from peerreview.store import RunStore, call_key
+from peerreview.callkey import call_key
+from peerreview.models import Backend, CallError, Response, estimate_tokens
+from peerreview.redact import redact
+from peerreview.store import RunStore
 
 
 @dataclass(slots=True)
@@ -53,14 +55,11 @@ class Caller:
         self.spent = False  # a call was refused for the budget
         self._cost = 0.0  # of this run, stored calls included
         self._pending = 0.0  # estimated cost of the calls in flight
+        self._secrets = [s for b in backends.values() for s in b.secrets()]
 
     def key(self, name: str, request: dict[str, Any]) -> str:
-        """The store key of a request to model ``name``."""
-        return call_key(self._stored(name, request))
-
-    def _stored(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
-        config = self.models[name]
-        return {"provider": config.provider, "model": config.identity(), **request}
+        """The store key of a request to model ``name`` (see :mod:`peerreview.callkey`)."""
+        return call_key(self.models[name].identity(), self.backends[name].prepare(request))
 
     async def call(self, name: str, request: dict[str, Any]) -> Response:
         """The model's answer: from the store if this exact request was answered before.
@@ -79,33 +78,42 @@ class Caller:
             self.spent = True
             raise BudgetSpent(f"the budget of ${self.budget_usd:g} is spent")
         self._reserved += 1  # reserved before any await: concurrent calls never overshoot
-        stored = self._stored(name, request)
-        record = self.store.get(call_key(stored))
+        backend = self.backends[name]
+        identity = config.identity()
+        sent = backend.prepare(request)
+        record = self.store.get(call_key(identity, sent))
         if record is not None and record.response is not None:
             self.tally.cached += 1
             self._cost += record.cost_usd or 0.0
             data = orjson.loads(record.response)
             return Response(data["text"], data.get("top_logprobs"),
-                            record.prompt_tokens or 0, record.completion_tokens or 0)
+                            record.prompt_tokens or 0, record.completion_tokens or 0,
+                            record.endpoint)
         start = time.perf_counter()
         self._pending += estimate
         try:
-            response = await self.backends[name].complete(request)
+            response = await backend.complete(sent)
         except Exception as exc:
             self.tally.failed += 1
+            backend.health.failed += 1
             self._reserved -= 1
             self._pending -= estimate
-            self.store.put(config.provider, name, stored, error=str(exc),
+            message = redact(str(exc), self._secrets)
+            self.store.put(name, identity, sent, error=message,
                            latency_s=time.perf_counter() - start)
+            if isinstance(exc, CallError):
+                raise CallError(message, name) from exc
             raise
+        response.text = redact(response.text, self._secrets)
         cost = (response.prompt_tokens * config.price.input_per_mtok
                 + response.completion_tokens * config.price.output_per_mtok) / 1e6
-        self.store.put(config.provider, name, stored,
+        self.store.put(name, identity, sent,
                        response=orjson.dumps({"text": response.text,
                                               "top_logprobs": response.top_logprobs}).decode(),
                        prompt_tokens=response.prompt_tokens,
                        completion_tokens=response.completion_tokens,
-                       latency_s=time.perf_counter() - start, cost_usd=cost)
+                       latency_s=time.perf_counter() - start, cost_usd=cost,
+                       endpoint=response.endpoint)
         t = self.tally
         t.made += 1
         t.prompt_tokens += response.prompt_tokens
@@ -122,6 +130,6 @@ def _estimate(config: ModelConfig, request: dict[str, Any]) -> float:
     if config.provider == "python":
         return 0.0
     text = request.get("prompt") or "".join(m["content"] for m in request.get("messages", []))
-    tokens_out = int(request.get("max_tokens") or 0)
+    tokens_out = int(request.get("max_tokens") or config.answer_tokens)
     return (estimate_tokens(text) * config.price.input_per_mtok
             + tokens_out * config.price.output_per_mtok) / 1e6

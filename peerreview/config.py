@@ -13,8 +13,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from peerreview.callkey import CallIdentity, normalize_url
 from peerreview.errors import InputError
 from peerreview.exam import Weighting
+
+OPENAI_URL = "https://api.openai.com/v1"
 
 
 class _Strict(BaseModel):
@@ -34,15 +37,19 @@ class ModelConfig(_Strict):
     provider: Literal["openai", "local", "python"]
     model: str | None = None  # openai: the name sent; local: a GGUF path (default Gemma 3 270M)
     function: str | None = None  # python: "module:function"
-    base_url: str | None = None
-    api_key_env: str | None = None
+    base_url: str | None = None  # default: OpenAI's own API
+    cache_id: str | None = None  # the endpoint's part of the call key (default: base_url)
+    api_key_env: str | None = None  # default OPENAI_API_KEY, on OpenAI's own API only
+    headers: dict[str, str] = Field(default_factory=dict)  # sent, never stored (e.g. api-key)
+    reasoning: bool = False  # a reasoning model: max_completion_tokens, no temperature
     concurrency: int = Field(8, ge=1, le=1024)
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0, le=20)
-    temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(256, ge=1)
+    # Sent only when set: an endpoint's own defaults stand otherwise.
+    temperature: float | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
     stop: list[str] | None = None
     preamble: str = ""  # text put before the task prompt (e.g. worked examples for a base model)
@@ -60,13 +67,36 @@ class ModelConfig(_Strict):
             raise ValueError("a python model needs 'function: module:function'")
         return self
 
-    def identity(self) -> str:
-        """What names this model in a call key (never the endpoint or the key)."""
+    @property
+    def answer_tokens(self) -> int:
+        """Answer tokens to plan for: ``max_tokens``, or 256 where nothing caps them."""
+        return self.max_tokens or 256
+
+    @property
+    def url(self) -> str:
+        """The base URL of an endpoint model."""
+        return (self.base_url or OPENAI_URL).rstrip("/")
+
+    @property
+    def key_variable(self) -> str | None:
+        """The variable the API key is read from: ``api_key_env``, or OPENAI_API_KEY for
+        OpenAI's own API (never sent to another server unless named)."""
+        if self.api_key_env is not None:
+            return self.api_key_env
+        if self.provider == "openai" and self.base_url is None:
+            return "OPENAI_API_KEY"
+        return None
+
+    def identity(self) -> CallIdentity:
+        """Who answers this model's calls, as the call key names it (see
+        :mod:`peerreview.callkey`)."""
         if self.provider == "python":
-            return str(self.function)
+            return CallIdentity("python", self.cache_id or "python", str(self.function))
         if self.provider == "local":
-            return Path(self.model).name if self.model else "gemma-3-270m-q4_k_m"
-        return str(self.model)
+            weights = Path(self.model).name if self.model else "gemma-3-270m-q4_k_m"
+            return CallIdentity("local", self.cache_id or "local", weights)
+        return CallIdentity(self.provider, self.cache_id or normalize_url(self.url),
+                            str(self.model))
 
 
 class TaskConfig(_Strict):

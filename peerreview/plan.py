@@ -52,12 +52,12 @@ def plan(config: RunConfig) -> list[PlannedCalls]:
 
     given = read_submissions(cfg.task.submissions) if cfg.task.submissions else None
     task = task_template(cfg.task.prompt)
-    answer_chars = {e: 4 * cfg.models[e].max_tokens for e in cfg.evaluatees}
+    answer_chars = {e: 4 * cfg.models[e].answer_tokens for e in cfg.evaluatees}
     if given is None:
         for e in cfg.evaluatees:
             prompt = sum(estimate_tokens(cfg.models[e].preamble + task.render(item_fields(i)))
                          for i in items)
-            add(e, "submissions", len(items), prompt, len(items) * cfg.models[e].max_tokens)
+            add(e, "submissions", len(items), prompt, len(items) * cfg.models[e].answer_tokens)
     else:
         for s in given:
             answer_chars[s.model] = len(s.output)

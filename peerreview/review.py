@@ -67,30 +67,35 @@ class Asker:
         return self.caller.models[name]
 
     def _params(self, config: ModelConfig) -> dict[str, Any]:
-        return {"max_tokens": config.max_tokens, "temperature": config.temperature,
-                "seed": config.seed if config.seed is not None else self.seed,
-                "stop": config.stop}
+        """Only what the user set: an endpoint's own defaults stand for the rest. The
+        embedded model samples here, so it always gets a seed (the run's by default)."""
+        params = {key: value for key, value in (
+            ("max_tokens", config.max_tokens), ("temperature", config.temperature),
+            ("seed", config.seed), ("stop", config.stop)) if value is not None}
+        if config.provider == "local":
+            params.setdefault("seed", self.seed)
+        return params
 
     def _fit(self, name: str, render: Any, fields: dict[str, Any], shrink: list[str],
              reserve: int | None = None) -> str:
         """Render a prompt, cutting the named fields if the model's context is too small
-        to hold it and ``reserve`` answer tokens (default: the model's max_tokens)."""
+        to hold it and ``reserve`` answer tokens (default: the model's answer_tokens)."""
         config = self._config(name)
         backend = self.caller.backends[name]
         budget = backend.context_tokens
         if budget is None:
             return str(render(fields))
-        budget -= config.max_tokens if reserve is None else reserve
+        budget -= config.answer_tokens if reserve is None else reserve
         if config.on_overflow == "error":
             text = str(render(fields))
             if backend.count_tokens(text) > budget:
                 raise CallError(f"model {name!r}: the prompt needs {backend.count_tokens(text)} "
-                                f"tokens, more than the {budget} its context leaves")
+                                f"tokens, more than the {budget} its context leaves", name)
             return text
         try:
             text, cut = fit(render, fields, shrink, backend.count_tokens, budget)
         except ValueError as exc:
-            raise CallError(f"model {name!r}: {exc}") from exc
+            raise CallError(f"model {name!r}: {exc}", name) from exc
         if cut:  # counted once per distinct prompt: the exam's are asked again in review
             self._cut.add((name, text))
             self.caller.tally.truncated = len(self._cut)

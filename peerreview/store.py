@@ -1,68 +1,111 @@
 """The run store: one SQLite file that keeps every model call and the run's facts.
 
-A call is keyed by a hash of everything that changes its answer: provider, model,
-endpoint, parameters and messages (never the API key). A call whose key is stored
-with a response is never made again, so a run that is killed and started again
-resumes where it stopped. Each call is committed on its own, so a kill at any
-moment loses at most the calls still in flight.
+A call is keyed by :mod:`peerreview.callkey` (provider, endpoint, model and the
+request as sent; never the API key). A call whose key is stored with a response is
+never made again, so a run that is killed and started again resumes where it
+stopped. Each call is committed on its own, so a kill at any moment loses at most
+the calls still in flight.
+
+The schema is versioned by named migrations (after simonw/llm's ``migrations.py``):
+a store written by an older build is migrated when opened, one written by a newer
+build is refused, never misread.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    key TEXT PRIMARY KEY,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    request BLOB NOT NULL,
-    response TEXT,
-    error TEXT,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    latency_s REAL,
-    cost_usd REAL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS facts (
-    name TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    kind TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (kind, seq)
-);
-"""
+from peerreview.callkey import CallIdentity, call_key, canonical
+from peerreview.errors import InputError
 
-SECRET_FIELDS = frozenset({"api_key", "authorization", "headers"})
+Migration = Callable[[sqlite3.Connection], None]
 
 
-def _canonical(request: dict[str, Any]) -> bytes:
-    """The request as key-sorted JSON, refusing secrets."""
-    secret = SECRET_FIELDS & {k.lower() for k in request}
-    if secret:
-        raise ValueError(f"a request to store must not carry {sorted(secret)}")
-    return orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+def _m001_initial(db: sqlite3.Connection) -> None:
+    """The first schema (peerreview 0.1.0, before migrations were recorded)."""
+    db.executescript("""
+    CREATE TABLE IF NOT EXISTS calls (
+        key TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL,
+        request BLOB NOT NULL, response TEXT, error TEXT, prompt_tokens INTEGER,
+        completion_tokens INTEGER, latency_s REAL, cost_usd REAL, created REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS facts (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, seq INTEGER NOT NULL,
+        value BLOB NOT NULL, PRIMARY KEY (kind, seq));
+    """)
 
 
-def call_key(request: dict[str, Any]) -> str:
-    """A stable hash of a request: the same content in any key order gives the same key.
+def _m002_endpoint_in_call_key(db: sqlite3.Connection) -> None:
+    """Keys gain the endpoint, and calls record the URL that answered them.
+
+    Keys of 0.1.0 named provider, model and request only, so two servers serving
+    the same model name shared answers. Each stored call is re-keyed with the
+    endpoint of the model that made it (the run's recorded config says which);
+    a call whose endpoint cannot be known moves to ``legacy_calls``, kept but never
+    served as an answer.
+    """
+    from peerreview.config import ModelConfig  # the recorded config says the endpoints
+
+    db.execute("ALTER TABLE calls ADD COLUMN endpoint TEXT")
+    db.execute("CREATE TABLE legacy_calls AS SELECT * FROM calls WHERE 0")
+    row = db.execute("SELECT value FROM facts WHERE name = 'config'").fetchone()
+    models = (orjson.loads(row[0]).get("models") or {}) if row else {}
+    endpoints: dict[str, str] = {}
+    for name, raw in models.items():
+        try:
+            endpoints[name] = ModelConfig.model_validate(raw).identity().endpoint
+        except ValueError:
+            continue
+    for key, provider, model, request in db.execute(
+            "SELECT key, provider, model, request FROM calls").fetchall():
+        old = orjson.loads(request)
+        if model not in endpoints or not isinstance(old, dict):
+            db.execute("INSERT INTO legacy_calls SELECT * FROM calls WHERE key = ?", (key,))
+            db.execute("DELETE FROM calls WHERE key = ?", (key,))
+            continue
+        identity = CallIdentity(provider, endpoints[model], str(old.pop("model", model)))
+        old.pop("provider", None)
+        db.execute("UPDATE calls SET key = ?, request = ? WHERE key = ?",
+                   (call_key(identity, old), canonical(identity, old), key))
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("m001_initial", _m001_initial),
+    ("m002_endpoint_in_call_key", _m002_endpoint_in_call_key),
+]
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> list[str]:
+    """Apply the migrations this store lacks, each in its own transaction; returns
+    their names.
 
     Raises:
-        ValueError: the request carries a secret (an API key or headers), which must
-            never reach the store.
+        InputError: the store was written by a newer peerreview.
     """
-    return hashlib.sha256(_canonical(request)).hexdigest()
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
+               "applied REAL NOT NULL)")
+    done = {name for (name,) in db.execute("SELECT name FROM _migrations")}
+    unknown = done - {name for name, _ in MIGRATIONS}
+    if unknown:
+        raise InputError(f"this run store was written by a newer peerreview (migrations "
+                         f"{sorted(unknown)} are unknown here): upgrade peerreview, or use "
+                         "another --out", path)
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            step(db)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+        applied.append(name)
+    return applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +122,34 @@ class CallRecord:
     completion_tokens: int | None
     latency_s: float | None
     cost_usd: float | None
+    endpoint: str | None
 
 
 class RunStore:
     """The SQLite file of one run folder.
 
     Args:
-        path: the database file; created with its tables if missing.
+        path: the database file; created with its tables if missing, migrated if
+            written by an older build.
+
+    Raises:
+        InputError: the file is not a run store, or one of a newer build.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self.migrated = migrate(self._db, self.path)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise InputError(f"not a peerreview run store: {exc}", self.path) from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Close the database."""
@@ -111,32 +166,35 @@ class RunStore:
         with only an error is not an answer: it will be made again."""
         row = self._db.execute(
             "SELECT key, provider, model, request, response, error, prompt_tokens, "
-            "completion_tokens, latency_s, cost_usd FROM calls "
+            "completion_tokens, latency_s, cost_usd, endpoint FROM calls "
             "WHERE key = ? AND response IS NOT NULL", (key,)).fetchone()
         if row is None:
             return None
-        return CallRecord(row[0], row[1], row[2], orjson.loads(row[3]), *row[4:])
+        return CallRecord(row[0], row[1], row[2], orjson.loads(row[3])["request"], *row[4:])
 
-    def put(self, provider: str, model: str, request: dict[str, Any], *,
+    def put(self, name: str, identity: CallIdentity, request: dict[str, Any], *,
             response: str | None = None, error: str | None = None,
             prompt_tokens: int | None = None, completion_tokens: int | None = None,
-            latency_s: float | None = None, cost_usd: float | None = None) -> str:
-        """Store a call's outcome under the key of its request; returns the key.
+            latency_s: float | None = None, cost_usd: float | None = None,
+            endpoint: str | None = None) -> str:
+        """Store the outcome of model ``name``'s call; returns its key.
 
         A response replaces an earlier error for the same key; an error never
         replaces a response.
         """
-        canonical = _canonical(request)
-        key = hashlib.sha256(canonical).hexdigest()
+        blob = canonical(identity, request)
+        key = call_key(identity, request)
         self._db.execute(
-            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO calls (key, provider, model, request, response, error, "
+            "prompt_tokens, completion_tokens, latency_s, cost_usd, created, endpoint) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET response = excluded.response, "
             "error = excluded.error, prompt_tokens = excluded.prompt_tokens, "
             "completion_tokens = excluded.completion_tokens, latency_s = excluded.latency_s, "
-            "cost_usd = excluded.cost_usd, created = excluded.created "
-            "WHERE calls.response IS NULL",
-            (key, provider, model, canonical, response, error, prompt_tokens,
-             completion_tokens, latency_s, cost_usd, time.time()))
+            "cost_usd = excluded.cost_usd, created = excluded.created, "
+            "endpoint = excluded.endpoint WHERE calls.response IS NULL",
+            (key, identity.provider, name, blob, response, error, prompt_tokens,
+             completion_tokens, latency_s, cost_usd, time.time(), endpoint))
         return key
 
     def set_fact(self, name: str, value: Any) -> None:

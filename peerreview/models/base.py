@@ -1,10 +1,11 @@
 """One async interface for every model backend.
 
-A request is a plain JSON-able dict: it is both what the backend sends and,
-with the provider and model, what keys the call in the run store. Its keys:
-``messages`` (chat) or ``prompt`` (completion), or ``call`` (a python model's
-arguments), plus ``max_tokens``, ``temperature``, ``seed``, ``stop``,
-``top_logprobs`` and ``response_format`` where they apply.
+A request is a plain JSON-able dict built by :mod:`peerreview.review`: ``messages``
+(chat) or ``prompt`` (completion), or ``call`` (a python model's arguments), plus
+the parameters the user set or the mode needs (``max_tokens``, ``temperature``,
+``seed``, ``stop``, ``top_logprobs``, ``response_format``). Each backend turns it
+into exactly what it sends (:meth:`Backend.prepare`); that, with the model's
+identity, is what keys the call in the run store.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ def estimate_tokens(text: str) -> int:
 
 
 class CallError(PeerReviewError):
-    """A model call that failed for good (after its retries)."""
+    """A model call that failed for good (after its retries).
+
+    Args:
+        message: what failed, naming the model and the endpoint.
+        model: the configured name of the model whose call failed.
+    """
+
+    def __init__(self, message: str, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
 
 
 @dataclass(slots=True)
@@ -32,19 +42,45 @@ class Response:
     top_logprobs: dict[str, float] | None = None  # first answer token -> log-probability
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    endpoint: str | None = None  # the URL that answered, where there is one
+
+
+@dataclass(slots=True)
+class Health:
+    """A backend's trouble so far, shown live: retried attempts, calls failed for
+    good, and why it is paused or stopped."""
+
+    retries: int = 0
+    failed: int = 0
+    down: str | None = None  # set while the endpoint is paused or after it was refused
 
 
 class Backend(Protocol):
     """A model behind one async call."""
 
     context_tokens: int | None  # prompt and answer must fit in this; None: no known limit
+    health: Health
+
+    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Exactly what will be sent for ``request`` (without the model's name and
+        credentials): the call's key is computed from it."""
+        ...
+
+    async def check(self) -> None:
+        """A cheap look at the endpoint before the first call; raise
+        :class:`CallError` when it cannot serve this model at all."""
+        ...
 
     async def complete(self, request: dict[str, Any]) -> Response:
-        """Answer one request; raise :class:`CallError` when it fails for good."""
+        """Answer one prepared request; raise :class:`CallError` when it fails for good."""
         ...
 
     def count_tokens(self, text: str) -> int:
         """The number of tokens of ``text`` (an estimate where no tokenizer is at hand)."""
+        ...
+
+    def secrets(self) -> list[str]:
+        """Values that must never be stored or printed (keys, header values)."""
         ...
 
     async def aclose(self) -> None:

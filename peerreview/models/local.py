@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from peerreview.config import ModelConfig
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Response
+from peerreview.models.base import CallError, Health, Response
 
 DEFAULT_CONTEXT = 2048
 _LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
@@ -62,6 +64,13 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def call_seed(request: dict[str, Any]) -> int:
+    """The sampler's seed of one call: from the request (which holds the run's seed),
+    so that a call samples the same text whatever ran before it."""
+    digest = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
 def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
     key = (str(path), n_ctx)
     if key not in _LOADED:
@@ -97,6 +106,7 @@ class LocalBackend:
         self.config = config
         self.n_ctx: int = config.context_tokens or DEFAULT_CONTEXT
         self.context_tokens: int | None = self.n_ctx
+        self.health = Health()
         self._path = Path(config.model) if config.model else None
         if self._path is not None and not self._path.is_file():
             raise InputError(f"no model weights at {self._path}", field=f"models.{name}.model")
@@ -114,6 +124,15 @@ class LocalBackend:
     async def aclose(self) -> None:
         return None
 
+    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        return request
+
+    async def check(self) -> None:
+        return None
+
+    def secrets(self) -> list[str]:
+        return []
+
     async def complete(self, request: dict[str, Any]) -> Response:
         return await asyncio.to_thread(self._complete, request)
 
@@ -124,13 +143,13 @@ class LocalBackend:
             try:
                 if request.get("top_logprobs"):
                     return self._next_token(llm, request["prompt"], int(request["top_logprobs"]))
+                llm.reset()  # no state carried over from the previous call
                 out = llm.create_completion(
                     request["prompt"], max_tokens=request.get("max_tokens") or 64,
-                    temperature=request.get("temperature") or 0.0,
-                    seed=request.get("seed") if request.get("seed") is not None else 0,
+                    temperature=request.get("temperature") or 0.0, seed=call_seed(request),
                     stop=request.get("stop") or None)
             except (ValueError, RuntimeError) as exc:
-                raise CallError(f"model {self.name!r}: {exc}") from exc
+                raise CallError(f"model {self.name!r}: {exc}", self.name) from exc
         usage = out["usage"]
         return Response(out["choices"][0]["text"], None, usage["prompt_tokens"],
                         usage["completion_tokens"])
@@ -140,7 +159,7 @@ class LocalBackend:
         tokens = llm.tokenize(prompt.encode(), add_bos=True)
         if len(tokens) >= self.n_ctx:
             raise CallError(f"model {self.name!r}: prompt of {len(tokens)} tokens does not "
-                            f"fit the context of {self.n_ctx}")
+                            f"fit the context of {self.n_ctx}", self.name)
         llm.reset()
         llm.eval(tokens)
         # Without logits_all, llama.cpp keeps the logits of the last token only,

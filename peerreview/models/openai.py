@@ -1,5 +1,5 @@
 """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, SGLang, Ollama,
-llama.cpp server, LiteLLM proxy), over aiohttp.
+llama.cpp server, LiteLLM proxy, Gemini, Mistral, Together, Groq), over aiohttp.
 
 aiohttp rather than httpx: measured here at 64 requests in flight against a local
 stub, httpx spent about 8.7 ms of CPU per call and aiohttp about 0.3 ms, which on
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import os
 import random
 import time
@@ -19,21 +20,31 @@ import aiohttp
 
 from peerreview.config import ModelConfig
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Response, estimate_tokens
+from peerreview.models.base import CallError, Health, Response, estimate_tokens
+from peerreview.models.breaker import Breaker
+from peerreview.redact import redact
 
-RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+log = logging.getLogger("peerreview")
+
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_BACKOFF_S = 60.0
+MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is cut to this (and said so)
+CHECK_TIMEOUT_S = 10.0
+# Parameters a reasoning model rejects, and what it takes instead.
+_REASONING_RENAMES = {"max_tokens": "max_completion_tokens"}
+_REASONING_DROPS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
 
 
 def api_key(name: str, config: ModelConfig) -> str | None:
     """The key from the variable the config names; an unset variable is an error
     raised before any call is made."""
-    if config.api_key_env is None:
+    variable = config.key_variable
+    if variable is None:
         return None
-    key = os.environ.get(config.api_key_env)
+    key = os.environ.get(variable)
     if not key:
-        raise InputError(f"model {name!r} reads its API key from ${config.api_key_env}, "
-                         "which is not set", field=f"models.{name}.api_key_env")
+        raise InputError(f"model {name!r} reads its API key from ${variable}, which is "
+                         "not set", field=f"models.{name}.api_key_env")
     return key
 
 
@@ -73,26 +84,83 @@ class RateLimiter:
             await asyncio.sleep(start - now)
 
 
+class Malformed(ValueError):
+    """A 200 answer that is not a chat completion."""
+
+
+def read_completion(payload: Any) -> Response:
+    """The answer of a chat-completions body.
+
+    Raises:
+        Malformed: the body lacks the choice, the message or its content.
+    """
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise Malformed("no choices in the answer")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise Malformed("the choice has no message")
+    text = message.get("content")
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise Malformed(f"the message content is {type(text).__name__}, not text")
+    top = None
+    logprobs = choices[0].get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        try:
+            top = {str(t["token"]): float(t["logprob"])
+                   for t in content[0].get("top_logprobs") or []}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Malformed(f"unreadable logprobs: {exc}") from exc
+    usage = payload.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    return Response(text, top, _count(usage.get("prompt_tokens")),
+                    _count(usage.get("completion_tokens")))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _rejects_parameter(status: int, text: str) -> bool:
+    """Whether a 400 says the model takes max_completion_tokens or no temperature."""
+    return status == 400 and ("max_completion_tokens" in text or (
+        "temperature" in text and "support" in text))
+
+
 class OpenAIBackend:
-    """Chat completions with per-model concurrency, rate limits, timeouts and retries
-    (exponential backoff with jitter, honoring Retry-After)."""
+    """Chat completions with per-model concurrency, rate limits, timeouts, retries
+    (exponential backoff with jitter, honoring Retry-After up to a cap) and a circuit
+    breaker on connection failures."""
 
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name
         self.config = config
         self.context_tokens = config.context_tokens
-        self.url = (config.base_url or "https://api.openai.com/v1").rstrip("/") + \
-            "/chat/completions"
+        self.base = config.url
+        self.url = self.base + "/chat/completions"
         self._headers = {"Content-Type": "application/json"}
         key = api_key(name, config)
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
+        self._headers.update(config.headers)
+        self._secrets = [v for k, v in self._headers.items() if k != "Content-Type"]
+        if key:
+            self._secrets.append(key)
         self._limit = asyncio.Semaphore(config.concurrency)
         self._rate = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self._session: aiohttp.ClientSession | None = None
+        self._reasoning = config.reasoning
+        self.breaker = Breaker()
+        self.health = Health()
 
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)  # no tokenizer for an arbitrary endpoint
+
+    def secrets(self) -> list[str]:
+        return list(self._secrets)
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -107,56 +175,121 @@ class OpenAIBackend:
             await self._session.close()
             self._session = None
 
-    def _body(self, request: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {**self.config.params, "model": self.config.model,
-                                "messages": request["messages"]}
+    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The body sent, less the model's name: the request's fields, then the
+        user's ``params``, which win over everything else."""
+        body: dict[str, Any] = {"messages": request["messages"]}
         for key in ("max_tokens", "temperature", "seed", "stop", "response_format"):
             if request.get(key) is not None:
                 body[key] = request[key]
         if request.get("top_logprobs"):
             body["logprobs"] = True
             body["top_logprobs"] = request["top_logprobs"]
+        if self.config.reasoning:
+            body = _for_reasoning(body)
+        body.update(self.config.params)
         return body
 
+    def _fail(self, message: str) -> CallError:
+        return CallError(redact(f"model {self.name!r}: {message}", self._secrets), self.name)
+
+    async def check(self) -> None:
+        """GET /models once: a refused connection, a DNS failure, 401/403, or a model
+        list without this model stops the model before any call."""
+        url = self.base + "/models"
+        try:
+            async with self._open().get(url, timeout=aiohttp.ClientTimeout(
+                    total=min(CHECK_TIMEOUT_S, self.config.timeout_s))) as resp:
+                if resp.status in (401, 403):
+                    body = (await resp.text())[:200]
+                    raise self._stopped(f"{url} refused the credentials (HTTP "
+                                        f"{resp.status}): {body}")
+                if resp.status != 200:
+                    return  # not every server lists its models: nothing to conclude
+                payload = await resp.json(content_type=None)
+        except aiohttp.ClientConnectorError as exc:
+            raise self._stopped(f"cannot connect to {self.base}: {exc.os_error or exc}") \
+                from None
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            return  # slow or odd: the calls' own retries will tell
+        data = payload.get("data") if isinstance(payload, dict) else None
+        served = [str(m.get("id")) for m in data if isinstance(m, dict)] \
+            if isinstance(data, list) else []
+        if served and self.config.model not in served:
+            shown = ", ".join(served[:8]) + (", ..." if len(served) > 8 else "")
+            raise self._stopped(f"{self.base} does not serve model {self.config.model!r} "
+                                f"(HTTP 404 for it; it serves: {shown})")
+
+    def _stopped(self, reason: str) -> CallError:
+        error = self._fail(reason)
+        self.breaker.stop(str(error))
+        self.health.down = str(error)
+        return error
+
     async def complete(self, request: dict[str, Any]) -> Response:
-        body = self._body(request)
-        tokens = sum(self.count_tokens(m["content"]) for m in request["messages"]) + \
-            int(request.get("max_tokens") or 0)
+        body = {**request, "model": self.config.model}
+        tokens = sum(self.count_tokens(str(m.get("content"))) for m in request["messages"]) \
+            + int(request.get("max_tokens") or request.get("max_completion_tokens") or 0)
         last = ""
         async with self._limit:
             for attempt in range(self.config.max_retries + 1):
+                if not self.breaker.allow():
+                    raise self._fail(str(self.breaker.reason))
                 await self._rate.wait(tokens)
                 wait: float | None = None
                 try:
                     async with self._open().post(self.url, json=body) as resp:
+                        self.breaker.success()
+                        self.health.down = None
                         if resp.status == 200:
-                            return _read(await resp.json(content_type=None))
+                            return _answered(read_completion(
+                                await resp.json(content_type=None)), self.base)
                         text = (await resp.text())[:300]
                         last = f"HTTP {resp.status} from {self.url}: {text}"
+                        if _rejects_parameter(resp.status, text) and not self._reasoning:
+                            self._reasoning = True  # a reasoning model: send what it takes
+                            body = _for_reasoning(body)
+                            log.warning(redact(f"model {self.name!r} rejected a parameter; "
+                                               "sending max_completion_tokens and no "
+                                               "temperature (set reasoning: true)",
+                                               self._secrets))
+                            continue
                         if resp.status not in RETRY_STATUS:
-                            raise CallError(f"model {self.name!r}: {last}")
-                        wait = retry_after(resp.headers.get("Retry-After"))
+                            raise self._fail(last)
+                        wait = self._retry_after(resp.headers.get("Retry-After"))
                 except TimeoutError:
                     last = f"no answer from {self.url} within {self.config.timeout_s:g} s"
                 except aiohttp.ClientConnectorError as exc:
                     last = f"cannot connect to {self.url}: {exc.os_error or exc}"
-                except (aiohttp.ClientError, ValueError, KeyError) as exc:
-                    last = f"bad exchange with {self.url}: {type(exc).__name__}: {exc}"
+                    if self.breaker.failure(last):
+                        self.health.down = self.breaker.reason
+                        log.warning(str(self._fail(str(self.breaker.reason))))
+                except (aiohttp.ClientError, Malformed, ValueError) as exc:
+                    last = f"bad answer from {self.url}: {type(exc).__name__}: {exc}"
                 if attempt == self.config.max_retries:
                     break
+                self.health.retries += 1
                 backoff = min(MAX_BACKOFF_S, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.5)
                 await asyncio.sleep(wait if wait is not None else backoff)
-        raise CallError(f"model {self.name!r}: {last} "
-                        f"(gave up after {self.config.max_retries + 1} attempts)")
+        raise self._fail(f"{last} (gave up after {self.config.max_retries + 1} attempts)")
+
+    def _retry_after(self, header: str | None) -> float | None:
+        wait = retry_after(header)
+        if wait is not None and wait > MAX_RETRY_AFTER_S:
+            log.warning(f"model {self.name!r}: {self.base} asked to wait {wait:.0f} s "
+                        f"(Retry-After); waiting {MAX_RETRY_AFTER_S:.0f} s, one retry of "
+                        f"{self.config.max_retries}")
+            return MAX_RETRY_AFTER_S
+        return wait
 
 
-def _read(payload: dict[str, Any]) -> Response:
-    choice = payload["choices"][0]
-    text = choice["message"].get("content") or ""
-    top = None
-    content = (choice.get("logprobs") or {}).get("content") or []
-    if content:
-        top = {t["token"]: float(t["logprob"]) for t in content[0].get("top_logprobs", [])}
-    usage = payload.get("usage") or {}
-    return Response(text, top, int(usage.get("prompt_tokens") or 0),
-                    int(usage.get("completion_tokens") or 0))
+def _for_reasoning(body: dict[str, Any]) -> dict[str, Any]:
+    """A body as reasoning models take it."""
+    out = {_REASONING_RENAMES.get(k, k): v for k, v in body.items()
+           if k not in _REASONING_DROPS}
+    return out
+
+
+def _answered(response: Response, endpoint: str) -> Response:
+    response.endpoint = endpoint
+    return response

@@ -22,7 +22,7 @@ from typing import Any
 
 from peerreview.config import ModelConfig
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Response
+from peerreview.models.base import CallError, Health, Response
 
 
 def load_function(spec: str, field: str) -> Callable[..., Any]:
@@ -44,6 +44,7 @@ class PythonBackend:
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name
         self.context_tokens: int | None = None
+        self.health = Health()
         self.fn = load_function(str(config.function), f"models.{name}.function")
 
     def count_tokens(self, text: str) -> int:
@@ -51,6 +52,15 @@ class PythonBackend:
 
     async def aclose(self) -> None:
         return None
+
+    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        return request
+
+    async def check(self) -> None:
+        return None
+
+    def secrets(self) -> list[str]:
+        return []
 
     async def complete(self, request: dict[str, Any]) -> Response:
         kwargs = request["call"]
@@ -60,5 +70,6 @@ class PythonBackend:
             else:
                 value = await asyncio.to_thread(self.fn, **kwargs)
         except Exception as exc:  # a user's function may raise anything; report it as a failed call
-            raise CallError(f"model {self.name!r}: {type(exc).__name__}: {exc}") from exc
+            raise CallError(f"model {self.name!r}: {type(exc).__name__}: {exc}",
+                            self.name) from exc
         return Response("" if value is None else str(value))
