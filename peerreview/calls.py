@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
+from peerreview.callkey import call_key
 from peerreview.config import ModelConfig
 from peerreview.errors import PeerReviewError
-from peerreview.callkey import call_key
 from peerreview.models import Backend, CallError, Response, estimate_tokens
 from peerreview.redact import redact
 from peerreview.store import RunStore

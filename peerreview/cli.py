@@ -25,14 +25,16 @@ from peerreview.importers import importer
 from peerreview.importers.summeval import DIMENSIONS
 from peerreview.latent import LATENT_MODELS
 from peerreview.output import write_files
-from peerreview.pipeline import RunFailed, run
+from peerreview.pipeline import RunFailed, RunResult, run
 from peerreview.plan import plan
+from peerreview.progress import STDERR, ConsoleHandler
 from peerreview.rank import Qualification, RankOptions
+from peerreview.redact import redact
 from peerreview.report import render
 from peerreview.report.sources import inputs_from_dir, inputs_from_rank_spec, rank_spec
 from peerreview.schedule import Schedule
 
-err = Console(stderr=True)
+err = STDERR
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -184,9 +186,18 @@ def _run(args: argparse.Namespace, out: Console) -> None:
     if args.dry_run:
         out.print(plan_table(plan(config)))
         return
-    result = run(config, args.out, show_progress=not args.quiet,
-                 budget_calls=getattr(args, "budget", None),
-                 budget_usd=getattr(args, "budget_usd", None))
+    try:
+        result = run(config, args.out, show_progress=not args.quiet,
+                     budget_calls=getattr(args, "budget", None),
+                     budget_usd=getattr(args, "budget_usd", None))
+    except RunFailed as exc:
+        if exc.partial is not None:  # ranked with the models that answered: show it
+            _report_run(exc.partial, args, out)
+        raise
+    _report_run(result, args, out)
+
+
+def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> None:
     if not args.quiet:
         print_rank(result.rank, out)
     t = result.tally
@@ -203,7 +214,7 @@ def _run(args: argparse.Namespace, out: Console) -> None:
 
 
 def _report(args: argparse.Namespace, out: Console) -> None:
-    write_files(args.dir, render(inputs_from_dir(args.dir)))
+    write_files(args.dir, render(inputs_from_dir(args.dir)), whole_set=False)
     out.print(f"wrote {Path(args.dir) / 'report.html'} and summary.md")
 
 
@@ -212,11 +223,15 @@ def _status(args: argparse.Namespace, out: Console) -> None:
 
 
 def _fail(message: str) -> None:
-    err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    err.print(redact(message), style="red", markup=False, highlight=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    logger = logging.getLogger("peerreview")
+    if not logger.handlers:  # notices print above the progress bars
+        logger.addHandler(ConsoleHandler())
+        logger.propagate = False
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = _parser().parse_args(argv)
     out = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from peerreview.callkey import CallIdentity, normalize_url
 from peerreview.errors import InputError
@@ -153,15 +162,30 @@ class RunConfig(_Strict):
     gold: Path | None = None  # human labels to measure agreement against
     seed: int = 0
 
+    _source: Path | None = PrivateAttr(None)
+    _root: Any = PrivateAttr(None)
+
+    @field_validator("evaluatees", "reviewers")
+    @classmethod
+    def _names(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        models = info.data.get("models") or {}
+        unknown = [n for n in names if n not in models]
+        if unknown:
+            raise ValueError(f"names {unknown}, not defined under 'models'")
+        if len(set(names)) != len(names):
+            raise ValueError("lists a model twice")
+        return names
+
+    def locate(self, error: InputError) -> InputError:
+        """``error`` (about a config field) with the config file and the field's line."""
+        if self._source is None or error.field is None or error.path is not None:
+            return error
+        loc = tuple(int(k) if k.isdigit() else k for k in error.field.split("."))
+        return InputError(error.message, self._source, _line_of(self._root, loc),
+                          error.field)
+
     @model_validator(mode="after")
-    def _names(self) -> RunConfig:
-        for role in ("evaluatees", "reviewers"):
-            names = getattr(self, role)
-            unknown = [n for n in names if n not in self.models]
-            if unknown:
-                raise ValueError(f"{role} names {unknown} not defined under 'models'")
-            if len(set(names)) != len(names):
-                raise ValueError(f"{role} lists a model twice")
+    def _whole(self) -> RunConfig:
         if self.task.submissions is None and len(self.evaluatees) < 2:
             raise ValueError("at least two evaluatees are needed to rank")
         if self.review.schedule in ("cascade", "adaptive") and not (
@@ -234,4 +258,6 @@ def load_config(path: str | Path) -> RunConfig:
             message = "unknown key (check its spelling against the documented config)"
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         raise InputError(message + more, path, _line_of(root, loc), where) from exc
-    return config.resolve(path.parent)
+    resolved = config.resolve(path.parent)
+    resolved._source, resolved._root = path, root
+    return resolved

@@ -2,21 +2,24 @@
 the configured schedule (the rules are those of :mod:`peerreview.schedule`).
 
 Every job is one question's worth of asking and returns the judgments it got; a
-job cut short by the budget returns what it has.
+job cut short by the budget returns what it has. A job is a function that starts
+the asking when called, so that jobs never started (an interrupted run) leave
+nothing behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from peerreview.calls import BudgetSpent
 from peerreview.records import Item, Judgment, PairwiseJudgment, PointwiseJudgment, Submission
 from peerreview.review import Asker, Question
 from peerreview.schedule import Schedule, decided, one_order_first, open_pairs
 
-Job = Awaitable[list[Judgment]]
+Job = Callable[[], Awaitable[list[Judgment]]]
 
 
 def _by_item(items: dict[str, Item], submissions: list[Submission]) -> list[tuple[Item,
@@ -27,9 +30,9 @@ def _by_item(items: dict[str, Item], submissions: list[Submission]) -> list[tupl
     return [(items[t], sorted(grouped[t], key=lambda s: s.model)) for t in sorted(grouped)]
 
 
-async def _one(job: Awaitable[Judgment]) -> list[Judgment]:
+async def _one(asker: Asker, reviewer: str, question: Question) -> list[Judgment]:
     try:
-        return [await job]
+        return [await asker.judge(reviewer, question)]
     except BudgetSpent:
         return []
 
@@ -97,23 +100,23 @@ def review_jobs(asker: Asker, schedule: Schedule, reviewers: list[str],
         wanted = pairs
         if not pairwise:
             if schedule in (Schedule.CASCADE, Schedule.ADAPTIVE):
-                jobs.append(_cascade_scores(asker, reviewers, item, subs))
+                jobs.append(partial(_cascade_scores, asker, reviewers, item, subs))
             else:
-                jobs += [_one(asker.judge(r, Question(item, s))) for s in subs
+                jobs += [partial(_one, asker, r, Question(item, s)) for s in subs
                          for r in reviewers]
             continue
         for x, y in itertools.combinations(subs, 2):
             if wanted is not None and (x.model, y.model) not in wanted:
                 continue
             if schedule in (Schedule.CASCADE, Schedule.ADAPTIVE):
-                jobs.append(_cascade_pair(asker, reviewers, item, x, y))
+                jobs.append(partial(_cascade_pair, asker, reviewers, item, x, y))
             elif schedule is Schedule.ONE_ORDER:
                 for r in reviewers:
                     first = one_order_first(item.item, x.model, y.model, r, seed)
                     q = Question(item, x, y) if first else Question(item, y, x)
-                    jobs.append(_one(asker.judge(r, q)))
+                    jobs.append(partial(_one, asker, r, q))
             else:  # reviewers interleaved, so every model's concurrency is used at once
-                jobs += [_one(asker.judge(r, Question(item, a, b)))
+                jobs += [partial(_one, asker, r, Question(item, a, b))
                          for a, b in ((x, y), (y, x)) for r in reviewers]
     return jobs
 

@@ -8,10 +8,13 @@ uninterrupted one. Outputs are written all at once at the end.
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 import time
-from collections.abc import Awaitable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,8 +27,8 @@ from peerreview.config import RunConfig
 from peerreview.errors import InputError, PeerReviewError
 from peerreview.exam import Weighting, run_exam
 from peerreview.gold import Gold, gold_from_judgments
-from peerreview.models import CallError, make_backend
-from peerreview.output import write_files
+from peerreview.models import Backend, CallError, make_backend
+from peerreview.output import locked, write_files
 from peerreview.panel import full_calls, review_jobs, unsettled_pairs
 from peerreview.plan import plan
 from peerreview.progress import StageProgress
@@ -49,6 +52,7 @@ from peerreview.votes import build_table
 
 STORE = "run.sqlite"
 T = TypeVar("T")
+log = logging.getLogger("peerreview")
 
 
 def rank_options(config: RunConfig) -> RankOptions:
@@ -82,7 +86,42 @@ def report_inputs(config: RunConfig, result: RankResult, submissions: list[Submi
 
 
 class RunFailed(PeerReviewError):
-    """Some model calls failed for good; the completed ones are kept for the next run."""
+    """Some model calls failed for good; the completed ones are kept for the next run.
+
+    ``partial`` is the run ranked with the reviewers that answered, when there was
+    enough to rank (its outputs are written), else None (nothing is written).
+    """
+
+    def __init__(self, message: str, partial: RunResult | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+@dataclass(slots=True)
+class Failures:
+    """Calls that failed for good in this run, per model, with the first reason."""
+
+    calls: Counter[str]
+    first: dict[str, str]
+    stages: dict[str, set[str]]
+
+    def add(self, stage: str, error: CallError) -> None:
+        model = error.model or "?"
+        self.calls[model] += 1
+        self.first.setdefault(model, str(error).removeprefix(f"model {model!r}: "))
+        self.stages.setdefault(model, set()).add(stage)
+
+    def in_stage(self, stage: str) -> set[str]:
+        """Models that had a call fail for good in ``stage``."""
+        return {m for m, stages in self.stages.items() if stage in stages}
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {m: {"missing_calls": n, "stages": sorted(self.stages[m]),
+                    "error": self.first[m]} for m, n in sorted(self.calls.items())}
+
+    def summary(self) -> str:
+        return "; ".join(f"{n} call(s) of model {m!r} failed for good ({self.first[m]})"
+                         for m, n in sorted(self.calls.items()))
 
 
 @dataclass(slots=True)
@@ -99,10 +138,13 @@ class RunResult:
 
 
 def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submission],
-                   pairwise: bool) -> list[Question]:
-    """The exam: the gold pairs (both orders) or the submissions the gold is about."""
+                   pairwise: bool, missing: set[str] | frozenset[str] = frozenset()
+                   ) -> list[Question]:
+    """The exam: the gold pairs (both orders) or the submissions the gold is about.
+    Pairs naming a ``missing`` model (its submissions failed) are left out."""
     known = {(s.item, s.model): s for s in submissions}
-    wanted = sorted(gold.pairs)
+    wanted = sorted(k for k in gold.pairs
+                    if not (missing & {k[1], k[2]} and k not in _both(known, k)))
     for item_id, a, b in wanted:
         if item_id not in items:
             raise InputError(f"exam gold is about item {item_id!r}, which is not among the "
@@ -119,21 +161,36 @@ def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submiss
     return [Question(items[t], known[t, m]) for t, m in scored]
 
 
+def _both(known: dict[tuple[str, str], Submission],
+          pair: tuple[str, str, str]) -> set[tuple[str, str, str]]:
+    """``{pair}`` if both its submissions exist, else nothing."""
+    t, a, b = pair
+    return {pair} if (t, a) in known and (t, b) in known else set()
+
+
 class Pipeline:
     """One run of a config into an output folder."""
 
     def __init__(self, config: RunConfig, out: str | Path, *, show_progress: bool = True,
-                 budget_calls: int | None = None, budget_usd: float | None = None):
+                 budget_calls: int | None = None, budget_usd: float | None = None,
+                 progress_interval: float = 10.0):
         self.config = config
         self.out = Path(out)
         self.show_progress = show_progress
+        self.progress_interval = progress_interval
         self.budget_calls = budget_calls
         self.budget_usd = budget_usd
 
-    def _backends(self) -> dict[str, Any]:
+    def _backends(self) -> dict[str, Backend]:
         names = sorted(set(self.config.evaluatees) | set(self.config.reviewers))
         # Built (and API keys read) before any call: a missing key fails at once.
-        return {n: make_backend(n, self.config.models[n]) for n in names}
+        backends = {}
+        for name in names:
+            try:
+                backends[name] = make_backend(name, self.config.models[name])
+            except InputError as exc:
+                raise self.config.locate(exc) from exc
+        return backends
 
     def run(self) -> RunResult:
         """Run every stage; see :func:`run`."""
@@ -147,43 +204,60 @@ class Pipeline:
         self._check_budget()
         _check_prompt(cfg, items)
         backends = self._backends()
-        self.out.mkdir(parents=True, exist_ok=True)
-        store = self._store = RunStore(self.out / STORE)
-        caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
-                        budget_usd=self.budget_usd)
-        asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
-                      rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed)
-        try:
-            return await self._stages(store, caller, asker, backends, items, given, start)
-        finally:
-            store.close()
+        with locked(self.out):
+            store = self._store = RunStore(self.out / STORE)
+            caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
+                            budget_usd=self.budget_usd)
+            asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
+                          rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed)
+            try:
+                return await self._stages(store, caller, asker, backends, items, given, start)
+            finally:
+                store.close()
+                for backend in backends.values():
+                    await backend.aclose()
 
     async def _stages(self, store: RunStore, caller: Caller, asker: Asker,
-                      backends: dict[str, Any], items: dict[str, Item],
+                      backends: dict[str, Backend], items: dict[str, Item],
                       given: list[Submission] | None, start: float) -> RunResult:
         cfg = self.config
         facts = self._facts()
         for name, value in facts.items():
             store.set_fact(name, value)
-        try:
-            with StageProgress(caller.tally, enabled=self.show_progress) as bars:
-                self._bars = bars
-                submissions = await self._submissions(asker, items, given)
-                exam_judgments, qualified = await self._exam(asker, items, submissions)
-                before = caller.tally.made + caller.tally.cached
-                review = await self._review(asker, items, submissions, qualified,
-                                            exam_judgments)
-                asked = caller.tally.made + caller.tally.cached - before
-                if not review and caller.spent:
-                    raise RunFailed("the budget was spent before the review asked anything: "
-                                    "raise --budget or --budget-usd")
-        finally:
-            for backend in backends.values():
-                await backend.aclose()
+        self._failures = Failures(Counter(), {}, {})
+        await _check_endpoints(backends)
+        health = {name: b.health for name, b in backends.items()}
+        with StageProgress(caller.tally, health, enabled=self.show_progress,
+                           interval=self.progress_interval) as bars:
+            self._bars = bars
+            submissions = await self._submissions(asker, items, given)
+            if len({s.model for s in submissions}) < 2 and self._failures.calls:
+                raise RunFailed(f"{self._failures.summary()}. Fewer than two evaluatees "
+                                "have submissions: nothing to rank. Completed calls are kept "
+                                f"in {self.out / STORE}: run again to retry the rest.")
+            exam_judgments, qualified = await self._exam(asker, items, submissions)
+            before = caller.tally.made + caller.tally.cached
+            review = await self._review(asker, items, submissions, qualified,
+                                        exam_judgments)
+            asked = caller.tally.made + caller.tally.cached - before
+            if not review and caller.spent:
+                raise RunFailed("the budget was spent before the review asked anything: "
+                                "raise --budget or --budget-usd")
+        failures = self._failures
         judgments = _unique(exam_judgments + review)
-        result = rank(JudgmentSet(judgments, [], []),
-                      exam_gold=cfg.exam.gold if cfg.exam and cfg.exam.by_gold else None,
-                      gold=cfg.gold, options=rank_options(cfg))
+        # A candidate whose exam calls failed cannot be graded fairly: it sits out.
+        left_out = failures.in_stage("exam")
+        try:
+            result = rank(JudgmentSet([j for j in judgments if j.reviewer not in left_out],
+                                      [], []),
+                          exam_gold=cfg.exam.gold if cfg.exam and cfg.exam.by_gold else None,
+                          gold=cfg.gold, options=rank_options(cfg))
+        except InputError as exc:
+            if not failures.calls:
+                raise
+            raise RunFailed(f"{failures.summary()}. Nothing could be ranked with the models "
+                            f"that answered ({exc}). Completed calls are kept in "
+                            f"{self.out / STORE}: run again to retry the rest.") from exc
         full = full_calls(len(qualified), items, submissions, cfg.review.mode == "pairwise")
         facts["review"] = {"schedule": cfg.review.schedule, "calls": asked,
                            "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
@@ -192,6 +266,9 @@ class Pipeline:
         seconds = time.perf_counter() - start
         facts["seconds"] = round(seconds, 3)
         store.set_fact("truncated_prompts", caller.tally.truncated)
+        if failures.calls:
+            facts["failures"] = failures.to_dict()
+        store.set_fact("failures", facts.get("failures", {}))
         run = RunResult(self.out, submissions, judgments, result, caller.tally, seconds, facts)
         files = run_files(run, cfg)
         # The store keeps the run's records exactly as the output files hold them.
@@ -200,6 +277,9 @@ class Pipeline:
                                      for line in files[f"{kind}.jsonl"].splitlines()])
         store.set_records("reviewers", orjson.loads(files["reviewers.json"]))
         write_files(self.out, files)
+        if failures.calls:
+            raise RunFailed(f"{failures.summary()}. The outputs rank with the models that "
+                            "answered; run again to retry only the missing calls.", run)
         return run
 
     def _check_budget(self) -> None:
@@ -256,40 +336,47 @@ class Pipeline:
                               exam_gold=exam.gold if exam and exam.by_gold else None,
                               options=options).leaderboard)
 
-    async def _stage(self, name: str, jobs: list[Awaitable[T]]) -> list[T]:
-        """Run a stage's questions concurrently; fail after all ran if any call failed.
+    async def _stage(self, name: str, jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Run a stage's jobs concurrently; a call that fails for good is counted
+        against its model, and the others go on.
 
         A pool of workers, as many as the models' concurrency together, takes the jobs
         in order: started all at once, thousands of jobs would each do their first
-        steps (store look-up, prompt) before the first request goes out.
+        steps (store look-up, prompt) before the first request goes out. A job is
+        started only when a worker takes it.
         """
         self._bars.stage(name, len(jobs))
         self._store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
         start = time.perf_counter()
-        failed: list[CallError] = []
+        failed = 0
         results: list[T | None] = [None] * len(jobs)
         queue = iter(enumerate(jobs))
 
         async def worker() -> None:
+            nonlocal failed
             for i, job in queue:
                 try:
-                    results[i] = await job
+                    results[i] = await job()
                 except CallError as exc:
-                    failed.append(exc)
+                    failed += 1
+                    self._failures.add(name, exc)
                 except BudgetSpent as exc:  # review jobs stop themselves; others cannot
-                    failed.append(CallError(f"{exc} before the review: raise --budget"))
+                    failed += 1
+                    self._failures.add(name, CallError(f"{exc} before the review: raise "
+                                                       "--budget"))
                 finally:
                     self._bars.advance()
 
         workers = min(len(jobs), sum(m.concurrency for m in self.config.models.values()))
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        self._store.set_fact(f"stage.{name}", {"done": len(jobs) - len(failed),
+        ticker = asyncio.create_task(self._bars.ticking())
+        try:
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            ticker.cancel()
+        self._bars.line()
+        self._store.set_fact(f"stage.{name}", {"done": len(jobs) - failed,
                                                "total": len(jobs),
                                                "seconds": time.perf_counter() - start})
-        if failed:
-            raise RunFailed(f"{len(failed)} of {len(jobs)} {name} calls failed; the first: "
-                            f"{failed[0]}. Completed calls are kept in "
-                            f"{self.out / STORE}: run again to retry the rest.")
         return [r for r in results if r is not None]
 
     async def _submissions(self, asker: Asker, items: dict[str, Item],
@@ -303,7 +390,7 @@ class Pipeline:
                                  "task's items", cfg.task.submissions, field="model")
             return sorted(kept, key=lambda s: (s.item, s.model))
         return await self._stage("submissions", [
-            asker.submit(e, items[t]) for t in sorted(items) for e in cfg.evaluatees])
+            partial(asker.submit, e, items[t]) for t in sorted(items) for e in cfg.evaluatees])
 
     async def _exam(self, asker: Asker, items: dict[str, Item],
                     submissions: list[Submission]) -> tuple[list[Judgment], list[str]]:
@@ -314,13 +401,19 @@ class Pipeline:
         exam_items = {i.item: i for i in read_items(cfg.exam.items)} if cfg.exam.items else items
         exam_subs = read_submissions(cfg.exam.submissions) if cfg.exam.submissions \
             else submissions
-        gold = gold_from_judgments(cfg.exam.gold,
-                                   known_models=sorted({s.model for s in exam_subs}))
-        asked = exam_questions(gold, exam_items, exam_subs, cfg.review.mode == "pairwise")
-        judgments = await self._stage("exam", [asker.judge(r, q) for q in asked
+        missing = self._failures.in_stage("submissions")
+        gold = gold_from_judgments(cfg.exam.gold, known_models=sorted(
+            {s.model for s in exam_subs} | missing))
+        asked = exam_questions(gold, exam_items, exam_subs, cfg.review.mode == "pairwise",
+                               missing)
+        judgments = await self._stage("exam", [partial(asker.judge, r, q) for q in asked
                                                for r in cfg.reviewers])
-        results = run_exam(build_table(judgments), gold, threshold=cfg.exam.threshold,
-                           weighting=cfg.exam.weighting, seed=cfg.seed)
+        failed = self._failures.in_stage("exam")
+        if len(failed) == len(cfg.reviewers):
+            return judgments, []
+        results = run_exam(build_table([j for j in judgments if j.reviewer not in failed]),
+                           gold, threshold=cfg.exam.threshold, weighting=cfg.exam.weighting,
+                           seed=cfg.seed)
         ranked = sorted((r for r in results if r.qualified),
                         key=lambda r: (-(r.exam_accuracy or 0.0), r.reviewer))
         return judgments, [r.reviewer for r in ranked]  # the cascade's order
@@ -339,6 +432,18 @@ class Pipeline:
             pass
         return {"config": cfg.model_dump(mode="json"), "versions": versions, "seed": cfg.seed,
                 "prompt_hashes": prompts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+async def _check_endpoints(backends: dict[str, Backend]) -> None:
+    """Look at every endpoint once before the first call: a model that cannot be
+    served is said at once, and its calls will fail without being sent."""
+    results = await asyncio.gather(*(b.check() for b in backends.values()),
+                                   return_exceptions=True)
+    for outcome in results:
+        if isinstance(outcome, CallError):
+            log.warning(f"{outcome}; its calls will fail and the run goes on without it")
+        elif isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _check_prompt(config: RunConfig, items: dict[str, Item]) -> None:
@@ -377,12 +482,35 @@ def run_files(run: RunResult, config: RunConfig) -> dict[str, bytes]:
                 review_calls_full_schedule=review.get("full_schedule_calls"),
                 calls_saved=review.get("calls_saved"))
     files["cost.json"] = orjson.dumps(cost, option=orjson.OPT_INDENT_2) + b"\n"
+    files["reviewers.json"] = _json(_mark_failures(orjson.loads(files["reviewers.json"]),
+                                                   config.reviewers,
+                                                   run.facts.get("failures", {})))
     files["submissions.jsonl"] = dumps_jsonl([asdict(s) for s in run.submissions])
     files["judgments.jsonl"] = dumps_jsonl([judgment_to_dict(j) for j in run.judgments])
     files["run.json"] = orjson.dumps(run.facts, option=orjson.OPT_INDENT_2) + b"\n"
     files.update(render(report_inputs(config, run.rank, run.submissions, run.judgments,
                                       run.facts)))
     return files
+
+
+def _mark_failures(rows: list[dict[str, Any]], candidates: list[str],
+                   failures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """reviewers.json with each candidate's calls that failed for good; a candidate
+    that never answered gets a row too."""
+    named = {row["reviewer"] for row in rows}
+    rows = rows + [{"reviewer": name, "exam_accuracy": None, "exam_items": None,
+                    "qualified": False, "weight": 0.0, "judgments": 0, "abstentions": 0}
+                   for name in candidates if name in failures and name not in named]
+    for row in rows:
+        missing = failures.get(row["reviewer"], {}).get("missing_calls", 0)
+        row["failed"], row["missing_calls"] = missing > 0, missing
+        if missing and "exam" in failures[row["reviewer"]]["stages"]:
+            row["qualified"], row["weight"] = False, 0.0  # sat out: see Pipeline._stages
+    return rows
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def run(config: RunConfig, out: str | Path, *, show_progress: bool = True,

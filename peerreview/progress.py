@@ -1,7 +1,11 @@
-"""Progress bars per stage: done/total, ETA, calls per second, tokens and cost."""
+"""Progress of a run's stages on stderr: live bars on a terminal, and elsewhere (a
+log, CI, a pipe) a plain line when a stage starts and ends and every 10 s between.
+Both show retries and failures per model as they happen."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from types import TracebackType
 
@@ -16,19 +20,43 @@ from rich.progress import (
 )
 
 from peerreview.calls import Tally
+from peerreview.models import Health
+
+STDERR = Console(stderr=True)  # one console for bars, notices and log lines
+
+
+class ConsoleHandler(logging.Handler):
+    """Log records printed through :data:`STDERR`, so they appear above live bars."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        STDERR.print(f"{record.levelname.lower()}: {self.format(record)}", markup=False,
+                     highlight=False, soft_wrap=True)
 
 
 class StageProgress:
-    """One bar per pipeline stage; silent when ``enabled`` is false."""
+    """One bar (or line) per pipeline stage; silent when ``enabled`` is false.
 
-    def __init__(self, tally: Tally, *, enabled: bool = True, console: Console | None = None):
+    Args:
+        tally: the run's call counts.
+        health: each model's retries, failures and state.
+        interval: seconds between plain progress lines.
+    """
+
+    def __init__(self, tally: Tally, health: dict[str, Health], *, enabled: bool = True,
+                 console: Console | None = None, interval: float = 10.0) -> None:
         self.tally = tally
+        self.health = health
+        self.console = console or STDERR
+        self.live = enabled and self.console.is_terminal
+        self.plain = enabled and not self.live
+        self.interval = interval
         self._bars = Progress(
             TextColumn("[bold]{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:>8}"), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=console or Console(stderr=True), disable=not enabled)
+            TextColumn("{task.fields[info]}"), console=self.console, disable=not self.live)
         self._task: TaskID | None = None
+        self._name = ""
+        self._done = self._total = 0
         self._start = 0.0
         self._made0 = 0
 
@@ -42,17 +70,51 @@ class StageProgress:
 
     def stage(self, name: str, total: int) -> None:
         """Start the bar of a new stage."""
+        self._name, self._done, self._total = name, 0, total
         self._task = self._bars.add_task(name, total=total, rate="", info="")
         self._start = time.perf_counter()
         self._made0 = self.tally.made
+        self.line()
+
+    def _rate(self) -> float:
+        return (self.tally.made - self._made0) / max(time.perf_counter() - self._start, 1e-9)
+
+    def trouble(self) -> str:
+        """Retries, failures and paused endpoints per model, where there are any."""
+        parts = []
+        for name, h in sorted(self.health.items()):
+            if h.retries or h.failed or h.down:
+                parts.append(f"{name}: {h.retries} retries, {h.failed} failed"
+                             + (f" ({h.down})" if h.down else ""))
+        return "; ".join(parts)
 
     def advance(self) -> None:
-        """One question of the current stage is answered."""
-        if self._task is None:
+        """One question of the current stage is answered (or failed for good)."""
+        self._done += 1
+        if self._task is None or not self.live:
             return
         t = self.tally
-        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        trouble = self.trouble()
         self._bars.update(
-            self._task, advance=1, rate=f"{(t.made - self._made0) / elapsed:.1f}/s",
+            self._task, advance=1, rate=f"{self._rate():.1f}/s",
             info=f"{t.made} calls, {t.cached} stored, "
-                 f"{t.prompt_tokens + t.completion_tokens:,} tok, ${t.cost_usd:.4f}")
+                 f"{t.prompt_tokens + t.completion_tokens:,} tok, ${t.cost_usd:.4f}"
+                 + (f" [red]{trouble}[/]" if trouble else ""))
+
+    def line(self) -> None:
+        """A plain progress line (off a terminal)."""
+        if not self.plain:
+            return
+        t = self.tally
+        trouble = self.trouble()
+        self.console.print(
+            f"{self._name}: {self._done}/{self._total} done, {self._rate():.1f} calls/s, "
+            f"{t.made} calls made, {t.cached} from the store, {t.failed} failed"
+            + (f"; {trouble}" if trouble else ""), markup=False, highlight=False,
+            soft_wrap=True)
+
+    async def ticking(self) -> None:
+        """Print a line every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            self.line()

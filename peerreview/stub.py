@@ -25,7 +25,8 @@ from typing import Any
 from aiohttp import web
 
 QUALITY = {"strong": 3, "medium": 2, "weak": 1}
-FAULTS = ("429", "500", "stall", "drop", "garbage", "garbage-once")
+FAULTS = ("429", "500", "stall", "drop", "garbage", "garbage-once", "echo-key",
+          "empty-choices", "null-message", "list-body", "retry-after-long", "reasoning")
 
 
 @dataclass
@@ -39,6 +40,10 @@ class StubState:
     stall_s: float = 30.0
     calls: Counter[str] = field(default_factory=Counter)  # model -> requests received
     attempts: Counter[str] = field(default_factory=Counter)  # request hash -> attempts
+    invert: bool = False  # reviewers prefer the worse answer (a second, different server)
+    served: list[str] | None = None  # what GET /models lists; None: 404 there
+    models_status: int | None = None  # GET /models answers this status instead
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every request body
 
 
 STATE = web.AppKey("state", StubState)
@@ -68,6 +73,7 @@ async def _complete(request: web.Request) -> web.StreamResponse:
     body: dict[str, Any] = json.loads(raw)
     model = str(body.get("model"))
     state.calls[model] += 1
+    state.bodies.append(body)
     fault = state.faults.get(model)
     faulty = False
     if fault:  # count attempts per distinct request only where a fault needs it
@@ -81,6 +87,23 @@ async def _complete(request: web.Request) -> web.StreamResponse:
                                  headers={"Retry-After": "1"})
     if fault == "500" and faulty:
         return web.json_response({"error": {"message": "server error"}}, status=500)
+    if fault == "echo-key" and faulty:  # a misconfigured proxy that echoes the headers
+        return web.json_response({"error": {"message": "unauthorized", "headers": dict(
+            request.headers)}}, status=401)
+    if fault == "retry-after-long" and faulty:
+        return web.json_response({"error": {"message": "slow down"}}, status=429,
+                                 headers={"Retry-After": "86400"})
+    if fault == "reasoning" and ("max_tokens" in body or "temperature" in body):
+        bad = "max_tokens" if "max_tokens" in body else "temperature"
+        return web.json_response({"error": {"message": f"Unsupported parameter: '{bad}' is "
+                                             "not supported with this model. Use "
+                                             "'max_completion_tokens' instead.",
+                                             "type": "invalid_request_error"}}, status=400)
+    malformed = {"empty-choices": {"choices": []},
+                 "null-message": {"choices": [{"index": 0, "message": None}]},
+                 "list-body": [{"choices": "none"}]}
+    if fault in malformed and faulty:
+        return web.json_response(malformed[fault])
     if fault == "stall" and faulty:
         await asyncio.sleep(state.stall_s)
     if fault == "drop" and faulty:
@@ -96,6 +119,8 @@ async def _complete(request: web.Request) -> web.StreamResponse:
                                             f"{state.max_context} tokens."}}, status=400)
     last = str(messages[-1].get("content", "")) if messages else ""
     text = _answer(model, messages[0].get("content", "") if messages else "")
+    if state.invert:
+        text = {"A": "B", "B": "A"}.get(text, text)
     if fault == "garbage" or (fault == "garbage-once" and "could not be read" not in last):
         text = "Hmm, both have merit; hard to say."
     if body.get("response_format") and re.fullmatch(r"A|B|tie", text):
@@ -109,10 +134,22 @@ async def _complete(request: web.Request) -> web.StreamResponse:
                   "total_tokens": words + len(text.split())}})
 
 
+async def _models(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    if state.models_status is not None:
+        return web.json_response({"error": {"message": "no"}}, status=state.models_status)
+    served = state.served
+    if served is None:
+        return web.json_response({"error": {"message": "not found"}}, status=404)
+    return web.json_response({"object": "list", "data": [
+        {"id": m, "object": "model", "owned_by": "stub"} for m in served]})
+
+
 def make_app(state: StubState) -> web.Application:
     app = web.Application()
     app[STATE] = state
     app.router.add_post("/v1/chat/completions", _complete)
+    app.router.add_get("/v1/models", _models)
     return app
 
 

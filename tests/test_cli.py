@@ -123,9 +123,40 @@ def test_existing_output_folder_keeps_other_files(tmp_path: Path,
     assert code == 0
     assert (out / "notes.txt").read_text() == "keep me"
     assert json.loads((out / "leaderboard.json").read_text())[0]["model"] == "A"
+    outputs = ["leaderboard.json", "leaderboard.csv", "reviewers.json", "verdicts.jsonl",
+               "cost.json", "report.html", "summary.md", "run.json"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["notes.txt", "leaderboard.json", "leaderboard.csv", "reviewers.json",
-         "verdicts.jsonl", "cost.json", "report.html", "summary.md", "run.json"])
+        ["notes.txt", ".peerreview-outputs", *outputs])
+
+
+def test_a_reused_out_folder_keeps_no_stale_output(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    j = write_jsonl(tmp_path / "j.jsonl", VOTE_EXAMPLE)
+    gold = write_jsonl(tmp_path / "gold.jsonl", [pw("t1", "human", "A", "B", "first")])
+    assert run(["rank", "--judgments", str(j), "--gold", str(gold), "--out", str(out),
+                "--quiet"], capsys)[0] == 0
+    assert json.loads((out / "agreement.json").read_text())["pairs"] == 1
+    (out / "notes.txt").write_text("keep me")
+    # Again without --gold: the earlier agreement.json would belie the new outputs.
+    assert run(["rank", "--judgments", str(j), "--out", str(out), "--quiet"], capsys)[0] == 0
+    assert not (out / "agreement.json").exists()
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "leaderboard.json").exists()
+    # report DIR redraws two files and removes none of the set.
+    assert run(["report", str(out)], capsys)[0] == 0
+    assert (out / "verdicts.jsonl").exists() and (out / "cost.json").exists()
+
+
+def test_out_naming_a_file_is_a_usage_error(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    j = write_jsonl(tmp_path / "j.jsonl", VOTE_EXAMPLE)
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    code, text = run(["rank", "--judgments", str(j), "--out", str(target)], capsys)
+    assert code == 2
+    assert "a-file: field '--out': exists and is not a folder" in text
+    assert target.read_text() == "x"
 
 
 def test_duplicates_warned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,7 +45,7 @@ def test_paths_are_relative_to_the_config(tmp_path: Path) -> None:
     ("concurrency: 16", "concurrency: 0", 8, "models.big.concurrency", "greater than or equal"),
     ("concurrency: 16", "concurency: 16", 8, "models.big.concurency", "unknown key"),
     ("provider: openai", "provider: anthropic", 6, "models.big.provider", "'openai'"),
-    ("reviewers: [big]", "reviewers: [huge]", 1, None, "not defined under 'models'"),
+    ("reviewers: [big]", "reviewers: [huge]", 12, "reviewers", "not defined under 'models'"),
     ("  gold: gold/exam.jsonl", "  gold: x\n  threshold: 1.5", 15, "exam.threshold",
      "less than or equal"),
 ])
@@ -72,3 +72,33 @@ def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
 def test_openai_model_needs_its_name(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="needs 'model'"):
         load_config(write(tmp_path, GOOD.replace("    model: gpt-4o\n", "")))
+
+
+def test_a_missing_key_variable_names_the_config_line(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from peerreview.pipeline import Pipeline
+
+    monkeypatch.delenv("PEERREVIEW_NO_SUCH_KEY", raising=False)
+    text = GOOD.replace("    concurrency: 16\n",
+                        "    concurrency: 16\n    api_key_env: PEERREVIEW_NO_SUCH_KEY\n")
+    config = load_config(write(tmp_path, text))
+    with pytest.raises(InputError) as caught:
+        Pipeline(config, tmp_path / "out")._backends()
+    err = caught.value
+    assert (err.path, err.line, err.field) == (str(tmp_path / "run.yaml"), 9,
+                                               "models.big.api_key_env")
+    assert "$PEERREVIEW_NO_SUCH_KEY, which is not set" in err.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_openai_key_variable_defaults_only_on_openais_own_api(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from peerreview.config import ModelConfig
+
+    hosted = ModelConfig(provider="openai", model="gpt-4o")
+    assert hosted.key_variable == "OPENAI_API_KEY"
+    # A key meant for OpenAI is never sent to another server unless named.
+    local = ModelConfig(provider="openai", model="m", base_url="http://127.0.0.1:8000/v1")
+    assert local.key_variable is None
+    named = local.model_copy(update={"api_key_env": "VLLM_KEY"})
+    assert named.key_variable == "VLLM_KEY"

@@ -146,7 +146,11 @@ def test_unreachable_endpoint_fails_naming_it(task, capsys):
     url = "http://127.0.0.1:9/v1"  # the discard port: nothing listens
     config = write_config(task, url, model={"max_retries": 0})
     assert main(["run", str(config), "--out", str(task / "out"), "--quiet"]) == 1
-    assert "http://127.0.0.1:9/v1/chat/completions" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    for model in ("strong", "medium", "weak", "judge-1", "judge-2"):
+        assert f"model '{model}': cannot connect to {url}" in err
+    assert "nothing to rank" in err
+    assert not (task / "out" / "leaderboard.json").exists()
 
 
 def test_long_prompts_are_truncated_counted_and_reported(tmp_path):

@@ -165,7 +165,7 @@ def test_a_store_of_a_newer_build_is_refused(tmp_path: Path) -> None:
     raw.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', 0)")
     raw.commit()
     raw.close()
-    with pytest.raises(InputError, match="newer peerreview.*m999_from_the_future"):
+    with pytest.raises(InputError, match=r"newer peerreview.*m999_from_the_future"):
         RunStore(db)
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from peerreview.config import ModelConfig
-from peerreview.models.base import Backend, CallError, Response, estimate_tokens
+from peerreview.models.base import Backend, CallError, Health, Response, estimate_tokens
 
-__all__ = ["Backend", "CallError", "Response", "estimate_tokens", "make_backend"]
+__all__ = ["Backend", "CallError", "Health", "Response", "estimate_tokens", "make_backend"]
 
 
 def make_backend(name: str, config: ModelConfig) -> Backend:

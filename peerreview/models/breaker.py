@@ -39,10 +39,11 @@ class Breaker:
         self.failures += 1
         if self._stopped or self.failures < self.threshold:
             return False
-        opened = self.reason is None
-        self.reason = f"paused after {self.failures} connection failures in a row: {reason}"
         self._until = time.monotonic() + self.cooldown_s
-        return opened
+        if self.reason is not None:
+            return False  # already open: calls in flight when it opened fail too
+        self.reason = f"paused after {self.failures} connection failures in a row: {reason}"
+        return True
 
     def stop(self, reason: str) -> None:
         """Refuse every further call (the endpoint cannot serve this model)."""

@@ -7,6 +7,8 @@ from a JSON island, so model text shows as text and never runs.
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,19 @@ def _env() -> jinja2.Environment:
                                                                  default=False),
                              undefined=jinja2.StrictUndefined)
     env.filters["num"] = lambda x, d=3: "–" if x is None or x != x else f"{x:.{d}f}"
+    env.filters["md"] = markdown_text
     return env
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def markdown_text(value: object) -> str:
+    """Untrusted text (a model or reviewer name) as inert Markdown on one line: HTML
+    escaped, Markdown's emphasis, link, code and table characters backslash-escaped,
+    line breaks folded to spaces."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def single_rankings(result: RankResult) -> dict[str, list[int]]:
@@ -140,4 +154,4 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
 def write_report(inputs: ReportInputs, out_dir: str | Path) -> None:
     """Write report.html and summary.md into ``out_dir``, all or nothing."""
     from peerreview.output import write_files
-    write_files(out_dir, render(inputs))
+    write_files(out_dir, render(inputs), whole_set=False)
