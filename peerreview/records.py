@@ -51,6 +51,7 @@ class PairwiseJudgment:
     winner: Winner | None
     raw: str | None = None
     confidence: float | None = None  # the probability the reviewer put on its verdict
+    strength: int | None = None  # 2: a strong verdict (arena-hard's >>); None: plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ def parse_judgment(obj: dict[str, Any], path: Path, line: int) -> Judgment:
                 path, line, "winner",
             )
         return PairwiseJudgment(item, reviewer, first, second, winner, raw,
-                                _confidence(obj, path, line))
+                                _confidence(obj, path, line), _strength(obj, path, line))
     if "model" in obj:
         model = _text(obj, "model", path, line)
         scale = _scale(obj, path, line)
@@ -286,6 +287,16 @@ def read_submissions(path: str | Path) -> list[Submission]:
     return submissions
 
 
+def _strength(obj: dict[str, Any], path: Path, line: int) -> int | None:
+    value = obj.get("strength")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"expected a whole number >= 1, got {_describe(value)}", path, line,
+                         "strength")
+    return value
+
+
 def _confidence(obj: dict[str, Any], path: Path, line: int) -> float | None:
     value = obj.get("confidence")
     if value is None:
@@ -312,6 +323,8 @@ def judgment_to_dict(judgment: Judgment) -> dict[str, Any]:
         out["raw"] = judgment.raw
     if isinstance(judgment, PairwiseJudgment) and judgment.confidence is not None:
         out["confidence"] = round(judgment.confidence, 6)
+    if isinstance(judgment, PairwiseJudgment) and judgment.strength is not None:
+        out["strength"] = judgment.strength
     return out
 
 

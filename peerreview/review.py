@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from peerreview.answers import parse_rating, parse_winner
+from peerreview.answers import parse_rating, parse_verdict, parse_winner
 from peerreview.calls import Caller
 from peerreview.config import ModelConfig
 from peerreview.models import CallError
@@ -137,8 +137,10 @@ class Asker:
             score = None if value is None else float(value)
             return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
                                      SCALES[self.mode], raw)
+        strength = parse_verdict(raw)[1] if config.provider == "openai" else None
         return PairwiseJudgment(question.item.item, reviewer, question.first.model,
-                                question.second.model, value, raw, confidence_of(raw))
+                                question.second.model, value, raw, confidence_of(raw),
+                                strength if strength and strength > 1 else None)
 
     def _read(self, text: str) -> str | float | None:
         if self.mode == "pairwise":
