@@ -17,6 +17,7 @@ _NUM = r"(\d+(?:\.\d+)?|one|two|three|four|five)"
 # Most explicit first. Each captures the rating in group 1.
 _PATTERNS = [
     re.compile(r"final\s+(?:score|rating)\W{0,6}" + _NUM, re.I),
+    re.compile(r"\b(?:score|rating)\s*[:=]\s*" + _NUM, re.I),
     re.compile(_NUM + r"\s*(?:/|out\s+of)\s*(?:5|five)\b", re.I),
     re.compile(r"\b(?:score[sd]?|scoring|rating|rated?|grade)\b[^.\d\n]{0,40}?\b" + _NUM
                + r"\b", re.I),
@@ -30,6 +31,10 @@ _PATTERNS = [
     re.compile(r"^\W*" + _NUM + r"\W*$", re.I),
     re.compile(r"(?:^|[.;:]\s)\s*" + _NUM + r"\W*$", re.I),  # a bare number closing the answer
 ]
+# Patterns so explicit that a number off the scale is still the rating given ("Final
+# score: 0", "Score: 0", "0/5", "Relevance: 0", a bare "0"): kept, for the off-scale
+# rule to decide.
+_EXPLICIT = frozenset({0, 1, 2, 4, 9})
 _LETTERS = {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
 _LETTER = re.compile(r"^\W*(?i:answer|option|choice)?\W*\(?([A-E])\)?(?:\W|$)")
 
@@ -42,6 +47,10 @@ def _value(token: str) -> float:
 def parse_rating(text: str | None, low: float = 1, high: float = 5) -> float | None:
     """The rating stated in ``text``, or None if it cannot be read.
 
+    A rating on the scale wins; failing that, a number off the scale stated in an
+    explicit form ("Final score: 0") is returned as it is, for the off-scale rule
+    (:func:`peerreview.records.off_scale_score`) to decide.
+
     >>> parse_rating("The summary is concise. Final score: 5.")
     5.0
     >>> parse_rating("I would score it a 2 out of 5 in terms of relevance.")
@@ -51,13 +60,16 @@ def parse_rating(text: str | None, low: float = 1, high: float = 5) -> float | N
     """
     if not text:
         return None
-    for pattern in _PATTERNS:
+    off_scale = None
+    for k, pattern in enumerate(_PATTERNS):
         match = pattern.search(text)
         if match:
             value = _value(match.group(1))
             if low <= value <= high:
                 return value
-    return None
+            if off_scale is None and k in _EXPLICIT:
+                off_scale = value
+    return off_scale
 
 
 def parse_choice(text: str | None) -> float | None:

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 from rich.console import Console
@@ -29,6 +30,7 @@ from peerreview.pipeline import RunFailed, RunResult, run
 from peerreview.plan import plan
 from peerreview.progress import STDERR, ConsoleHandler
 from peerreview.rank import Qualification, RankOptions
+from peerreview.records import OffScale
 from peerreview.redact import redact
 from peerreview.report import render
 from peerreview.report.sources import inputs_from_dir, inputs_from_rank_spec, rank_spec
@@ -82,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
                         "removed), adaptive (for the ranking: stop once settled)")
     p.add_argument("--budget", type=int, metavar="N",
                    help="use at most N judgments (calls)")
+    p.add_argument("--off-scale", choices=[o.value for o in OffScale], default="keep",
+                   help="a score outside its scale: keep it as given (PRE's scoring), clip "
+                        "it to the scale, count it as an abstention, or refuse the input "
+                        "(default keep; a warning per reviewer says how many)")
     p.add_argument("--allow-unexamined", action="store_true",
                    help="let reviewers with no exam pair in, at the mean weight")
     p.add_argument("--exclude-exam-items", action="store_true",
@@ -133,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--out", required=True, metavar="DIR", help="output folder")
     i.add_argument("--dimension", choices=DIMENSIONS, default="relevance",
                    help="SummEval quality dimension (default relevance)")
+    i.add_argument("--off-scale", choices=[o.value for o in OffScale], default="keep",
+                   help="a rating read outside its scale (SummEval): keep, clip, abstain "
+                        "or error (default keep)")
     return parser
 
 
@@ -144,7 +153,8 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         qualification=Qualification(args.qualification) if args.qualification else None,
         allow_unexamined=args.allow_unexamined, latent_model=args.latent_model,
         schedule=Schedule(args.schedule), budget=args.budget,
-        exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed)
+        exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed,
+        off_scale=OffScale(args.off_scale))
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
     inputs = inputs_from_rank_spec(spec)
@@ -166,7 +176,9 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
 
 
 def _import(args: argparse.Namespace, out: Console) -> None:
-    kwargs = {"dimension": args.dimension} if args.name == "summeval" else {}
+    kwargs: dict[str, Any] = {"dimension": args.dimension,
+                              "off_scale": OffScale(args.off_scale)} \
+        if args.name == "summeval" else {}
     data = importer(args.name)(args.path, **kwargs)
     data.write(args.out)
     for note in data.notes:

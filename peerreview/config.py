@@ -25,6 +25,7 @@ from pydantic import (
 from peerreview.callkey import CallIdentity, normalize_url
 from peerreview.errors import InputError
 from peerreview.exam import Weighting
+from peerreview.records import OffScale
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -119,6 +120,7 @@ class ReviewConfig(_Strict):
     mode: Literal["pairwise", "5-level", "100-level"] = "pairwise"
     schedule: Literal["full", "cascade", "one-order", "adaptive"] = "full"
     reasks: int = Field(2, ge=0, le=2)  # re-asks of a reviewer whose answer cannot be read
+    off_scale: OffScale = OffScale.KEEP  # a rating read outside the scale
 
 
 class ExamConfig(_Strict):

@@ -41,6 +41,7 @@ from peerreview.records import (
     Submission,
     dumps_jsonl,
     judgment_to_dict,
+    off_scale_note,
     read_items,
     read_submissions,
 )
@@ -209,7 +210,8 @@ class Pipeline:
             caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
                             budget_usd=self.budget_usd)
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
-                          rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed)
+                          rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
+                          off_scale=cfg.review.off_scale)
             try:
                 return await self._stages(store, caller, asker, backends, items, given, start)
             finally:
@@ -244,6 +246,9 @@ class Pipeline:
                 raise RunFailed("the budget was spent before the review asked anything: "
                                 "raise --budget or --budget-usd")
         failures = self._failures
+        for note in off_scale_note(asker.off_scale_counts, cfg.review.off_scale):
+            log.warning(note)
+        facts["off_scale"] = dict(asker.off_scale_counts)
         judgments = _unique(exam_judgments + review)
         # A candidate whose exam calls failed cannot be graded fairly: it sits out.
         left_out = failures.in_stage("exam")

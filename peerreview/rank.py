@@ -40,7 +40,15 @@ from peerreview.latent import (
     self_confidence,
 )
 from peerreview.output import write_files
-from peerreview.records import Duplicate, Judgment, JudgmentSet, dumps_jsonl, read_judgments
+from peerreview.records import (
+    Duplicate,
+    Judgment,
+    JudgmentSet,
+    OffScale,
+    dumps_jsonl,
+    off_scale_note,
+    read_judgments,
+)
 from peerreview.schedule import Schedule, cascade_order, select, separated
 from peerreview.votes import FloatArray, JudgmentTable, build_table
 
@@ -72,6 +80,7 @@ class RankOptions:
     latent_model: str = "dawid-skene"  # or noisy-bt (pairwise judgments)
     schedule: Schedule = Schedule.FULL  # which judgments to use (see peerreview.schedule)
     budget: int | None = None  # at most this many judgments (schedules other than full too)
+    off_scale: OffScale = OffScale.KEEP  # scores outside their scale, when reading files
 
 
 @dataclass(slots=True)
@@ -136,7 +145,8 @@ def rank(
     """
     opts = options or RankOptions()
     _check_options(opts)
-    read = judgments if isinstance(judgments, JudgmentSet) else read_judgments(judgments)
+    read = judgments if isinstance(judgments, JudgmentSet) else read_judgments(
+        judgments, opts.off_scale)
     table = build_table(read.judgments)
     qualification = opts.qualification or (
         Qualification.GOLD if exam_gold is not None else Qualification.NONE)
@@ -145,7 +155,7 @@ def rank(
     exam_labels = _load_gold(exam_gold, table) if qualification is Qualification.GOLD else None
     gold_labels = _load_gold(gold, table)
 
-    notes = _position_notes(table)
+    notes = off_scale_note(read.off_scale, opts.off_scale) + _position_notes(table)
     if qualification in (Qualification.LATENT, Qualification.CONSISTENCY):
         exam = _label_free_exam(table, qualification, opts, notes, read.judgments)
     else:

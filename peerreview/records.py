@@ -8,8 +8,10 @@ line and the field. Unknown keys are ignored. A judgment whose ``winner`` or
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +21,33 @@ from peerreview.errors import InputError
 
 Winner = Literal["first", "second", "tie"]
 WINNERS: tuple[str, ...] = ("first", "second", "tie")
+
+
+class OffScale(StrEnum):
+    """What to do with a score outside its declared scale (LLM reviewers answer 0 to a
+    1-5 prompt). ``keep`` is what PRE's own scoring does."""
+
+    KEEP = "keep"  # as given
+    CLIP = "clip"  # to the nearest end of the scale
+    ABSTAIN = "abstain"  # as an unreadable answer
+    ERROR = "error"  # refuse the input
+
+
+def off_scale_score(score: float, scale: tuple[float, float], rule: OffScale) -> float | None:
+    """``score`` under the off-scale rule (unchanged when on the scale).
+
+    Raises:
+        ValueError: off the scale under ``error``.
+    """
+    low, high = scale
+    if low <= score <= high or rule is OffScale.KEEP:
+        return score
+    if rule is OffScale.CLIP:
+        return min(max(score, low), high)
+    if rule is OffScale.ABSTAIN:
+        return None
+    raise ValueError(f"{score:g} is outside the scale [{low:g}, {high:g}] "
+                     "(--off-scale keep|clip|abstain lets it in)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +172,10 @@ def _scale(obj: dict[str, Any], path: Path, line: int) -> tuple[float, float]:
     return (float(scale[0]), float(scale[1]))
 
 
-def parse_judgment(obj: dict[str, Any], path: Path, line: int) -> Judgment:
-    """Validate one decoded JSON object as a pairwise or pointwise judgment."""
+def parse_judgment(obj: dict[str, Any], path: Path, line: int,
+                   off_scale: OffScale = OffScale.KEEP) -> Judgment:
+    """Validate one decoded JSON object as a pairwise or pointwise judgment; a score
+    outside its scale follows ``off_scale``."""
     item = _text(obj, "item", path, line)
     reviewer = _text(obj, "reviewer", path, line)
     raw = obj.get("raw")
@@ -177,12 +208,10 @@ def parse_judgment(obj: dict[str, Any], path: Path, line: int) -> Judgment:
             if not _number(score) or not math.isfinite(score):
                 raise InputError(f"expected a number or null, got {_describe(score)}",
                                  path, line, "score")
-            if not scale[0] <= score <= scale[1]:
-                raise InputError(
-                    f"{score} is outside the scale [{scale[0]:g}, {scale[1]:g}]",
-                    path, line, "score",
-                )
-            score = float(score)
+            try:
+                score = off_scale_score(float(score), scale, off_scale)
+            except ValueError as exc:
+                raise InputError(str(exc), path, line, "score") from None
         return PointwiseJudgment(item, reviewer, model, score, scale, raw)
     raise InputError(
         "a judgment needs 'first' and 'second' (pairwise) or 'model' (pointwise)",
@@ -207,10 +236,14 @@ class JudgmentSet:
     judgments: list[Judgment]
     duplicates: list[Duplicate]
     sources: list[tuple[str, int]]  # (path, line) of each kept judgment
+    off_scale: Counter[str] = field(default_factory=Counter)  # reviewer -> scores off scale
 
 
-def read_judgments(paths: list[str | Path] | str | Path) -> JudgmentSet:
+def read_judgments(paths: list[str | Path] | str | Path,
+                   off_scale: OffScale = OffScale.KEEP) -> JudgmentSet:
     """Read judgments from one or more JSON Lines files.
+
+    Scores outside their scale follow ``off_scale`` and are counted per reviewer.
 
     A judgment with the same item, reviewer, models and order (pairwise) or item,
     reviewer and model (pointwise) as an earlier one is a duplicate: the first is
@@ -225,11 +258,14 @@ def read_judgments(paths: list[str | Path] | str | Path) -> JudgmentSet:
     sources: list[tuple[str, int]] = []
     duplicates: list[Duplicate] = []
     seen: dict[tuple[str, ...], tuple[str, int]] = {}
+    off: Counter[str] = Counter()
     for path in map(Path, paths):
         count = 0
         for line, obj in iter_jsonl(path):
-            judgment = parse_judgment(obj, path, line)
+            judgment = parse_judgment(obj, path, line, off_scale)
             count += 1
+            if isinstance(judgment, PointwiseJudgment) and _off(obj):
+                off[judgment.reviewer] += 1
             if isinstance(judgment, PairwiseJudgment):
                 key: tuple[str, ...] = (judgment.item, judgment.reviewer,
                                         judgment.first, judgment.second)
@@ -244,7 +280,21 @@ def read_judgments(paths: list[str | Path] | str | Path) -> JudgmentSet:
             sources.append(where)
         if count == 0:
             raise InputError("no judgments in file (it is empty)", path)
-    return JudgmentSet(judgments, duplicates, sources)
+    return JudgmentSet(judgments, duplicates, sources, off)
+
+
+def _off(obj: dict[str, Any]) -> bool:
+    """Whether a (valid) pointwise record's score lies outside its scale."""
+    score, scale = obj.get("score"), obj["scale"]
+    return score is not None and not scale[0] <= score <= scale[1]
+
+
+def off_scale_note(counts: Counter[str], rule: OffScale) -> list[str]:
+    """One warning per reviewer that gave scores outside the scale."""
+    done = {OffScale.KEEP: "kept as given", OffScale.CLIP: "clipped to the scale",
+            OffScale.ABSTAIN: "counted as abstentions", OffScale.ERROR: "refused"}[rule]
+    return [f"reviewer {r!r}: {n} score(s) outside the scale {done} "
+            "(--off-scale keep|clip|abstain|error)" for r, n in sorted(counts.items())]
 
 
 def read_items(path: str | Path) -> list[Item]:

@@ -12,6 +12,7 @@ its raw answer.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,15 @@ from peerreview.calls import Caller
 from peerreview.config import ModelConfig
 from peerreview.models import CallError
 from peerreview.prompts import fit, reask_template, reviewer_template, task_template
-from peerreview.records import Item, Judgment, PairwiseJudgment, PointwiseJudgment, Submission
+from peerreview.records import (
+    Item,
+    Judgment,
+    OffScale,
+    PairwiseJudgment,
+    PointwiseJudgment,
+    Submission,
+    off_scale_score,
+)
 
 SCALES = {"5-level": (1.0, 5.0), "100-level": (0.0, 100.0)}
 TOP_LOGPROBS = 20
@@ -54,7 +63,7 @@ class Asker:
     """Builds each model's requests, sends them through the caller, reads the answers."""
 
     def __init__(self, caller: Caller, *, task_prompt: str, mode: str, rubric: str | None,
-                 reasks: int, seed: int) -> None:
+                 reasks: int, seed: int, off_scale: OffScale = OffScale.KEEP) -> None:
         self.caller = caller
         self.task = task_template(task_prompt)
         self.mode = mode
@@ -62,6 +71,8 @@ class Asker:
         self.reasks = reasks
         self.seed = seed
         self._cut: set[tuple[str, str]] = set()
+        self.off_scale = off_scale
+        self.off_scale_counts: Counter[str] = Counter()  # reviewer -> ratings off the scale
 
     def _config(self, name: str) -> ModelConfig:
         return self.caller.models[name]
@@ -134,7 +145,7 @@ class Asker:
         else:
             value, raw = await self._ask_chat(reviewer, fields)
         if question.second is None:
-            score = None if value is None else float(value)
+            score = self._score(reviewer, None if value is None else float(value))
             return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
                                      SCALES[self.mode], raw)
         strength = parse_verdict(raw)[1] if config.provider == "openai" else None
@@ -147,6 +158,22 @@ class Asker:
             return parse_winner(text)
         low, high = SCALES[self.mode]
         return parse_rating(text, low, high)
+
+    def _score(self, reviewer: str, value: float | None) -> float | None:
+        """A rating under the off-scale rule, counted per reviewer when off the scale.
+
+        Raises:
+            CallError: off the scale under ``error``.
+        """
+        if value is None:
+            return None
+        scale = SCALES[self.mode]
+        if not scale[0] <= value <= scale[1]:
+            self.off_scale_counts[reviewer] += 1
+        try:
+            return off_scale_score(value, scale, self.off_scale)
+        except ValueError as exc:
+            raise CallError(f"model {reviewer!r}: {exc}", reviewer) from exc
 
     async def _ask_chat(self, name: str, fields: dict[str, Any]) -> tuple[Any, str]:
         config = self._config(name)
@@ -201,8 +228,7 @@ class Asker:
             value = float(text)
         except ValueError:
             return None, text
-        low, high = SCALES[self.mode]
-        return (value if low <= value <= high else None), text
+        return value, text
 
 
 def confidence_of(raw: str | None) -> float | None:

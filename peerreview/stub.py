@@ -26,7 +26,7 @@ from aiohttp import web
 
 QUALITY = {"strong": 3, "medium": 2, "weak": 1}
 FAULTS = ("429", "500", "stall", "drop", "garbage", "garbage-once", "echo-key",
-          "empty-choices", "null-message", "list-body", "retry-after-long", "reasoning")
+          "empty-choices", "null-message", "list-body", "retry-after-long", "reasoning", "off-scale")
 
 
 @dataclass
@@ -119,6 +119,8 @@ async def _complete(request: web.Request) -> web.StreamResponse:
                                             f"{state.max_context} tokens."}}, status=400)
     last = str(messages[-1].get("content", "")) if messages else ""
     text = _answer(model, messages[0].get("content", "") if messages else "")
+    if fault == "off-scale" and text.isdigit():  # "0" to a 1-5 prompt, as real judges do
+        text = "Score: 0"
     if state.invert:
         text = {"A": "B", "B": "A"}.get(text, text)
     if fault == "garbage" or (fault == "garbage-once" and "could not be read" not in last):

@@ -165,3 +165,22 @@ def test_duplicates_warned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
                       "--quiet"], capsys)
     assert code == 0
     assert "1 duplicate judgment(s) ignored" in text and "j.jsonl:9 repeats" in text
+
+
+def test_rank_keeps_off_scale_scores_and_warns_once_per_reviewer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [pt(f"t{i}", "gpt-4", m, 0 if m == "C" and i < 39 else 3 + (m == "A"))
+            for i in range(50) for m in "ABC"]
+    j = write_jsonl(tmp_path / "j.jsonl", rows)
+    code, text = run(["rank", "--judgments", str(j), "--out", str(tmp_path / "o"),
+                      "--quiet"], capsys)
+    assert code == 0
+    warnings = [line for line in text.splitlines() if "outside the scale" in line]
+    assert len(warnings) == 1 and "reviewer 'gpt-4': 39 score(s)" in warnings[0]
+    board = json.loads((tmp_path / "o" / "leaderboard.json").read_text())
+    assert [r["model"] for r in board] == ["A", "B", "C"]
+    # mean item score of C: 39 items at 0, 11 at 3 (kept as given, as PRE scores)
+    assert board[2]["score"] == pytest.approx((11 * 3) / 50)
+    code, text = run(["rank", "--judgments", str(j), "--out", str(tmp_path / "o2"),
+                      "--off-scale", "error"], capsys)
+    assert code == 2 and "j.jsonl:3: field 'score'" in text

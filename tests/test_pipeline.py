@@ -358,3 +358,19 @@ def test_budget_in_dollars_stops_new_calls(stub, task):
     # A dollar budget the submissions spend: a clear failure, not an empty ranking.
     assert main(["run", str(config), "--out", str(task / "o2"), "--budget-usd", "0.01",
                  "--quiet"]) == 1
+
+
+@pytest.mark.parametrize(("rule", "score"), [("keep", 0), ("clip", 1), ("abstain", None)])
+def test_live_ratings_off_the_scale_follow_the_rule(stub, task, rule, score):
+    stub.state.faults["judge-2"] = "off-scale"
+    config = write_config(task, stub.url, mode="5-level", exam=False,
+                          review={"mode": "5-level", "off_scale": rule})
+    code = main(["run", str(config), "--out", str(task / "out"), "--quiet"])
+    assert code == 0
+    judged = [json.loads(line) for line in
+              (task / "out" / "judgments.jsonl").read_text().splitlines()]
+    mine = [j for j in judged if j["reviewer"] == "judge-2"]
+    assert len(mine) == 3 * 4 and all(j["score"] == score for j in mine)
+    assert all(j["raw"] == "Score: 0" for j in mine)
+    facts = json.loads((task / "out" / "run.json").read_text())
+    assert facts["off_scale"] == {"judge-2": 12}

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from peerreview.errors import InputError
-from peerreview.records import PairwiseJudgment, PointwiseJudgment, read_items, read_judgments
+from peerreview.records import (
+    OffScale,
+    PairwiseJudgment,
+    PointwiseJudgment,
+    read_items,
+    read_judgments,
+)
 from tests.conftest import pt, pw, write_jsonl
 
 
@@ -31,8 +37,6 @@ GOOD = '{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "
     ('{"reviewer": "r", "first": "A", "second": "B", "winner": null}', "item", "missing"),
     ('{"item": "t1", "reviewer": "r", "first": "A", "second": "A", "winner": null}',
      "second", "not compared with itself"),
-    ('{"item": "t1", "reviewer": "r", "model": "A", "score": 7, "scale": [1, 5]}',
-     "score", "outside the scale"),
     ('{"item": "t1", "reviewer": "r", "model": "A", "score": "4", "scale": [1, 5]}',
      "score", "expected a number or null"),
     ('{"item": "t1", "reviewer": "r", "model": "A", "score": 4, "scale": [5, 1]}',
@@ -90,3 +94,35 @@ def test_items_unique(tmp_path: Path) -> None:
                                                   {"item": "a", "input": "y"}])
     with pytest.raises(InputError, match=r"items.jsonl:2: field 'item': item 'a' already"):
         read_items(path)
+
+
+def _pre_xsum_like(tmp_path: Path) -> Path:
+    """Like PRE's released XSum 5-level judgments: some answers of 0 to a 1-5 prompt."""
+    rows = [pt(f"t{i}", "gpt-4", m, 0 if (i + k) % 5 == 0 else 1 + (i + k) % 5)
+            for i in range(20) for k, m in enumerate("ABC")]
+    rows += [pt("t0", "claude", "A", 6), pt("t0", "claude", "B", 3)]
+    return write_jsonl(tmp_path / "j.jsonl", rows)
+
+
+@pytest.mark.parametrize(("rule", "zero_becomes", "six_becomes"), [
+    (OffScale.KEEP, 0.0, 6.0), (OffScale.CLIP, 1.0, 5.0), (OffScale.ABSTAIN, None, None)])
+def test_off_scale_scores_follow_the_rule_and_are_counted(tmp_path: Path, rule: OffScale,
+                                                          zero_becomes: float | None,
+                                                          six_becomes: float | None) -> None:
+    read = read_judgments(_pre_xsum_like(tmp_path), rule)
+    assert len(read.judgments) == 62  # nothing dropped
+    assert read.off_scale == {"gpt-4": 12, "claude": 1}
+    scores = {(j.item, j.reviewer, j.model): j.score for j in read.judgments
+              if isinstance(j, PointwiseJudgment)}
+    assert scores[("t0", "gpt-4", "A")] == zero_becomes
+    assert scores[("t0", "claude", "A")] == six_becomes
+    assert scores[("t0", "claude", "B")] == 3.0
+
+
+def test_off_scale_error_names_file_line_and_field(tmp_path: Path) -> None:
+    path = _pre_xsum_like(tmp_path)
+    with pytest.raises(InputError) as info:
+        read_judgments(path, OffScale.ERROR)
+    err = info.value
+    assert (err.path, err.line, err.field) == (str(path), 1, "score")
+    assert "0 is outside the scale [1, 5]" in err.message

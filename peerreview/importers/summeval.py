@@ -11,19 +11,30 @@ leftovers upstream's own scripts ignore, and so do we.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from peerreview.answers import parse_choice, parse_rating
 from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
-from peerreview.records import Item, Judgment, PointwiseJudgment, Submission, iter_jsonl
+from peerreview.records import (
+    Item,
+    Judgment,
+    OffScale,
+    PointwiseJudgment,
+    Submission,
+    iter_jsonl,
+    off_scale_note,
+    off_scale_score,
+)
 
 DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
 PROMPTS = ("rts", "mcq", "stareval", "altrts", "altmcq")
 SCALE = (1.0, 5.0)
 
 
-def import_summeval(path: str | Path, dimension: str = "relevance") -> ImportedSet:
+def import_summeval(path: str | Path, dimension: str = "relevance",
+                    off_scale: OffScale = OffScale.KEEP) -> ImportedSet:
     """Import SummEval from its folder (``model_output_annotations/`` and
     ``eval_model_generations/``) for one quality dimension."""
     if dimension not in DIMENSIONS:
@@ -53,6 +64,7 @@ def import_summeval(path: str | Path, dimension: str = "relevance") -> ImportedS
 
     judgments: list[Judgment] = []
     notes: list[str] = []
+    off: Counter[str] = Counter()
     generations = root / "eval_model_generations"
     require_dir(generations, "SummEval folder holding eval_model_generations/")
     for reviewer_dir in sorted(p for p in generations.iterdir() if p.is_dir()):
@@ -72,9 +84,17 @@ def import_summeval(path: str | Path, dimension: str = "relevance") -> ImportedS
                         repeats += 1
                         continue
                     seen.add(item)
-                    judgments.append(PointwiseJudgment(item, reviewer, model, read(resp), SCALE,
+                    score = read(resp)
+                    if score is not None and not SCALE[0] <= score <= SCALE[1]:
+                        off[reviewer] += 1
+                        try:
+                            score = off_scale_score(score, SCALE, off_scale)
+                        except ValueError as exc:
+                            raise InputError(str(exc), file, line, "resp") from None
+                    judgments.append(PointwiseJudgment(item, reviewer, model, score, SCALE,
                                                        resp))
             if repeats:
                 notes.append(f"{reviewer}: {repeats} repeated answers to the same article "
                              "and system ignored (the first is kept)")
+    notes += off_scale_note(off, off_scale)
     return ImportedSet(list(items.values()), submissions, judgments, gold, notes)

@@ -16,7 +16,7 @@ from peerreview.errors import InputError
 from peerreview.exam import Weighting
 from peerreview.gold import gold_from_judgments
 from peerreview.rank import Qualification, RankOptions, rank
-from peerreview.records import read_items, read_judgments, read_submissions
+from peerreview.records import OffScale, read_items, read_judgments, read_submissions
 from peerreview.report import ReportInputs
 from peerreview.schedule import Schedule
 
@@ -36,6 +36,7 @@ def _options(raw: dict[str, Any]) -> RankOptions:
     options = RankOptions(**raw)
     options.weighting = Weighting(options.weighting)
     options.schedule = Schedule(options.schedule)
+    options.off_scale = OffScale(options.off_scale)
     if options.qualification is not None:
         options.qualification = Qualification(options.qualification)
     return options
@@ -43,9 +44,9 @@ def _options(raw: dict[str, Any]) -> RankOptions:
 
 def inputs_from_rank_spec(spec: dict[str, Any], title: str = "peerreview rank") -> ReportInputs:
     """Run ``rank`` as the spec says and gather what its report shows."""
-    read = read_judgments(spec["judgments"])
-    result = rank(read, exam_gold=spec["exam_gold"], gold=spec["gold"],
-                  options=_options(spec["options"]))
+    options = _options(spec["options"])
+    read = read_judgments(spec["judgments"], options.off_scale)
+    result = rank(read, exam_gold=spec["exam_gold"], gold=spec["gold"], options=options)
     gold_path = spec["gold"] or spec["exam_gold"]
     return ReportInputs(
         result, title=title, threshold=spec["options"]["threshold"],
