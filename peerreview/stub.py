@@ -26,7 +26,8 @@ from aiohttp import web
 
 QUALITY = {"strong": 3, "medium": 2, "weak": 1}
 FAULTS = ("429", "500", "stall", "drop", "garbage", "garbage-once", "echo-key",
-          "empty-choices", "null-message", "list-body", "retry-after-long", "reasoning", "off-scale")
+          "empty-choices", "null-message", "list-body", "retry-after-long", "reasoning",
+          "off-scale")
 
 
 @dataclass
