@@ -44,17 +44,24 @@ def debiased_votes(votes: Votes, first_share: FloatArray) -> FloatArray:
     return value
 
 
-def vote_verdicts(votes: Votes, weights: FloatArray, n_models: int,
-                  first_share: FloatArray | None = None) -> Verdicts:
+def vote_values(votes: Votes, first_share: FloatArray | None = None) -> FloatArray:
+    """What each vote counts for a: +1, -1 or 0, or with ``first_share`` (per reviewer)
+    its position-debiased value (:func:`debiased_votes`)."""
+    if first_share is None:
+        return votes.vote.astype(np.float64)
+    return debiased_votes(votes, first_share)
+
+
+def vote_verdicts(votes: Votes, value: FloatArray, weights: FloatArray,
+                  n_models: int) -> Verdicts:
     """margin(t, a, b) = sum over reviewers of w_r times the sum of r's votes on {a, b}
-    at t (both orders). A pair whose every vote was an abstention has margin 0. With
-    ``first_share`` (per reviewer), votes are debiased first (:func:`debiased_votes`)."""
+    at t (both orders), each vote counting ``value``. A pair whose every vote was an
+    abstention has margin 0."""
     if not len(votes):
         empty = np.zeros(0, np.int64)
         return Verdicts(empty, empty, empty, np.zeros(0, np.float64))
     keys = pair_key(votes.item, votes.a, votes.b, n_models)
     uniq, inverse = np.unique(keys, return_inverse=True)
-    value = votes.vote if first_share is None else debiased_votes(votes, first_share)
     margin = np.bincount(inverse, weights[votes.reviewer] * value,
                          minlength=uniq.size).astype(np.float64)
     item, rest = np.divmod(uniq, n_models * n_models)
@@ -116,11 +123,14 @@ def verdict_outcomes(verdicts: Verdicts, n_items: int, n_models: int) -> tuple[F
 
 @dataclass(slots=True)
 class Evidence:
-    """What the chair works from: the qualified reviewers' judgments and weights."""
+    """What every chair works from, gathered once (arena-rank's ``PairDataset``): the
+    qualified reviewers' judgments and weights, each vote's value (position-debiased
+    where the schedule asks it), and the verdicts."""
 
     table: JudgmentTable
     weights: FloatArray  # per reviewer, sums to 1 over the qualified, 0 elsewhere
     votes: Votes
+    value: FloatArray  # per vote: what it counts for a (+1, -1, 0, or debiased)
     verdicts: Verdicts
     item_scores: FloatArray  # (items x models); NaN where the model has no verdict
 
@@ -150,16 +160,17 @@ def gather_evidence(table: JudgmentTable, weights: FloatArray, *, by_mean: bool,
     table = table.for_reviewers(keep)
     votes = table.votes()
     n_items, n_models = len(table.items), len(table.models)
+    value = vote_values(votes, first_share)
     if by_mean:
         item_scores = mean_item_scores(table.scores, weights, n_items, n_models,
                                        normalize=normalize)
         verdicts = score_verdicts(item_scores)
     else:
-        verdicts = vote_verdicts(votes, weights, n_models, first_share)
+        verdicts = vote_verdicts(votes, value, weights, n_models)
         won, played = verdict_outcomes(verdicts, n_items, n_models)
         with np.errstate(invalid="ignore", divide="ignore"):
             item_scores = np.where(played > 0, won / np.where(played > 0, played, 1), np.nan)
-    return Evidence(table, weights, votes, verdicts, item_scores)
+    return Evidence(table, weights, votes, value, verdicts, item_scores)
 
 
 def reviewer_evidence(table: JudgmentTable, reviewer: int, *, by_mean: bool,

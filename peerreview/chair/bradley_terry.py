@@ -60,11 +60,11 @@ class BradleyTerryChair(Chair):
         w = evidence.row_weights(item_weights) * ~v.abstain
         key = v.a * evidence.n_models + v.b
         uniq, inverse = np.unique(key, return_inverse=True)
-        half = np.where(v.vote == 0, 0.5, 0.0) * w
-        wins_a = np.bincount(inverse, np.where(v.vote > 0, w, 0.0) + half,
-                             minlength=uniq.size).astype(np.float64)
-        wins_b = np.bincount(inverse, np.where(v.vote < 0, w, 0.0) + half,
-                             minlength=uniq.size).astype(np.float64)
+        # A vote of value x is a share (1 + x) / 2 of a win for a: 1, 0.5 for a tie, 0,
+        # or between for a debiased vote; a pair's total is clipped at 0 each way.
+        share = (1.0 + evidence.value) / 2.0
+        wins_a = np.maximum(np.bincount(inverse, w * share, minlength=uniq.size), 0.0)
+        wins_b = np.maximum(np.bincount(inverse, w * (1.0 - share), minlength=uniq.size), 0.0)
         a, b = np.divmod(uniq, evidence.n_models)
         theta = fit_bradley_terry(a, b, wins_a, wins_b, evidence.n_models, self.reg)
         judged = np.zeros(evidence.n_models, np.bool_)

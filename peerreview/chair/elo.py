@@ -38,7 +38,7 @@ class EloChair(Chair):
         keep = keep[np.lexsort((v.a_first[keep], v.b[keep], v.a[keep], v.reviewer[keep],
                                 v.item[keep]))]
         a, b = v.a[keep], v.b[keep]
-        outcome = (v.vote[keep] + 1) / 2.0  # 1 a won, 0.5 tie, 0 b won
+        outcome = (evidence.value[keep] + 1) / 2.0  # 1 a won, 0.5 tie, 0 b won (or debiased)
         step = self.k * w[keep]
         n = int(a.size)
         judged = np.zeros(evidence.n_models, np.bool_)

@@ -55,7 +55,8 @@ class PeerRankChair(Chair):
             if weights.sum() <= 0:
                 weights = base
             weights = weights / weights.sum()
-            verdicts = vote_verdicts(evidence.votes, weights, evidence.n_models)
+            verdicts = vote_verdicts(evidence.votes, evidence.value, weights,
+                                     evidence.n_models)
             won, played = verdict_outcomes(verdicts, evidence.n_items, evidence.n_models)
             new = win_rates(won, played, item_weights)
             if np.nanmax(np.abs(new - standing)) < self.tol:

@@ -41,7 +41,7 @@ def test_result_is_a_fixed_point() -> None:
     assert chair.converged
     own = reviewer_models(ev.table.reviewers, ev.table.models)
     w = standing[own] / standing[own].sum()
-    won, played = verdict_outcomes(vote_verdicts(ev.votes, w, ev.n_models), ev.n_items,
+    won, played = verdict_outcomes(vote_verdicts(ev.votes, ev.value, w, ev.n_models), ev.n_items,
                                    ev.n_models)
     assert win_rates(won, played) == pytest.approx(standing, abs=1e-8)
 
