@@ -18,6 +18,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -26,6 +27,7 @@ from peerreview.callkey import CallIdentity, normalize_url
 from peerreview.errors import InputError
 from peerreview.exam import Weighting
 from peerreview.records import OffScale
+from peerreview.redact import MASK
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -68,6 +70,12 @@ class ModelConfig(_Strict):
     context_tokens: int | None = Field(None, ge=64)
     on_overflow: Literal["truncate", "error"] = "truncate"
     price: Price = Field(default_factory=Price)
+
+    @field_serializer("headers")
+    def _hide_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """Header values may be keys (Azure's ``api-key``): a dumped config (run.json,
+        the report, the store) names the headers only."""
+        return {name: MASK for name in headers}
 
     @model_validator(mode="after")
     def _provider_fields(self) -> ModelConfig:

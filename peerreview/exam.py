@@ -198,9 +198,23 @@ def run_exam(
                 res.exam_items = int(np.unique(it).size)
                 res.ci_low, res.ci_high = _bootstrap_interval(it, g, n_boot, rng)
                 res.kappa = cohen_kappa(votes.vote[rows[mine]], signs[mine])
+        if not rows.size and not allow_unexamined:
+            raise InputError(_no_overlap(gold, table), gold.path or None)
     select_and_weight(results, gold is not None, threshold, weighting, exponent,
                       allow_unexamined)
     return results
+
+
+def _no_overlap(gold: Gold, table: JudgmentTable) -> str:
+    """Why nobody could be graded: the gold and the judgments share no (item, pair)."""
+    item, a, b = next(iter(sorted(gold.pairs)))
+    shared_items = gold.items & set(table.items)
+    hint = ("they share items but no judged pair of models" if shared_items else
+            f"the gold's items (e.g. {item!r}) are not the judgments' items (e.g. "
+            f"{table.items[0]!r})" if table.items else "there are no judgments")
+    return (f"no exam gold pair was judged by any reviewer ({hint}; the gold's first "
+            f"pair is {a!r} vs {b!r} on item {item!r}): check that item ids and model "
+            "names match the judgments")
 
 
 def candidates(table: JudgmentTable, votes: Votes | None = None) -> list[ExamResult]:

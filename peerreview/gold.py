@@ -10,13 +10,13 @@ out of every count (METHOD.md).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from peerreview.errors import InputError
-from peerreview.records import PairwiseJudgment, read_judgments
+from peerreview.records import Duplicate, PairwiseJudgment, read_judgments
 from peerreview.votes import IntArray, JudgmentTable
 
 
@@ -27,11 +27,13 @@ class Gold:
     pairs: dict[tuple[str, str, str], int]  # +1: a better, -1: b better
     item_scores: dict[str, dict[str, float]]  # item -> model -> mean gold score
     path: str = ""
+    duplicates: list[Duplicate] = field(default_factory=list)  # repeated labels, ignored
 
     def restrict(self, items: set[str]) -> Gold:
         """The gold of these items only."""
         return Gold({k: v for k, v in self.pairs.items() if k[0] in items},
-                    {t: s for t, s in self.item_scores.items() if t in items}, self.path)
+                    {t: s for t, s in self.item_scores.items() if t in items}, self.path,
+                    self.duplicates)
 
     @property
     def items(self) -> set[str]:
@@ -109,4 +111,4 @@ def gold_from_judgments(path: str | Path, known_models: list[str] | None = None)
     if not pairs:
         raise InputError("no decided gold pair (every gold pair is a tie or an abstention)",
                          path)
-    return Gold(pairs, dict(item_scores), str(path))
+    return Gold(pairs, dict(item_scores), str(path), read.duplicates)

@@ -156,6 +156,14 @@ def rank(
     gold_labels = _load_gold(gold, table)
 
     notes = off_scale_note(read.off_scale, opts.off_scale) + _position_notes(table)
+    warned: set[str] = set()  # the same file may be exam gold and gold
+    for labels in (exam_labels, gold_labels):
+        if labels is not None and labels.duplicates and labels.path not in warned:
+            warned.add(labels.path)
+            d = labels.duplicates[0]
+            notes.append(f"gold: {len(labels.duplicates)} repeated label(s) of the same "
+                         f"annotator ignored, the first of each kept (e.g. {d.path}:{d.line} "
+                         f"repeats {d.kept_path}:{d.kept_line})")
     if qualification in (Qualification.LATENT, Qualification.CONSISTENCY):
         exam = _label_free_exam(table, qualification, opts, notes, read.judgments)
     else:

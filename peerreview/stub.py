@@ -45,6 +45,7 @@ class StubState:
     served: list[str] | None = None  # what GET /models lists; None: 404 there
     models_status: int | None = None  # GET /models answers this status instead
     bodies: list[dict[str, Any]] = field(default_factory=list)  # every request body
+    headers: list[dict[str, str]] = field(default_factory=list)  # and its headers
 
 
 STATE = web.AppKey("state", StubState)
@@ -75,6 +76,7 @@ async def _complete(request: web.Request) -> web.StreamResponse:
     model = str(body.get("model"))
     state.calls[model] += 1
     state.bodies.append(body)
+    state.headers.append(dict(request.headers))
     fault = state.faults.get(model)
     faulty = False
     if fault:  # count attempts per distinct request only where a fault needs it

@@ -181,7 +181,22 @@ def test_dry_run_makes_no_call(stub, task, capsys):
     assert main(["run", str(config), "--out", str(task / "out"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert sum(stub.state.calls.values()) == 0 and not (task / "out").exists()
-    assert "judge-1" in out and "review" in out and "72" in out  # 2 reviewers x 36 in all
+    rows = table_rows(out)
+    # Review: 4 items x 6 ordered pairs = 24 per reviewer; submissions: 4 per evaluatee.
+    assert rows[("judge-1", "review")][0] == "24" and rows[("judge-2", "review")][0] == "24"
+    assert rows[("strong", "submissions")][0] == "4"
+    assert rows[("total", "")][0] == str(sum(int(r[0]) for k, r in rows.items()
+                                             if k[0] != "total"))
+
+
+def table_rows(text: str) -> dict[tuple[str, str], list[str]]:
+    """A rich table's body rows by their first two cells, the other cells after."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│┃").split("│")]
+        if len(cells) >= 3 and cells[0] and not set(cells[0]) <= set("━─┏┡└╇╋"):
+            rows[(cells[0], cells[1])] = cells[2:]
+    return rows
 
 
 def _stored(db: Path) -> int:
@@ -229,7 +244,11 @@ def test_status_shows_calls_per_model(stub, task, capsys):
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "finished" in text and "judge-1" in text and "review 48/48" in text
+    title = next(line for line in text.splitlines() if line.startswith("Run "))
+    assert title.split(": ", 1)[1].startswith("finished;") and "review 48/48" in title
+    rows = {k[0]: v for k, v in table_rows(text).items()}
+    assert rows["judge-1"][0] == "24" and rows["judge-1"][1] == "0"  # calls, failed
+    assert rows["strong"][0] == "4"
     assert main(["status", str(task / "nowhere")]) == 2
 
 

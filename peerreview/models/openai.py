@@ -236,6 +236,8 @@ class OpenAIBackend:
                 if not self.breaker.allow():
                     raise self._fail(str(self.breaker.reason))
                 await self._rate.wait(tokens)
+                if self._reasoning:  # found out on another call
+                    body = _for_reasoning(body)
                 wait: float | None = None
                 try:
                     async with self._open().post(self.url, json=body) as resp:
@@ -246,13 +248,14 @@ class OpenAIBackend:
                                 await resp.json(content_type=None)), self.base)
                         text = (await resp.text())[:300]
                         last = f"HTTP {resp.status} from {self.url}: {text}"
-                        if _rejects_parameter(resp.status, text) and not self._reasoning:
-                            self._reasoning = True  # a reasoning model: send what it takes
-                            body = _for_reasoning(body)
-                            log.warning(redact(f"model {self.name!r} rejected a parameter; "
-                                               "sending max_completion_tokens and no "
-                                               "temperature (set reasoning: true)",
-                                               self._secrets))
+                        if _rejects_parameter(resp.status, text) and \
+                                _for_reasoning(body) != body:
+                            body = _for_reasoning(body)  # a reasoning model: what it takes
+                            if not self._reasoning:
+                                self._reasoning = True
+                                log.warning(f"model {self.name!r} rejected a parameter; "
+                                            "sending max_completion_tokens and no "
+                                            "temperature from now on (set reasoning: true)")
                             continue
                         if resp.status not in RETRY_STATUS:
                             raise self._fail(last)

@@ -12,6 +12,7 @@ from functools import cache
 from importlib.resources import files
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from peerreview.errors import InputError
 
@@ -37,10 +38,12 @@ def template_hash(name: str) -> str:
 
 
 def task_template(source: str) -> jinja2.Template:
-    """The task prompt of a config, checked for syntax at load time."""
+    """The task prompt of a config, checked for syntax at load time. Configs are
+    shared, so the prompt is rendered in Jinja2's sandbox: it can read the item's
+    fields and nothing of Python's."""
     try:
-        return jinja2.Environment(undefined=jinja2.StrictUndefined,
-                                  autoescape=False).from_string(source)
+        return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined,
+                                             autoescape=False).from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise InputError(f"bad Jinja2 template: {exc.message} (template line {exc.lineno})",
                          field="task.prompt") from exc
