@@ -34,6 +34,7 @@ try: install
 
 ## install, then the benchmark tables of the README
 bench: install
+	$(BIN)/pip install -q -e '.[local,test,bench]'
 	$(BIN)/python benchmarks/agreement.py
 	$(BIN)/python benchmarks/qualification.py
 	$(BIN)/python benchmarks/cost.py --png docs/cost.png

@@ -1,10 +1,11 @@
-"""Speed and memory of `peerreview rank` on 1,000,000 synthetic pairwise judgments.
+"""Speed and memory of `peerreview rank` (its report included) on 1,000,000 synthetic
+pairwise judgments, in two shapes.
 
-100 models with latent strengths, 10 reviewers of varying noise and position bias,
-1,000 items x 50 random pairs x 10 reviewers x both orders = 1,000,000 judgments.
-Each command runs as its own process; wall time and peak memory (max RSS) are
-measured. peereval 0.1.0 `score` (a peer tool) runs on the same judgments in its
-own format when a `peereval` command is found (install it into a separate
+100 models with latent strengths, 10 reviewers of varying noise and position bias;
+1,000 items x 50 random pairs, or 10,000 items x 5 pairs, x 10 reviewers x both
+orders = 1,000,000 judgments. Each command runs as its own process; wall time and
+peak memory (max RSS) are measured. peereval 0.1.0 `score` (a peer tool) runs on
+the same judgments in its own format when a `peereval` command is found (install it into a separate
 environment: `python -m venv /tmp/pe && /tmp/pe/bin/pip install peereval==0.1.0`,
 then pass `--peereval /tmp/pe/bin/peereval`).
 
@@ -29,10 +30,11 @@ import numpy as np
 import orjson
 
 
-def synthesize(folder: Path, n_judgments: int, seed: int = 0) -> tuple[Path, Path]:
+def synthesize(folder: Path, n_judgments: int, seed: int = 0,
+               pairs_per_item: int = 50) -> tuple[Path, Path]:
     """Write the same judgments in peerreview's and peereval's formats."""
     rng = np.random.default_rng(seed)
-    n_models, n_reviewers, pairs_per_item = 100, 10, 50
+    n_models, n_reviewers = 100, 10
     n_items = n_judgments // (n_reviewers * 2 * pairs_per_item)
     strength = rng.normal(0, 1, n_models)
     noise = rng.uniform(0.5, 3.0, n_reviewers)
@@ -81,31 +83,43 @@ def main() -> None:
                         help="the peereval command (default: from PATH)")
     args = parser.parse_args()
     peerreview = shutil.which("peerreview") or "peerreview"
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        t0 = time.perf_counter()
-        ours, theirs = synthesize(folder, args.judgments)
-        print(f"synthesized {args.judgments:,} judgments in {time.perf_counter() - t0:.1f} s")
-        rows = []
-        for method in ("vote", "bradley-terry"):
-            wall, rss, code = measure([peerreview, "rank", "--judgments", str(ours), "--out",
-                                       str(folder / f"out-{method}"), "--method", method,
-                                       "--quiet"])
-            rows.append((f"peerreview rank --method {method}", wall, rss, code))
-        if args.peereval:
-            wall, rss, code = measure([args.peereval, "score", str(theirs), "--no-by-dataset"])
-            rows.append(("peereval 0.1.0 score", wall, rss, code))
-    print(f"\n{args.judgments:,} pairwise judgments, 100 models, 10 reviewers; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{date.today()}\n")
-    print("| command | wall (s) | peak memory (MB) | exit |")
-    print("|---|---:|---:|---:|")
-    for name, wall, rss, code in rows:
-        print(f"| {name} | {wall:.1f} | {rss:.0f} | {code} |")
-    ours_vote = rows[0][1]
+    rows = []
+    for pairs in (50, 5):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            t0 = time.perf_counter()
+            ours, theirs = synthesize(folder, args.judgments, pairs_per_item=pairs)
+            shape = f"{args.judgments // (20 * pairs):,} items x {pairs} pairs"
+            print(f"synthesized {args.judgments:,} judgments ({shape}) in "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+            for method in ("vote", "bradley-terry"):
+                wall, rss, code = measure([peerreview, "rank", "--judgments", str(ours),
+                                           "--out", str(folder / f"out-{method}"), "--method",
+                                           method, "--quiet"])
+                rows.append((shape, f"peerreview rank --method {method}", wall, rss, code))
+            if args.peereval:
+                wall, rss, code = measure([args.peereval, "score", str(theirs),
+                                           "--no-by-dataset"])
+                rows.append((shape, "peereval 0.1.0 score", wall, rss, code))
+    start = time.perf_counter()
+    code = subprocess.run([peerreview, "--version"], capture_output=True, check=False).returncode
+    version = time.perf_counter() - start
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False).stdout.strip()
+    print(f"\n{args.judgments:,} pairwise judgments, 100 models, 10 reviewers; report.html "
+          f"included; {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {date.today()}, commit {commit}\n")
+    print("| shape | command | wall (s) | peak memory (MB) | exit |")
+    print("|---|---|---:|---:|---:|")
+    for shape, name, wall, rss, code in rows:
+        print(f"| {shape} | {name} | {wall:.1f} | {rss:.0f} | {code} |")
+    print(f"| | `peerreview --version` | {version:.2f} | | {code} |")
     if args.peereval:
-        print(f"\npeereval score / peerreview rank (vote) wall-time ratio: "
-              f"{rows[-1][1] / ours_vote:.1f}x")
+        for shape in dict.fromkeys(r[0] for r in rows):
+            ours_vote = next(r[2] for r in rows if r[0] == shape and "vote" in r[1])
+            theirs = next(r[2] for r in rows if r[0] == shape and "peereval" in r[1])
+            print(f"\n{shape}: peereval score / peerreview rank (vote) wall time: "
+                  f"{theirs / ours_vote:.1f}x")
     resource.getrusage(resource.RUSAGE_SELF)
 
 

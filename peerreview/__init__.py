@@ -16,47 +16,49 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from peerreview.agreement import Agreement, measure_agreement
-from peerreview.errors import InputError, PeerReviewError
-from peerreview.exam import ExamResult, Weighting, run_exam
-from peerreview.gold import Gold, gold_from_judgments
-from peerreview.rank import Qualification, RankOptions, RankResult, rank, write_rank
-from peerreview.records import (
-    Item,
-    Judgment,
-    PairwiseJudgment,
-    PointwiseJudgment,
-    Submission,
-    read_items,
-    read_judgments,
-    read_submissions,
-)
-from peerreview.votes import JudgmentTable, build_table
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Agreement",
-    "ExamResult",
-    "Gold",
-    "InputError",
-    "Item",
-    "Judgment",
-    "JudgmentTable",
-    "PairwiseJudgment",
-    "PeerReviewError",
-    "PointwiseJudgment",
-    "Qualification",
-    "RankOptions",
-    "RankResult",
-    "Submission",
-    "Weighting",
-    "__version__",
-    "build_table",
-    "gold_from_judgments",
-    "measure_agreement",
-    "rank",
-    "read_items",
-    "read_judgments",
-    "read_submissions",
-    "run_exam",
-    "write_rank",
-]
+if TYPE_CHECKING:
+    from peerreview.agreement import Agreement, measure_agreement
+    from peerreview.errors import InputError, PeerReviewError
+    from peerreview.exam import ExamResult, run_exam
+    from peerreview.gold import Gold, gold_from_judgments
+    from peerreview.options import Qualification, Weighting
+    from peerreview.rank import RankOptions, RankResult, rank, write_rank
+    from peerreview.records import (
+        Item,
+        Judgment,
+        PairwiseJudgment,
+        PointwiseJudgment,
+        Submission,
+        read_items,
+        read_judgments,
+        read_submissions,
+    )
+    from peerreview.study import Study, load_study, study_of
+    from peerreview.votes import JudgmentTable, build_table
+
+# Loaded on first use, so that the command line starts without numpy or scipy.
+_WHERE = {
+    "Agreement": "agreement", "measure_agreement": "agreement",
+    "InputError": "errors", "PeerReviewError": "errors",
+    "ExamResult": "exam", "run_exam": "exam",
+    "Gold": "gold", "gold_from_judgments": "gold",
+    "Qualification": "options", "Weighting": "options",
+    "RankOptions": "rank", "RankResult": "rank", "rank": "rank", "write_rank": "rank",
+    "Item": "records", "Judgment": "records", "PairwiseJudgment": "records",
+    "PointwiseJudgment": "records", "Submission": "records", "read_items": "records",
+    "read_judgments": "records", "read_submissions": "records",
+    "Study": "study", "load_study": "study", "study_of": "study",
+    "JudgmentTable": "votes", "build_table": "votes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'peerreview' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"peerreview.{_WHERE[name]}"), name)
+
+
+__all__ = ["__version__", *sorted(_WHERE)]

@@ -10,41 +10,27 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import orjson
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from peerreview import __version__
-from peerreview.chair import METHODS
-from peerreview.config import load_config
-from peerreview.console import exam_table, plan_table, print_rank, status_table
-from peerreview.demo import demo_config_path
-from peerreview.errors import InputError
-from peerreview.exam import NoQualifiedReviewer, Weighting
-from peerreview.importers import importer
+from peerreview.errors import InputError, NoQualifiedReviewer, RunFailed
+from peerreview.importers import IMPORTERS
 from peerreview.importers.summeval import DIMENSIONS
-from peerreview.latent import LATENT_MODELS
-from peerreview.output import write_files
-from peerreview.pipeline import RunFailed, RunResult, run
-from peerreview.plan import plan
-from peerreview.progress import STDERR, ConsoleHandler
-from peerreview.rank import Qualification, RankOptions
+from peerreview.options import LATENT_MODELS, METHOD_NAMES, Qualification, Schedule, Weighting
 from peerreview.records import OffScale
-from peerreview.redact import redact
-from peerreview.report import render
-from peerreview.report.sources import inputs_from_dir, inputs_from_rank_spec, rank_spec
-from peerreview.schedule import Schedule
 
-err = STDERR
+if TYPE_CHECKING:  # each command imports what it uses, so that --help and status start fast
+    from rich.console import Console
 
+    from peerreview.pipeline import RunResult
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="peerreview",
         description="Rank large language models by peer review (PRE): reviewers sit a "
                     "qualification exam, the qualified ones judge, a chair ranks.")
-    parser.add_argument("--version", action="version", version=f"peerreview {__version__}")
+    parser.add_argument("--version", "-V", action="version",
+                        version=f"peerreview {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("rank", help="run the exam and the chair on recorded judgments",
@@ -61,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                    default="linear", help="weight from exam accuracy (default linear)")
     p.add_argument("--exponent", type=float, default=1.0, metavar="A",
                    help="a in exp(a p) and p^a (default 1)")
-    p.add_argument("--method", choices=list(METHODS),
+    p.add_argument("--method", choices=list(METHOD_NAMES),
                    help="chair method (default: vote for pairwise, mean for pointwise)")
     p.add_argument("--normalize", action="store_true",
                    help="z-score each reviewer's scores before the mean")
@@ -134,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="convert a public data set to the exchange format",
                        description="Write DIR/items.jsonl, submissions.jsonl, judgments.jsonl "
                                    "and gold.jsonl from a data set folder.")
-    i.add_argument("name", choices=["summeval", "vicuna80", "pandalm"], help="the data set")
+    i.add_argument("name", choices=IMPORTERS, help="the data set")
     i.add_argument("path", help="its folder (e.g. ../shared/data/summeval)")
     i.add_argument("--out", required=True, metavar="DIR", help="output folder")
     i.add_argument("--dimension", choices=DIMENSIONS, default="relevance",
@@ -146,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _rank(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.commands import rank_into, rank_spec
+    from peerreview.console import STDERR as err
+    from peerreview.console import print_rank
+    from peerreview.rank import RankOptions
+
     weighting = "poly" if args.weighting == "power" else args.weighting
     options = RankOptions(
         threshold=args.threshold, weighting=Weighting(weighting), exponent=args.exponent,
@@ -157,8 +148,7 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         off_scale=OffScale(args.off_scale))
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
-    inputs = inputs_from_rank_spec(spec)
-    result = inputs.result
+    result = rank_into(args.out, spec)
     if result.duplicates:
         d = result.duplicates[0]
         err.print(f"[yellow]warning:[/] {len(result.duplicates)} duplicate judgment(s) ignored, "
@@ -166,16 +156,15 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
                   f"{d.kept_path}:{d.kept_line})")
     for note in result.notes:
         err.print(f"[yellow]note:[/] {note}")
-    files = result.files()
-    files.update(render(inputs))
-    files["run.json"] = orjson.dumps(inputs.facts, option=orjson.OPT_INDENT_2) + b"\n"
-    write_files(args.out, files)
     if not args.quiet:
         print_rank(result, out)
     out.print(f"wrote {args.out}")
 
 
 def _import(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.console import STDERR as err
+    from peerreview.importers import importer
+
     kwargs: dict[str, Any] = {"dimension": args.dimension,
                               "off_scale": OffScale(args.off_scale)} \
         if args.name == "summeval" else {}
@@ -193,6 +182,12 @@ def _import(args: argparse.Namespace, out: Console) -> None:
 
 
 def _run(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.config import load_config
+    from peerreview.console import plan_table
+    from peerreview.demo import demo_config_path
+    from peerreview.pipeline import run
+    from peerreview.plan import plan
+
     config_path = demo_config_path() if args.command == "demo" else args.config
     config = load_config(config_path)
     if args.dry_run:
@@ -210,6 +205,8 @@ def _run(args: argparse.Namespace, out: Console) -> None:
 
 
 def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> None:
+    from peerreview.console import print_rank
+
     if not args.quiet:
         print_rank(result.rank, out)
     t = result.tally
@@ -226,32 +223,45 @@ def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> No
 
 
 def _report(args: argparse.Namespace, out: Console) -> None:
-    write_files(args.dir, render(inputs_from_dir(args.dir)), whole_set=False)
+    from peerreview.commands import report_into
+
+    report_into(args.dir)
     out.print(f"wrote {Path(args.dir) / 'report.html'} and summary.md")
 
 
 def _status(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.console import status_table
+
     out.print(status_table(args.dir))
 
 
 def _fail(message: str) -> None:
-    err.print(redact(message), style="red", markup=False, highlight=False, soft_wrap=True)
+    from peerreview.console import STDERR
+    from peerreview.redact import redact
+
+    STDERR.print(redact(message), style="red", markup=False, highlight=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from rich.console import Console
+
+    from peerreview.console import ConsoleHandler
+
     logger = logging.getLogger("peerreview")
     if not logger.handlers:  # notices print above the progress bars
         logger.addHandler(ConsoleHandler())
         logger.propagate = False
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    args = _parser().parse_args(argv)
     out = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too
     try:
         {"rank": _rank, "import": _import, "run": _run, "demo": _run,
          "status": _status, "report": _report}[args.command](args, out)
     except NoQualifiedReviewer as exc:
-        err.print(exam_table(exc.results))
+        from peerreview.console import STDERR, exam_table
+
+        STDERR.print(exam_table(exc.results))
         _fail(f"peerreview: error: {exc}")
         return 2
     except InputError as exc:

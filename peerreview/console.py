@@ -1,17 +1,30 @@
-"""Tables for the terminal (rich)."""
+"""The terminal: rich tables, and the one stderr console for notices and progress."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from peerreview.errors import InputError
-from peerreview.exam import ExamResult
-from peerreview.plan import PlannedCalls
-from peerreview.rank import RankResult
-from peerreview.store import RunStore
+
+if TYPE_CHECKING:
+    from peerreview.exam import ExamResult
+    from peerreview.plan import PlannedCalls
+    from peerreview.rank import RankResult
+
+STDERR = Console(stderr=True)  # one console for progress bars, notices and log lines
+
+
+class ConsoleHandler(logging.Handler):
+    """Log records printed through :data:`STDERR`, so they appear above live bars."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        STDERR.print(f"{record.levelname.lower()}: {self.format(record)}", markup=False,
+                     highlight=False, soft_wrap=True)
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -91,6 +104,8 @@ def plan_table(rows: list[PlannedCalls]) -> Table:
 
 def status_table(run_dir: str | Path) -> Table:
     """What ``peerreview status DIR`` prints: per model and over the run."""
+    from peerreview.store import RunStore
+
     path = Path(run_dir) / "run.sqlite"
     if not path.exists():
         raise InputError(f"no run store here ({path} does not exist)", run_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class PeerReviewError(Exception):
@@ -41,3 +42,23 @@ class InputError(PeerReviewError):
             where += ": "
         field = f"field '{self.field}': " if self.field is not None else ""
         return f"{where}{field}{self.message}"
+
+
+class NoQualifiedReviewer(InputError):
+    """No candidate passed the exam; ``results`` holds the exam table to show."""
+
+    def __init__(self, message: str, results: list[Any]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+class RunFailed(PeerReviewError):
+    """Some model calls failed for good; the completed ones are kept for the next run.
+
+    ``partial`` is the run ranked with the reviewers that answered, when there was
+    enough to rank (its outputs are written), else None (nothing is written).
+    """
+
+    def __init__(self, message: str, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial = partial

@@ -10,34 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
-from peerreview.errors import InputError
+from peerreview.errors import InputError, NoQualifiedReviewer
 from peerreview.gold import Gold
+from peerreview.options import Weighting as Weighting
 from peerreview.votes import FloatArray, IntArray, JudgmentTable, Votes, find_keys, pair_key
 
-
-class Weighting(StrEnum):
-    """How exam accuracy p becomes a reviewer weight (before normalizing)."""
-
-    UNIFORM = "uniform"
-    LINEAR = "linear"
-    LOG_ODDS = "log-odds"
-    EXP = "exp"
-    POLY = "poly"
-
-
 LOG_ODDS_CAP = 1e-3  # p is clipped to [0, 1 - cap] so that a perfect exam gets a finite weight
-
-
-class NoQualifiedReviewer(InputError):
-    """No candidate passed the exam; ``results`` holds the exam table to show."""
-
-    def __init__(self, message: str, results: list[ExamResult]) -> None:
-        super().__init__(message)
-        self.results = results
 
 
 def raw_weight(p: float, weighting: Weighting, exponent: float = 1.0) -> float:

@@ -50,6 +50,20 @@ class Gold:
             wins[a if sign > 0 else b] += 1
         return {m: wins[m] / games[m] for m in sorted(games)}
 
+    def check_models(self, models: list[str]) -> None:
+        """Refuse gold about a model that no reviewer judged.
+
+        Raises:
+            InputError: naming the first such model.
+        """
+        known = set(models)
+        for item, a, b in sorted(self.pairs):
+            for name in (a, b):
+                if name not in known:
+                    raise InputError(f"model {name!r} (gold pair on item {item!r}) was judged "
+                                     "by no reviewer (gold must be about judged models)",
+                                     self.path or None)
+
     def indexed(self, table: JudgmentTable) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """Gold pairs as index arrays (item, a, b, sign) of ``table``; items the table
         lacks get index -1."""

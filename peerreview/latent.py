@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from peerreview.records import Judgment, PairwiseJudgment
 from peerreview.votes import JudgmentTable, Votes, pair_key
 
 FloatArray = npt.NDArray[np.float64]
@@ -238,7 +237,6 @@ def consistency_accuracy(consistency: float | None) -> float | None:
     return 0.5 * (1.0 + float(np.sqrt(max(0.0, 2.0 * consistency - 1.0))))
 
 
-LATENT_MODELS = ("dawid-skene", "noisy-bt")
 
 
 def latent_reliability(table: JudgmentTable, model: str = "dawid-skene") -> list[float | None]:
@@ -253,7 +251,7 @@ def latent_reliability(table: JudgmentTable, model: str = "dawid-skene") -> list
     return dawid_skene(votes, n_rev, n_models).reliability
 
 
-def self_confidence(table: JudgmentTable, judgments: list[Judgment],
+def self_confidence(table: JudgmentTable,
                     fit: DawidSkene | None = None) -> list[float | None]:
     """Auto-PRE's self-confidence: a reviewer's mean confidence on easy questions minus
     on hard ones, where a question is easy when the latent truth (Dawid-Skene over all
@@ -261,22 +259,18 @@ def self_confidence(table: JudgmentTable, judgments: list[Judgment],
     surer where the answer is clearer. None without confidences. ``fit``: the
     Dawid-Skene fit of ``table``, if one was made already."""
     n_rev = len(table.reviewers)
-    rated = [j for j in judgments if isinstance(j, PairwiseJudgment) and j.confidence is not None]
-    if not rated:
+    p = table.pairwise
+    rated = ~np.isnan(p.confidence)
+    if not rated.any():
         return [None] * n_rev
     if fit is None:
         fit = dawid_skene(table.votes(), n_rev, len(table.models))
-    items = {t: i for i, t in enumerate(table.items)}
-    models = {m: i for i, m in enumerate(table.models)}
-    reviewers = {r: i for i, r in enumerate(table.reviewers)}
-    a = np.array([min(models[j.first], models[j.second]) for j in rated])
-    b = np.array([max(models[j.first], models[j.second]) for j in rated])
-    key = pair_key(np.array([items[j.item] for j in rated]), a, b, len(table.models))
+    key = pair_key(p.item[rated], p.a[rated], p.b[rated], len(table.models))
     at = np.clip(np.searchsorted(fit.keys, key), 0, max(fit.keys.size - 1, 0))
     certainty = np.abs(fit.posterior[at] - 0.5)
     easy = certainty >= np.median(np.abs(fit.posterior - 0.5))
-    conf = np.array([j.confidence for j in rated], dtype=np.float64)
-    rev = np.array([reviewers[j.reviewer] for j in rated])
+    conf = p.confidence[rated]
+    rev = p.reviewer[rated]
     out: list[float | None] = []
     for r in range(n_rev):
         e, h = (rev == r) & easy, (rev == r) & ~easy

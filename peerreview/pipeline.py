@@ -24,78 +24,35 @@ import orjson
 import peerreview
 from peerreview.calls import BudgetSpent, Caller, Tally
 from peerreview.config import RunConfig
-from peerreview.errors import InputError, PeerReviewError
-from peerreview.exam import Weighting, run_exam
-from peerreview.gold import Gold, gold_from_judgments
+from peerreview.errors import InputError, RunFailed
+from peerreview.exam import run_exam
+from peerreview.gold import Gold
 from peerreview.models import Backend, CallError, make_backend
 from peerreview.output import locked, write_files
 from peerreview.panel import full_calls, review_jobs, unsettled_pairs
 from peerreview.plan import plan
 from peerreview.progress import StageProgress
 from peerreview.prompts import task_template, template_hash
-from peerreview.rank import Qualification, RankOptions, RankResult, rank
+from peerreview.rank import RankResult, rank
 from peerreview.records import (
     Item,
     Judgment,
-    JudgmentSet,
     Submission,
     dumps_jsonl,
     judgment_to_dict,
     off_scale_note,
-    read_items,
-    read_submissions,
 )
 from peerreview.report import ReportInputs, render
 from peerreview.review import Asker, Question, item_fields
+from peerreview.runinputs import load_run_inputs, rank_options, run_study
 from peerreview.schedule import Schedule, one_order_first, separated
 from peerreview.store import RunStore
+from peerreview.study import study_of
 from peerreview.votes import build_table
 
 STORE = "run.sqlite"
 T = TypeVar("T")
 log = logging.getLogger("peerreview")
-
-
-def rank_options(config: RunConfig) -> RankOptions:
-    """The chair's options of a run config."""
-    exam = config.exam
-    return RankOptions(threshold=exam.threshold if exam else 0.6,
-                       weighting=exam.weighting if exam else Weighting.LINEAR,
-                       qualification=Qualification(exam.qualification)
-                       if exam and exam.qualification else None,
-                       latent_model=exam.latent_model if exam else "dawid-skene",
-                       method=config.chair.method, bootstrap=config.chair.bootstrap,
-                       seed=config.seed,
-                       exclude_exam_items=bool(exam and exam.by_gold and exam.items))
-
-
-def report_inputs(config: RunConfig, result: RankResult, submissions: list[Submission],
-                  judgments: list[Judgment], facts: dict[str, Any]) -> ReportInputs:
-    """What the report of a run shows: the task's and the exam's texts too."""
-    items = {i.item: i for i in read_items(config.task.items)}
-    subs = list(submissions)
-    if config.exam is not None and config.exam.by_gold:
-        if config.exam.items:
-            items.update({i.item: i for i in read_items(config.exam.items)})
-        if config.exam.submissions:
-            subs += read_submissions(config.exam.submissions)
-    gold_path = config.gold or (config.exam.gold if config.exam else None)
-    gold = gold_from_judgments(gold_path).pairs if gold_path else {}
-    return ReportInputs(result, title="peerreview run", threshold=rank_options(config).threshold,
-                        items=items, submissions=subs, judgments=judgments, gold=gold,
-                        facts=facts)
-
-
-class RunFailed(PeerReviewError):
-    """Some model calls failed for good; the completed ones are kept for the next run.
-
-    ``partial`` is the run ranked with the reviewers that answered, when there was
-    enough to rank (its outputs are written), else None (nothing is written).
-    """
-
-    def __init__(self, message: str, partial: RunResult | None = None) -> None:
-        super().__init__(message)
-        self.partial = partial
 
 
 @dataclass(slots=True)
@@ -200,10 +157,9 @@ class Pipeline:
     async def _run(self) -> RunResult:
         start = time.perf_counter()
         cfg = self.config
-        items = {i.item: i for i in read_items(cfg.task.items)}
-        given = read_submissions(cfg.task.submissions) if cfg.task.submissions else None
+        inputs = self._inputs = load_run_inputs(cfg)
         self._check_budget()
-        _check_prompt(cfg, items)
+        _check_prompt(cfg, inputs.items)
         backends = self._backends()
         with locked(self.out):
             store = self._store = RunStore(self.out / STORE)
@@ -213,16 +169,16 @@ class Pipeline:
                           rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
                           off_scale=cfg.review.off_scale)
             try:
-                return await self._stages(store, caller, asker, backends, items, given, start)
+                return await self._stages(store, caller, asker, backends, start)
             finally:
                 store.close()
                 for backend in backends.values():
                     await backend.aclose()
 
     async def _stages(self, store: RunStore, caller: Caller, asker: Asker,
-                      backends: dict[str, Backend], items: dict[str, Item],
-                      given: list[Submission] | None, start: float) -> RunResult:
-        cfg = self.config
+                      backends: dict[str, Backend], start: float) -> RunResult:
+        cfg, inputs = self.config, self._inputs
+        items = inputs.items
         facts = self._facts()
         for name, value in facts.items():
             store.set_fact(name, value)
@@ -232,12 +188,12 @@ class Pipeline:
         with StageProgress(caller.tally, health, enabled=self.show_progress,
                            interval=self.progress_interval) as bars:
             self._bars = bars
-            submissions = await self._submissions(asker, items, given)
+            submissions = await self._submissions(asker, items, inputs.given)
             if len({s.model for s in submissions}) < 2 and self._failures.calls:
                 raise RunFailed(f"{self._failures.summary()}. Fewer than two evaluatees "
                                 "have submissions: nothing to rank. Completed calls are kept "
                                 f"in {self.out / STORE}: run again to retry the rest.")
-            exam_judgments, qualified = await self._exam(asker, items, submissions)
+            exam_judgments, qualified = await self._exam(asker, submissions)
             before = caller.tally.made + caller.tally.cached
             review = await self._review(asker, items, submissions, qualified,
                                         exam_judgments)
@@ -253,10 +209,8 @@ class Pipeline:
         # A candidate whose exam calls failed cannot be graded fairly: it sits out.
         left_out = failures.in_stage("exam")
         try:
-            result = rank(JudgmentSet([j for j in judgments if j.reviewer not in left_out],
-                                      [], []),
-                          exam_gold=cfg.exam.gold if cfg.exam and cfg.exam.by_gold else None,
-                          gold=cfg.gold, options=rank_options(cfg))
+            result = rank(run_study(inputs, [j for j in judgments if j.reviewer not in left_out],
+                                    submissions), options=rank_options(cfg))
         except InputError as exc:
             if not failures.calls:
                 raise
@@ -275,12 +229,9 @@ class Pipeline:
             facts["failures"] = failures.to_dict()
         store.set_fact("failures", facts.get("failures", {}))
         run = RunResult(self.out, submissions, judgments, result, caller.tally, seconds, facts)
-        files = run_files(run, cfg)
-        # The store keeps the run's records exactly as the output files hold them.
-        for kind in ("submissions", "judgments"):
-            store.set_records(kind, [orjson.loads(line)
-                                     for line in files[f"{kind}.jsonl"].splitlines()])
-        store.set_records("reviewers", orjson.loads(files["reviewers.json"]))
+        files, records = run_files(run, cfg)
+        for kind, rows in records.items():  # the store keeps exactly what the files hold
+            store.set_records(kind, rows)
         write_files(self.out, files)
         if failures.calls:
             raise RunFailed(f"{failures.summary()}. The outputs rank with the models that "
@@ -336,10 +287,8 @@ class Pipeline:
         """Whether the bootstrap rank intervals of adjacent models separate."""
         options = rank_options(self.config)
         options.bootstrap, options.per_reviewer = 200, False
-        exam = self.config.exam
-        return separated(rank(JudgmentSet(_unique(judgments), [], []),
-                              exam_gold=exam.gold if exam and exam.by_gold else None,
-                              options=options).leaderboard)
+        study = study_of(_unique(judgments), exam_gold=self._inputs.exam_gold)
+        return separated(rank(study, options=options).leaderboard)
 
     async def _stage(self, name: str, jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run a stage's jobs concurrently; a call that fails for good is counted
@@ -397,20 +346,17 @@ class Pipeline:
         return await self._stage("submissions", [
             partial(asker.submit, e, items[t]) for t in sorted(items) for e in cfg.evaluatees])
 
-    async def _exam(self, asker: Asker, items: dict[str, Item],
-                    submissions: list[Submission]) -> tuple[list[Judgment], list[str]]:
+    async def _exam(self, asker: Asker, submissions: list[Submission]
+                    ) -> tuple[list[Judgment], list[str]]:
         """Every candidate sits the exam; returns the exam judgments and who qualified."""
-        cfg = self.config
-        if cfg.exam is None or cfg.exam.gold is None or not cfg.exam.by_gold:
+        cfg, inputs = self.config, self._inputs
+        gold = inputs.exam_gold
+        if cfg.exam is None or gold is None:
             return [], list(cfg.reviewers)  # qualified after the review, without labels
-        exam_items = {i.item: i for i in read_items(cfg.exam.items)} if cfg.exam.items else items
-        exam_subs = read_submissions(cfg.exam.submissions) if cfg.exam.submissions \
-            else submissions
+        exam_subs = inputs.exam_submissions or submissions
         missing = self._failures.in_stage("submissions")
-        gold = gold_from_judgments(cfg.exam.gold, known_models=sorted(
-            {s.model for s in exam_subs} | missing))
-        asked = exam_questions(gold, exam_items, exam_subs, cfg.review.mode == "pairwise",
-                               missing)
+        asked = exam_questions(gold, inputs.exam_items, exam_subs,
+                               cfg.review.mode == "pairwise", missing)
         judgments = await self._stage("exam", [partial(asker.judge, r, q) for q in asked
                                                for r in cfg.reviewers])
         failed = self._failures.in_stage("exam")
@@ -435,7 +381,9 @@ class Pipeline:
             versions["llama_cpp_python"] = llama_cpp.__version__
         except ImportError:
             pass
-        return {"config": cfg.model_dump(mode="json"), "versions": versions, "seed": cfg.seed,
+        # Settings at their default are left out: the config reads back the same.
+        return {"config": cfg.model_dump(mode="json", exclude_defaults=True),
+                "versions": versions, "seed": cfg.seed,
                 "prompt_hashes": prompts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
@@ -475,8 +423,10 @@ def _unique(judgments: list[Judgment]) -> list[Judgment]:
     return kept
 
 
-def run_files(run: RunResult, config: RunConfig) -> dict[str, bytes]:
-    """The files of a run: rank's, plus the submissions, judgments and run facts."""
+def run_files(run: RunResult, config: RunConfig
+              ) -> tuple[dict[str, bytes], dict[str, list[dict[str, Any]]]]:
+    """The files of a run (rank's, plus the submissions, judgments and run facts), and
+    the records they hold, for the store."""
     files = run.rank.files()
     t = run.tally
     cost = orjson.loads(files["cost.json"])
@@ -486,16 +436,21 @@ def run_files(run: RunResult, config: RunConfig) -> dict[str, bytes]:
                 truncated_prompts=t.truncated, review_calls=review.get("calls"),
                 review_calls_full_schedule=review.get("full_schedule_calls"),
                 calls_saved=review.get("calls_saved"))
-    files["cost.json"] = orjson.dumps(cost, option=orjson.OPT_INDENT_2) + b"\n"
-    files["reviewers.json"] = _json(_mark_failures(orjson.loads(files["reviewers.json"]),
-                                                   config.reviewers,
-                                                   run.facts.get("failures", {})))
-    files["submissions.jsonl"] = dumps_jsonl([asdict(s) for s in run.submissions])
-    files["judgments.jsonl"] = dumps_jsonl([judgment_to_dict(j) for j in run.judgments])
-    files["run.json"] = orjson.dumps(run.facts, option=orjson.OPT_INDENT_2) + b"\n"
-    files.update(render(report_inputs(config, run.rank, run.submissions, run.judgments,
-                                      run.facts)))
-    return files
+    records = {
+        "submissions": [asdict(s) for s in run.submissions],
+        "judgments": [judgment_to_dict(j) for j in run.judgments],
+        "reviewers": _mark_failures(orjson.loads(files["reviewers.json"]), config.reviewers,
+                                    run.facts.get("failures", {})),
+    }
+    files["cost.json"] = _json(cost)
+    files["reviewers.json"] = _json(records["reviewers"])
+    files["submissions.jsonl"] = dumps_jsonl(records["submissions"])
+    files["judgments.jsonl"] = dumps_jsonl(records["judgments"])
+    files["run.json"] = _json(run.facts)
+    files.update(render(ReportInputs(run.rank, title="peerreview run",
+                                     threshold=rank_options(config).threshold,
+                                     facts=run.facts)))
+    return files, records
 
 
 def _mark_failures(rows: list[dict[str, Any]], candidates: list[str],

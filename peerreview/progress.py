@@ -5,7 +5,6 @@ Both show retries and failures per model as they happen."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from types import TracebackType
 
@@ -20,17 +19,8 @@ from rich.progress import (
 )
 
 from peerreview.calls import Tally
+from peerreview.console import STDERR
 from peerreview.models import Health
-
-STDERR = Console(stderr=True)  # one console for bars, notices and log lines
-
-
-class ConsoleHandler(logging.Handler):
-    """Log records printed through :data:`STDERR`, so they appear above live bars."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        STDERR.print(f"{record.levelname.lower()}: {self.format(record)}", markup=False,
-                     highlight=False, soft_wrap=True)
 
 
 class StageProgress:

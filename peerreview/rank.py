@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +31,29 @@ from peerreview.errors import InputError
 from peerreview.exam import ExamResult, Weighting, candidates, run_exam, select_and_weight
 from peerreview.gold import Gold, gold_from_judgments
 from peerreview.latent import (
-    LATENT_MODELS,
     consistency_accuracy,
     dawid_skene,
     latent_reliability,
     noisy_bradley_terry,
     self_confidence,
 )
+from peerreview.options import LATENT_MODELS
+from peerreview.options import Qualification as Qualification
 from peerreview.output import write_files
 from peerreview.records import (
     Duplicate,
     Judgment,
     JudgmentSet,
     OffScale,
+    PairwiseJudgment,
+    PointwiseJudgment,
     dumps_jsonl,
     off_scale_note,
-    read_judgments,
+    parse_judgment,
 )
 from peerreview.schedule import Schedule, cascade_order, select, separated
-from peerreview.votes import FloatArray, JudgmentTable, build_table
-
-
-class Qualification(StrEnum):
-    """How reviewer candidates qualify."""
-
-    GOLD = "gold"  # PRE's exam against human labels
-    LATENT = "latent"  # reliability from a latent-truth model of the judgments alone
-    CONSISTENCY = "consistency"  # accuracy implied by agreement across the two orders
-    NONE = "none"  # every candidate qualifies with equal weight
+from peerreview.study import Study, load_study, study_of
+from peerreview.votes import FloatArray, JudgmentTable
 
 
 @dataclass(slots=True)
@@ -107,6 +101,7 @@ class RankResult:
     judgments_available: int
     notes: list[str] = field(default_factory=list)
     schedule: Schedule = Schedule.FULL
+    study: Study | None = None  # what was ranked: every judgment, the gold, the texts
 
     def files(self) -> dict[str, bytes]:
         """The contract's output files, by name."""
@@ -126,7 +121,8 @@ def _check_options(opts: RankOptions) -> None:
 
 
 def rank(
-    judgments: list[str | Path] | JudgmentSet,
+    judgments: Study | list[str | Path] | list[str] | list[Path] | list[Judgment]
+    | JudgmentSet,
     *,
     exam_gold: str | Path | Gold | None = None,
     gold: str | Path | Gold | None = None,
@@ -135,9 +131,10 @@ def rank(
     """Run the exam and the chair on recorded judgments.
 
     Args:
-        judgments: judgment files, or judgments already read.
-        exam_gold: human labels for the qualification exam.
-        gold: human labels to measure agreement against.
+        judgments: a :class:`~peerreview.study.Study`, judgment files, or judgments in
+            hand (records, or dicts in the exchange format).
+        exam_gold: human labels for the qualification exam (a study carries its own).
+        gold: human labels to measure agreement against (likewise).
         options: exam and chair settings.
 
     Raises:
@@ -145,17 +142,19 @@ def rank(
     """
     opts = options or RankOptions()
     _check_options(opts)
-    read = judgments if isinstance(judgments, JudgmentSet) else read_judgments(
-        judgments, opts.off_scale)
-    table = build_table(read.judgments)
+    study = as_study(judgments, exam_gold=exam_gold, gold=gold, off_scale=opts.off_scale)
+    table = study.table
+    for labels in (study.exam_gold, study.gold):
+        if labels is not None:
+            labels.check_models(table.models)
     qualification = opts.qualification or (
-        Qualification.GOLD if exam_gold is not None else Qualification.NONE)
-    if qualification is Qualification.GOLD and exam_gold is None:
+        Qualification.GOLD if study.exam_gold is not None else Qualification.NONE)
+    if qualification is Qualification.GOLD and study.exam_gold is None:
         raise InputError("--qualification gold needs --exam-gold FILE")
-    exam_labels = _load_gold(exam_gold, table) if qualification is Qualification.GOLD else None
-    gold_labels = _load_gold(gold, table)
+    exam_labels = study.exam_gold if qualification is Qualification.GOLD else None
+    gold_labels = study.gold
 
-    notes = off_scale_note(read.off_scale, opts.off_scale) + _position_notes(table)
+    notes = off_scale_note(study.off_scale, opts.off_scale) + _position_notes(table)
     warned: set[str] = set()  # the same file may be exam gold and gold
     for labels in (exam_labels, gold_labels):
         if labels is not None and labels.duplicates and labels.path not in warned:
@@ -165,13 +164,13 @@ def rank(
                          f"annotator ignored, the first of each kept (e.g. {d.path}:{d.line} "
                          f"repeats {d.kept_path}:{d.kept_line})")
     if qualification in (Qualification.LATENT, Qualification.CONSISTENCY):
-        exam = _label_free_exam(table, qualification, opts, notes, read.judgments)
+        exam = _label_free_exam(table, qualification, opts, notes)
     else:
         exam = run_exam(table, exam_labels, threshold=opts.threshold, weighting=opts.weighting,
                         exponent=opts.exponent, allow_unexamined=opts.allow_unexamined,
                         seed=opts.seed)
         if exam_labels is not None:  # the label-free signals, side by side with the exam
-            _add_signals(table, exam, opts.latent_model, read.judgments)
+            _add_signals(table, exam, opts.latent_model)
     weights = np.array([r.weight for r in exam])
     method = opts.method or ("mean" if table.kind == "pointwise" else "vote")
     chair = make_chair(method, normalize=opts.normalize, seed=opts.seed)
@@ -210,7 +209,7 @@ def rank(
               "(--allow-unexamined lets it in)"
               for r in exam if exam_labels is not None and not r.examined and not r.qualified]
     return RankResult(method, table, exam, evidence, board, agreement, singles,
-                      read.duplicates, used, available, notes, opts.schedule)
+                      study.duplicates, used, available, notes, opts.schedule, study)
 
 
 def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray,
@@ -258,14 +257,13 @@ def _position_notes(table: JudgmentTable) -> list[str]:
     return notes
 
 
-def _add_signals(table: JudgmentTable, exam: list[ExamResult], latent_model: str,
-                 judgments: list[Judgment]) -> None:
+def _add_signals(table: JudgmentTable, exam: list[ExamResult], latent_model: str) -> None:
     """The label-free qualification signals of every candidate."""
     fit = None  # one Dawid-Skene fit serves both signals where both want it
     if table.kind != "pointwise" and latent_model == "dawid-skene":
         fit = dawid_skene(table.votes(), len(table.reviewers), len(table.models))
     latent = fit.reliability if fit else latent_reliability(table, latent_model)
-    confidence = self_confidence(table, judgments, fit)
+    confidence = self_confidence(table, fit)
     for res, value, conf in zip(exam, latent, confidence, strict=True):
         res.latent_reliability = value
         res.consistency_accuracy = consistency_accuracy(res.position_consistency)
@@ -273,11 +271,11 @@ def _add_signals(table: JudgmentTable, exam: list[ExamResult], latent_model: str
 
 
 def _label_free_exam(table: JudgmentTable, qualification: Qualification, opts: RankOptions,
-                     notes: list[str], judgments: list[Judgment]) -> list[ExamResult]:
+                     notes: list[str]) -> list[ExamResult]:
     """Qualify by latent reliability or by order consistency, with the exam's threshold
     and weighting."""
     exam = candidates(table)
-    _add_signals(table, exam, opts.latent_model, judgments)
+    _add_signals(table, exam, opts.latent_model)
     for res in exam:
         res.qualification_score = res.latent_reliability if qualification is \
             Qualification.LATENT else res.consistency_accuracy
@@ -302,10 +300,43 @@ def _label_free_exam(table: JudgmentTable, qualification: Qualification, opts: R
     return exam
 
 
-def _load_gold(source: str | Path | Gold | None, table: JudgmentTable) -> Gold | None:
-    if source is None or isinstance(source, Gold):
-        return source
-    return gold_from_judgments(source, known_models=table.models)
+def as_study(judgments: Study | list[str | Path] | list[str] | list[Path] | list[Judgment]
+             | JudgmentSet, *, exam_gold: str | Path | Gold | None = None,
+             gold: str | Path | Gold | None = None,
+             off_scale: OffScale = OffScale.KEEP) -> Study:
+    """The study ``rank`` works on, from whatever it was given."""
+    if isinstance(judgments, Study):
+        if exam_gold is not None or gold is not None:
+            raise InputError("a Study carries its own gold: give it to load_study")
+        return judgments
+    if isinstance(judgments, JudgmentSet):
+        records: list[Judgment] | None = judgments.judgments
+    elif judgments and all(isinstance(j, dict | PairwiseJudgment | PointwiseJudgment)
+                           for j in judgments):
+        records = [parse_judgment(j, Path("<records>"), k, off_scale) if isinstance(j, dict)
+                   else j for k, j in enumerate(judgments, start=1)
+                   if isinstance(j, dict | PairwiseJudgment | PointwiseJudgment)]
+    else:
+        records = None
+    if records is None:
+        paths = [str(p) for p in judgments]  # type: ignore[union-attr]
+        file_exam = None if isinstance(exam_gold, Gold) else exam_gold
+        file_gold = None if isinstance(gold, Gold) else gold
+        study = load_study(paths, exam_gold=file_exam, gold=file_gold, off_scale=off_scale)
+    else:
+        study = study_of(records)
+        if isinstance(judgments, JudgmentSet):
+            study.duplicates, study.off_scale = judgments.duplicates, judgments.off_scale
+        models = study.table.models
+        if exam_gold is not None and not isinstance(exam_gold, Gold):
+            study.exam_gold = gold_from_judgments(exam_gold, known_models=models)
+        if gold is not None and not isinstance(gold, Gold):
+            study.gold = gold_from_judgments(gold, known_models=models)
+    if isinstance(exam_gold, Gold):
+        study.exam_gold = exam_gold
+    if isinstance(gold, Gold):
+        study.gold = gold
+    return study
 
 
 def _json(value: Any) -> bytes:

@@ -7,6 +7,7 @@ line and the field. Unknown keys are ignored. A judgment whose ``winner`` or
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -179,8 +180,8 @@ def parse_judgment(obj: dict[str, Any], path: Path, line: int,
     item = _text(obj, "item", path, line)
     reviewer = _text(obj, "reviewer", path, line)
     raw = obj.get("raw")
-    if raw is not None and not isinstance(raw, str):
-        raw = orjson.dumps(raw).decode()
+    if raw is not None and not isinstance(raw, str):  # kept as JSON text, as polars spells it
+        raw = json.dumps(raw, ensure_ascii=False)
     if "first" in obj or "second" in obj:
         first = _text(obj, "first", path, line)
         second = _text(obj, "second", path, line)
@@ -239,15 +240,36 @@ class JudgmentSet:
     off_scale: Counter[str] = field(default_factory=Counter)  # reviewer -> scores off scale
 
 
+def read_judgment_lines(path: str | Path, off_scale: OffScale = OffScale.KEEP
+                        ) -> Iterator[tuple[int, Judgment, bool]]:
+    """Every judgment of one file, exactly checked: ``(line, judgment, off_scale)``
+    where the last says whether the score given lay outside its scale.
+
+    Raises:
+        InputError: the file is missing or a record is malformed (file, line, field).
+    """
+    path = Path(path)
+    for line, obj in iter_jsonl(path):
+        judgment = parse_judgment(obj, path, line, off_scale)
+        yield line, judgment, isinstance(judgment, PointwiseJudgment) and _off(obj)
+
+
+def judgment_key(judgment: Judgment) -> tuple[str, ...]:
+    """What makes a judgment a repeat of another: item, reviewer, models and order."""
+    if isinstance(judgment, PairwiseJudgment):
+        return (judgment.item, judgment.reviewer, judgment.first, judgment.second)
+    return (judgment.item, judgment.reviewer, judgment.model)
+
+
 def read_judgments(paths: list[str | Path] | str | Path,
                    off_scale: OffScale = OffScale.KEEP) -> JudgmentSet:
-    """Read judgments from one or more JSON Lines files.
-
-    Scores outside their scale follow ``off_scale`` and are counted per reviewer.
+    """Read judgments from one or more JSON Lines files, as records (the exact reader;
+    :mod:`peerreview.reading` reads large files straight into columns).
 
     A judgment with the same item, reviewer, models and order (pairwise) or item,
     reviewer and model (pointwise) as an earlier one is a duplicate: the first is
-    kept and the later one is listed in ``duplicates``.
+    kept and the later one is listed in ``duplicates``. Scores outside their scale
+    follow ``off_scale`` and are counted per reviewer.
 
     Raises:
         InputError: a file is missing, empty or holds a malformed record.
@@ -261,18 +283,11 @@ def read_judgments(paths: list[str | Path] | str | Path,
     off: Counter[str] = Counter()
     for path in map(Path, paths):
         count = 0
-        for line, obj in iter_jsonl(path):
-            judgment = parse_judgment(obj, path, line, off_scale)
+        for line, judgment, outside in read_judgment_lines(path, off_scale):
             count += 1
-            if isinstance(judgment, PointwiseJudgment) and _off(obj):
-                off[judgment.reviewer] += 1
-            if isinstance(judgment, PairwiseJudgment):
-                key: tuple[str, ...] = (judgment.item, judgment.reviewer,
-                                        judgment.first, judgment.second)
-            else:
-                key = (judgment.item, judgment.reviewer, judgment.model)
+            off[judgment.reviewer] += outside
             where = (str(path), line)
-            earlier = seen.setdefault(key, where)
+            earlier = seen.setdefault(judgment_key(judgment), where)
             if earlier is not where:
                 duplicates.append(Duplicate(str(path), line, earlier[0], earlier[1]))
                 continue
@@ -280,7 +295,7 @@ def read_judgments(paths: list[str | Path] | str | Path,
             sources.append(where)
         if count == 0:
             raise InputError("no judgments in file (it is empty)", path)
-    return JudgmentSet(judgments, duplicates, sources, off)
+    return JudgmentSet(judgments, duplicates, sources, +off)
 
 
 def _off(obj: dict[str, Any]) -> bool:

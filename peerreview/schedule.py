@@ -23,21 +23,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from peerreview.chair.bootstrap import LeaderboardRow
 from peerreview.errors import InputError
+from peerreview.options import Schedule as Schedule
 from peerreview.votes import BoolArray, JudgmentTable, pair_key
-
-
-class Schedule(StrEnum):
-    FULL = "full"
-    CASCADE = "cascade"
-    ONE_ORDER = "one-order"
-    ADAPTIVE = "adaptive"
 
 
 def decided(votes: Sequence[int], per_answer: int) -> bool:

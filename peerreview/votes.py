@@ -12,16 +12,17 @@ sign of the score difference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from peerreview.records import Judgment, PairwiseJudgment
+from peerreview.records import Judgment, PairwiseJudgment, PointwiseJudgment
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+ObjectArray = npt.NDArray[np.object_]
 
 NO_ORDER = -1  # a_first for votes derived from pointwise scores
 
@@ -37,14 +38,15 @@ class Votes:
     vote: IntArray  # +1 a better, -1 b better, 0 tie or abstention
     abstain: BoolArray
     a_first: IntArray  # 1 a shown first, 0 b shown first, NO_ORDER from scores
+    confidence: FloatArray  # the probability the reviewer put on its verdict; NaN: none
+    raw: ObjectArray  # the reviewer's answer (str) or None
 
     def __len__(self) -> int:
         return int(self.item.size)
 
     def take(self, mask: BoolArray | IntArray) -> Votes:
         """The rows selected by a boolean mask or an index array."""
-        return Votes(self.item[mask], self.reviewer[mask], self.a[mask], self.b[mask],
-                     self.vote[mask], self.abstain[mask], self.a_first[mask])
+        return Votes(*(getattr(self, f)[mask] for f in Votes.__slots__))
 
     @staticmethod
     def concat(parts: list[Votes]) -> Votes:
@@ -63,14 +65,14 @@ class Scores:
     score: FloatArray
     low: FloatArray
     high: FloatArray
+    raw: ObjectArray  # the reviewer's answer (str) or None
 
     def __len__(self) -> int:
         return int(self.item.size)
 
     def take(self, mask: BoolArray | IntArray) -> Scores:
         """The rows selected by a boolean mask or an index array."""
-        return Scores(self.item[mask], self.reviewer[mask], self.model[mask],
-                      self.score[mask], self.low[mask], self.high[mask])
+        return Scores(*(getattr(self, f)[mask] for f in Scores.__slots__))
 
 
 @dataclass(slots=True)
@@ -111,8 +113,9 @@ class JudgmentTable:
         p, s = self.pairwise, self.scores
         return JudgmentTable(
             self.items, [m for m, u in zip(self.models, used, strict=True) if u], self.reviewers,
-            Votes(p.item, p.reviewer, new[p.a], new[p.b], p.vote, p.abstain, p.a_first),
-            Scores(s.item, s.reviewer, new[s.model], s.score, s.low, s.high))
+            Votes(p.item, p.reviewer, new[p.a], new[p.b], p.vote, p.abstain, p.a_first,
+                  p.confidence, p.raw),
+            Scores(s.item, s.reviewer, new[s.model], s.score, s.low, s.high, s.raw))
 
     def for_reviewers(self, keep: BoolArray) -> JudgmentTable:
         """The same table with only the judgments of reviewers where ``keep`` is true."""
@@ -127,55 +130,131 @@ class JudgmentTable:
                              self.scores.take(keep[self.scores.item]))
 
 
-def _index(names: set[str]) -> dict[str, int]:
-    return {name: i for i, name in enumerate(sorted(names))}
+@dataclass(slots=True)
+class PairwiseColumns:
+    """Pairwise judgments as parallel lists, in reading order."""
+
+    item: list[str] = field(default_factory=list)
+    reviewer: list[str] = field(default_factory=list)
+    first: list[str] = field(default_factory=list)
+    second: list[str] = field(default_factory=list)
+    winner: list[str | None] = field(default_factory=list)
+    confidence: list[float | None] = field(default_factory=list)
+    raw: list[str | None] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PointwiseColumns:
+    """Pointwise judgments as parallel lists, in reading order."""
+
+    item: list[str] = field(default_factory=list)
+    reviewer: list[str] = field(default_factory=list)
+    model: list[str] = field(default_factory=list)
+    score: list[float | None] = field(default_factory=list)
+    low: list[float] = field(default_factory=list)
+    high: list[float] = field(default_factory=list)
+    raw: list[str | None] = field(default_factory=list)
+
+
+def _numbered(values: list[str], count: int) -> tuple[list[str], IntArray]:
+    """The distinct names in string order, and each value's index among them."""
+    names = sorted(dict.fromkeys(values))
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.fromiter(map(index.__getitem__, values), np.int64, count)
+
+
+_WINNER_CODE = {"first": 1, "second": -1, "tie": 0, None: 2}  # 2: an abstention
+
+
+@dataclass(slots=True)
+class TableParts:
+    """A table's columns with names already numbered (in string order): what every
+    reader hands :func:`assemble_table`."""
+
+    items: list[str]
+    models: list[str]
+    reviewers: list[str]
+    p_item: IntArray  # pairwise rows
+    p_reviewer: IntArray
+    first: IntArray  # the model shown first
+    second: IntArray
+    winner_code: IntArray  # 1 first, -1 second, 0 tie, 2 abstention
+    confidence: FloatArray
+    p_raw: ObjectArray
+    s_item: IntArray  # pointwise rows
+    s_reviewer: IntArray
+    model: IntArray
+    score: FloatArray  # NaN: an abstention
+    low: FloatArray
+    high: FloatArray
+    s_raw: ObjectArray
+
+
+def assemble_table(t: TableParts) -> JudgmentTable:
+    """Lay numbered columns out as votes on unordered pairs (a < b) and scores."""
+    abstain = t.winner_code == 2
+    winner = np.where(abstain, 0, t.winner_code)
+    a_first = (t.first < t.second).astype(np.int64)
+    votes = Votes(item=t.p_item, reviewer=t.p_reviewer, a=np.minimum(t.first, t.second),
+                  b=np.maximum(t.first, t.second), vote=np.where(a_first == 1, winner, -winner),
+                  abstain=abstain, a_first=a_first, confidence=t.confidence, raw=t.p_raw)
+    scores = Scores(item=t.s_item, reviewer=t.s_reviewer, model=t.model, score=t.score,
+                    low=t.low, high=t.high, raw=t.s_raw)
+    return JudgmentTable(t.items, t.models, t.reviewers, votes, scores)
+
+
+def table_from_columns(p: PairwiseColumns, s: PointwiseColumns) -> JudgmentTable:
+    """Number the judgments' items, models and reviewers (in string order) and lay
+    them out as columns."""
+    n, m = len(p.item), len(s.item)
+    items, item_ix = _numbered(p.item + s.item, n + m)
+    reviewers, reviewer_ix = _numbered(p.reviewer + s.reviewer, n + m)
+    models, model_ix = _numbered(p.first + p.second + s.model, 2 * n + m)
+    return assemble_table(TableParts(
+        items=items, models=models, reviewers=reviewers, p_item=item_ix[:n],
+        p_reviewer=reviewer_ix[:n], first=model_ix[:n], second=model_ix[n:2 * n],
+        winner_code=np.fromiter(map(_WINNER_CODE.__getitem__, p.winner), np.int64, n),
+        confidence=_floats(p.confidence), p_raw=_objects(p.raw), s_item=item_ix[n:],
+        s_reviewer=reviewer_ix[n:], model=model_ix[2 * n:], score=_floats(s.score),
+        low=np.asarray(s.low, np.float64).reshape(m),
+        high=np.asarray(s.high, np.float64).reshape(m), s_raw=_objects(s.raw)))
+
+
+def _floats(values: list[float | None]) -> FloatArray:
+    """Numbers with None as NaN."""
+    if not values or set(values) == {None}:
+        return np.full(len(values), np.nan)
+    return np.fromiter((np.nan if x is None else x for x in values), np.float64, len(values))
+
+
+def _objects(values: list[str | None]) -> ObjectArray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def build_table(judgments: list[Judgment]) -> JudgmentTable:
-    """Number the judgments' items, models and reviewers and lay them out as columns."""
-    items: set[str] = set()
-    models: set[str] = set()
-    reviewers: set[str] = set()
-    pairwise: list[PairwiseJudgment] = []
-    pointwise = []
+    """The table of judgment records (see :func:`table_from_columns`)."""
+    p, s = PairwiseColumns(), PointwiseColumns()
     for j in judgments:
-        items.add(j.item)
-        reviewers.add(j.reviewer)
         if isinstance(j, PairwiseJudgment):
-            models.add(j.first)
-            models.add(j.second)
-            pairwise.append(j)
+            p.item.append(j.item)
+            p.reviewer.append(j.reviewer)
+            p.first.append(j.first)
+            p.second.append(j.second)
+            p.winner.append(j.winner)
+            p.confidence.append(j.confidence)
+            p.raw.append(j.raw)
         else:
-            models.add(j.model)
-            pointwise.append(j)
-    item_ix, model_ix, reviewer_ix = _index(items), _index(models), _index(reviewers)
-
-    n = len(pairwise)
-    first = np.fromiter((model_ix[j.first] for j in pairwise), np.int64, n)
-    second = np.fromiter((model_ix[j.second] for j in pairwise), np.int64, n)
-    code = {"first": 1, "second": -1, "tie": 0, None: 0}
-    winner = np.fromiter((code[j.winner] for j in pairwise), np.int64, n)
-    a_first = (first < second).astype(np.int64)
-    votes = Votes(
-        item=np.fromiter((item_ix[j.item] for j in pairwise), np.int64, n),
-        reviewer=np.fromiter((reviewer_ix[j.reviewer] for j in pairwise), np.int64, n),
-        a=np.minimum(first, second),
-        b=np.maximum(first, second),
-        vote=np.where(a_first == 1, winner, -winner),
-        abstain=np.fromiter((j.winner is None for j in pairwise), np.bool_, n),
-        a_first=a_first,
-    )
-    m = len(pointwise)
-    scores = Scores(
-        item=np.fromiter((item_ix[j.item] for j in pointwise), np.int64, m),
-        reviewer=np.fromiter((reviewer_ix[j.reviewer] for j in pointwise), np.int64, m),
-        model=np.fromiter((model_ix[j.model] for j in pointwise), np.int64, m),
-        score=np.fromiter((np.nan if j.score is None else j.score for j in pointwise),
-                          np.float64, m),
-        low=np.fromiter((j.scale[0] for j in pointwise), np.float64, m),
-        high=np.fromiter((j.scale[1] for j in pointwise), np.float64, m),
-    )
-    return JudgmentTable(list(item_ix), list(model_ix), list(reviewer_ix), votes, scores)
+            assert isinstance(j, PointwiseJudgment)
+            s.item.append(j.item)
+            s.reviewer.append(j.reviewer)
+            s.model.append(j.model)
+            s.score.append(j.score)
+            s.low.append(j.scale[0])
+            s.high.append(j.scale[1])
+            s.raw.append(j.raw)
+    return table_from_columns(p, s)
 
 
 def score_votes(scores: Scores) -> Votes:
@@ -209,12 +288,14 @@ def score_votes(scores: Scores) -> Votes:
     missing = np.isnan(diff)
     vote = np.where(missing, 0, np.sign(np.nan_to_num(diff))).astype(np.int64)
     return Votes(s.item[ia], s.reviewer[ia], s.model[ia], s.model[ib], vote, missing,
-                 np.full(ia.size, NO_ORDER, np.int64))
+                 np.full(ia.size, NO_ORDER, np.int64), np.full(ia.size, np.nan),
+                 np.full(ia.size, None, dtype=object))
 
 
 def _no_votes() -> Votes:
     empty = np.zeros(0, np.int64)
-    return Votes(empty, empty, empty, empty, empty, np.zeros(0, np.bool_), empty)
+    return Votes(empty, empty, empty, empty, empty, np.zeros(0, np.bool_), empty,
+                 np.zeros(0), np.empty(0, dtype=object))
 
 
 def pair_key(item: IntArray, a: IntArray, b: IntArray, n_models: int) -> IntArray:

@@ -135,7 +135,7 @@ def test_self_confidence_is_higher_when_surer_on_easy_questions() -> None:
             conf = (0.9 if easy else 0.6) if r == 0 else (0.6 if easy else 0.9)
             judgments.append(PairwiseJudgment(f"t{q}", f"r{r}", "A", "B", winner, None, conf))
     table = build_table(judgments)
-    conf = self_confidence(table, judgments)
+    conf = self_confidence(table)
     assert conf[0] == pytest.approx(0.3) and conf[1] == pytest.approx(-0.3)
 
 

@@ -9,8 +9,6 @@ reported with geometric mean 1.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit, log_expit
 
 from peerreview.chair.base import Chair, Evidence
 from peerreview.votes import FloatArray, IntArray
@@ -26,6 +24,9 @@ def fit_bradley_terry(a: IntArray, b: IntArray, wins_a: FloatArray, wins_b: Floa
         n_models: the number of models.
         reg: L2 penalty on the log-strengths; 0 is the plain maximum likelihood.
     """
+    from scipy.optimize import minimize  # slow to import: only when a fit is made
+    from scipy.special import expit, log_expit
+
     total = wins_a + wins_b
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:

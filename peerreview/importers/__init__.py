@@ -79,6 +79,9 @@ def require_dir(path: Path, what: str) -> None:
         raise InputError(f"not a folder; expected the {what}", path)
 
 
+IMPORTERS = ("summeval", "vicuna80", "pandalm")
+
+
 def importer(name: str) -> Callable[..., ImportedSet]:
     """The import function of a data set name."""
     from peerreview.importers import pandalm, summeval, vicuna80
@@ -88,6 +91,7 @@ def importer(name: str) -> Callable[..., ImportedSet]:
         "vicuna80": vicuna80.import_vicuna80,
         "pandalm": pandalm.import_pandalm,
     }
+    assert set(table) == set(IMPORTERS)
     if name not in table:
         raise InputError(f"unknown data set {name!r}; choose from {', '.join(table)}")
     return table[name]

@@ -1,6 +1,6 @@
 """The report: one self-contained HTML page (report.html) and a summary.md.
 
-Tables are rendered by Jinja2 with autoescaping; charts are matplotlib SVG; the
+Tables are rendered by Jinja2 with autoescaping; charts are SVG from a template; the
 item browser is a small inline script that builds its rows with ``textContent``
 from a JSON island, so model text shows as text and never runs.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
@@ -19,27 +20,27 @@ import orjson
 
 from peerreview.chair import make_chair, reviewer_evidence
 from peerreview.chair.bootstrap import ranks
-from peerreview.rank import RankResult
-from peerreview.records import Item, Judgment, Submission
+from peerreview.report import charts
 from peerreview.report.browser import browser_data
 from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
-from peerreview.votes import build_table
+from peerreview.study import Study
+
+if TYPE_CHECKING:  # the report draws a ranking; it never makes one
+    from peerreview.rank import RankResult
 
 
 @dataclass(slots=True)
 class ReportInputs:
-    """What a report shows: the ranking, and where known the texts behind it."""
+    """What a report shows: the ranking, whose study holds every judgment, the gold
+    and where known the texts behind it; and the facts of the run."""
 
     result: RankResult
     title: str = "peerreview report"
     threshold: float = 0.6
-    items: dict[str, Item] = field(default_factory=dict)
-    submissions: list[Submission] = field(default_factory=list)
-    judgments: list[Judgment] = field(default_factory=list)  # for raw answers
-    gold: dict[tuple[str, str, str], int] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+@cache
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("peerreview", "report"),
                              autoescape=jinja2.select_autoescape(("html.j2",),
@@ -87,24 +88,6 @@ def _qualified_by(result: RankResult) -> str:
     return "nobody dropped: every reviewer with equal weight"
 
 
-def _brief(facts: dict[str, Any]) -> dict[str, Any]:
-    """The run facts with each model's settings cut to those not at their default."""
-    from peerreview.config import ModelConfig
-
-    if "config" not in facts:
-        return facts
-    fields = ModelConfig.model_fields
-    models = {name: {k: v for k, v in m.items()
-                     if k not in fields or v != _default(fields[k])}
-              for name, m in facts["config"].get("models", {}).items()}
-    return {**facts, "config": {**facts["config"], "models": models}}
-
-
-def _default(info: Any) -> Any:
-    value = info.get_default(call_default_factory=True)
-    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-
-
 def _json_island(data: Any) -> str:
     """JSON safe inside a <script> element: no '<' can close it or open a comment."""
     return orjson.dumps(data).decode().replace("<", "\\u003c")
@@ -112,12 +95,13 @@ def _json_island(data: Any) -> str:
 
 def render(inputs: ReportInputs) -> dict[str, bytes]:
     """report.html and summary.md for a ranking."""
-    from peerreview.report import charts  # matplotlib is imported only to draw
 
     result = inputs.result
+    study = result.study or Study(result.table)
     table = result.evidence.table
-    full = build_table(inputs.judgments) if inputs.judgments else result.table
-    lengths = {(s.item, s.model): len(s.output) for s in inputs.submissions}
+    full = study.table
+    gold = study.gold or study.exam_gold
+    lengths = {(s.item, s.model): len(s.output) for s in study.submissions}
     consistency = {r.reviewer: r.position_consistency for r in result.exam}
     bias = biases(full, lengths, consistency)
     kappa = kappa_matrix(full)
@@ -129,7 +113,7 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
                    "peer-rank": "peer-rank score"}.get(result.method, "score")
     has_exam = any(r.exam_accuracy is not None for r in result.exam)
     context = {
-        "title": inputs.title, "result": result, "facts": _brief(inputs.facts), "bias": bias,
+        "title": inputs.title, "result": result, "facts": inputs.facts, "bias": bias,
         "n_items": len(set(result.evidence.verdicts.item.tolist())),
         "singles": singles, "has_exam": has_exam, "threshold": inputs.threshold,
         "qualified_by": _qualified_by(result),
@@ -143,7 +127,7 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
                                    [table.models[i] for i in order],
                                    "share of items row beat column (chair)", 0, 1),
         "browser_json": _json_island(browser_data(
-            result, full, inputs.items, inputs.submissions, inputs.judgments, inputs.gold)),
+            result, full, study.items, study.submissions, gold.pairs if gold else {})),
     }
     env = _env()
     html = env.get_template("report.html.j2").render(**context)

@@ -1,0 +1,72 @@
+"""A run's inputs, read once: the task's items and given submissions, the exam's
+items, submissions and gold, and the agreement gold; and the Study a finished run
+ranks. ``run`` reads them before any call; ``report DIR`` reads them again from the
+recorded config, and both rank the same Study."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peerreview.config import RunConfig
+from peerreview.exam import Weighting
+from peerreview.gold import Gold, gold_from_judgments
+from peerreview.rank import Qualification, RankOptions
+from peerreview.records import Item, Judgment, Submission, read_items, read_submissions
+from peerreview.study import Study, study_of
+
+
+@dataclass(slots=True)
+class RunInputs:
+    """The files a run config names, read."""
+
+    items: dict[str, Item]
+    given: list[Submission] | None  # task.submissions: outputs to use, generating none
+    exam_items: dict[str, Item]  # the exam's own items, or the task's
+    exam_submissions: list[Submission] | None  # the exam's own submissions, if any
+    exam_gold: Gold | None  # with exam: gold: (PRE's exam)
+    gold: Gold | None  # human labels to measure agreement against
+
+
+def load_run_inputs(config: RunConfig) -> RunInputs:
+    """Read every input file of a run config.
+
+    Raises:
+        InputError: a file is missing or malformed, or gold names an unknown model.
+    """
+    items = {i.item: i for i in read_items(config.task.items)}
+    given = read_submissions(config.task.submissions) if config.task.submissions else None
+    exam = config.exam
+    exam_items, exam_subs, exam_gold = items, None, None
+    if exam is not None and exam.by_gold and exam.gold is not None:
+        if exam.items:
+            exam_items = {i.item: i for i in read_items(exam.items)}
+        if exam.submissions:
+            exam_subs = read_submissions(exam.submissions)
+        known = set(config.evaluatees) | {s.model for s in exam_subs or given or []}
+        exam_gold = gold_from_judgments(exam.gold, known_models=sorted(known))
+    gold = gold_from_judgments(config.gold, known_models=sorted(
+        set(config.evaluatees) | {s.model for s in given or []})) if config.gold else None
+    return RunInputs(items, given, exam_items, exam_subs, exam_gold, gold)
+
+
+def rank_options(config: RunConfig) -> RankOptions:
+    """The chair's options of a run config."""
+    exam = config.exam
+    return RankOptions(threshold=exam.threshold if exam else 0.6,
+                       weighting=exam.weighting if exam else Weighting.LINEAR,
+                       qualification=Qualification(exam.qualification)
+                       if exam and exam.qualification else None,
+                       latent_model=exam.latent_model if exam else "dawid-skene",
+                       method=config.chair.method, bootstrap=config.chair.bootstrap,
+                       seed=config.seed,
+                       exclude_exam_items=bool(exam and exam.by_gold and exam.items),
+                       off_scale=config.review.off_scale)
+
+
+def run_study(inputs: RunInputs, judgments: list[Judgment],
+              submissions: list[Submission]) -> Study:
+    """What a run ranks and reports: its judgments, the exam gold, the gold, and the
+    texts of the task and of the exam."""
+    items = {**inputs.items, **inputs.exam_items}
+    return study_of(judgments, exam_gold=inputs.exam_gold, gold=inputs.gold, items=items,
+                    submissions=submissions + (inputs.exam_submissions or []))
