@@ -56,10 +56,13 @@ class Caller:
         self._cost = 0.0  # of this run, stored calls included
         self._pending = 0.0  # estimated cost of the calls in flight
         self._secrets = [s for b in backends.values() for s in b.secrets()]
+        self._identity = {name: config.identity() for name, config in models.items()}
+        self._answered = store.answered_keys()  # this store's answers, looked up in memory
+        self._made: dict[str, Response] = {}  # answers of this run, for a question asked again
 
     def key(self, name: str, request: dict[str, Any]) -> str:
         """The store key of a request to model ``name`` (see :mod:`peerreview.callkey`)."""
-        return call_key(self.models[name].identity(), self.backends[name].prepare(request))
+        return call_key(self._identity[name], self.backends[name].prepare(request))
 
     async def call(self, name: str, request: dict[str, Any]) -> Response:
         """The model's answer: from the store if this exact request was answered before.
@@ -79,9 +82,16 @@ class Caller:
             raise BudgetSpent(f"the budget of ${self.budget_usd:g} is spent")
         self._reserved += 1  # reserved before any await: concurrent calls never overshoot
         backend = self.backends[name]
-        identity = config.identity()
+        identity = self._identity[name]
         sent = backend.prepare(request)
-        record = self.store.get(call_key(identity, sent))
+        key = call_key(identity, sent)
+        if key in self._made:  # asked before in this run (an exam question, in review)
+            self.tally.cached += 1
+            made = self._made[key]
+            self._cost += (made.prompt_tokens * config.price.input_per_mtok
+                           + made.completion_tokens * config.price.output_per_mtok) / 1e6
+            return made
+        record = self.store.get(key) if key in self._answered else None
         if record is not None and record.response is not None:
             self.tally.cached += 1
             self._cost += record.cost_usd or 0.0
@@ -105,6 +115,7 @@ class Caller:
                 raise CallError(message, name) from exc
             raise
         response.text = redact(response.text, self._secrets)
+        self._made[key] = response
         cost = (response.prompt_tokens * config.price.input_per_mtok
                 + response.completion_tokens * config.price.output_per_mtok) / 1e6
         self.store.put(name, identity, sent,

@@ -6,6 +6,7 @@ Exit status: 0 success, 2 bad input or usage, 1 any other failure.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -245,6 +246,7 @@ def _fail(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    gc.freeze()  # what is loaded so far lives as long as the process: not for the GC to scan
     from rich.console import Console
 
     from peerreview.console import ConsoleHandler

@@ -8,6 +8,7 @@ uninterrupted one. Outputs are written all at once at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 import time
@@ -15,6 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -162,7 +164,7 @@ class Pipeline:
         _check_prompt(cfg, inputs.items)
         backends = self._backends()
         with locked(self.out):
-            store = self._store = RunStore(self.out / STORE)
+            store = self._store = RunStore(self.out / STORE, background=True)
             caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
                             budget_usd=self.budget_usd)
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
@@ -376,11 +378,10 @@ class Pipeline:
                    template_hash(f"{style[m.provider]}/{cfg.review.mode}.j2")
                    for n, m in cfg.models.items() if n in cfg.reviewers and m.provider in style}
         versions = {"peerreview": peerreview.__version__, "python": platform.python_version()}
-        try:
-            import llama_cpp
-            versions["llama_cpp_python"] = llama_cpp.__version__
-        except ImportError:
-            pass
+        if any(cfg.models[n].provider == "local" for n in {*cfg.evaluatees, *cfg.reviewers}):
+            # Read from the metadata: importing llama.cpp would load its library.
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                versions["llama_cpp_python"] = metadata.version("llama-cpp-python")
         # Settings at their default are left out: the config reads back the same.
         return {"config": cfg.model_dump(mode="json", exclude_defaults=True),
                 "versions": versions, "seed": cfg.seed,
@@ -412,15 +413,9 @@ def _check_prompt(config: RunConfig, items: dict[str, Item]) -> None:
 
 
 def _unique(judgments: list[Judgment]) -> list[Judgment]:
-    """Drop repeats: an exam question asked again in review is the same stored call."""
-    seen: set[bytes] = set()
-    kept = []
-    for j in judgments:
-        key = orjson.dumps(judgment_to_dict(j))
-        if key not in seen:
-            seen.add(key)
-            kept.append(j)
-    return kept
+    """Drop repeats: an exam question asked again in review is the same stored call
+    (judgments are frozen records: equal ones hash alike)."""
+    return list(dict.fromkeys(judgments))
 
 
 def run_files(run: RunResult, config: RunConfig

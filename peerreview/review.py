@@ -148,7 +148,8 @@ class Asker:
             score = self._score(reviewer, None if value is None else float(value))
             return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
                                      SCALES[self.mode], raw)
-        strength = parse_verdict(raw)[1] if config.provider == "openai" else None
+        strength = parse_verdict(raw)[1] if config.provider == "openai" and ">" in raw \
+            else None  # arena-hard's [[A>>B]]
         return PairwiseJudgment(question.item.item, reviewer, question.first.model,
                                 question.second.model, value, raw, confidence_of(raw),
                                 strength if strength and strength > 1 else None)

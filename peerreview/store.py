@@ -3,8 +3,9 @@
 A call is keyed by :mod:`peerreview.callkey` (provider, endpoint, model and the
 request as sent; never the API key). A call whose key is stored with a response is
 never made again, so a run that is killed and started again resumes where it
-stopped. Each call is committed on its own, so a kill at any moment loses at most
-the calls still in flight.
+stopped. Each call is committed as soon as it is answered (in a live run, by a
+writer thread, with the calls answered at the same moment), so a kill at any moment
+loses at most the calls in flight and the few answered in its last milliseconds.
 
 The schema is versioned by named migrations (after simonw/llm's ``migrations.py``):
 a store written by an older build is migrated when opened, one written by a newer
@@ -13,7 +14,9 @@ build is refused, never misread.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,18 +128,83 @@ class CallRecord:
     endpoint: str | None
 
 
+_PUT = ("INSERT INTO calls (key, provider, model, request, response, error, "
+        "prompt_tokens, completion_tokens, latency_s, cost_usd, created, endpoint) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET response = excluded.response, "
+        "error = excluded.error, prompt_tokens = excluded.prompt_tokens, "
+        "completion_tokens = excluded.completion_tokens, latency_s = excluded.latency_s, "
+        "cost_usd = excluded.cost_usd, created = excluded.created, "
+        "endpoint = excluded.endpoint WHERE calls.response IS NULL")
+
+
+class _Writer:
+    """Commits calls on a thread of its own, with its own connection (WAL lets it
+    write beside the readers), so that a live run's event loop never waits on SQLite.
+    Calls that arrive together are committed together."""
+
+    def __init__(self, path: Path) -> None:
+        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True,
+                                        name="peerreview-store")
+        self._thread.start()
+
+    def put(self, row: tuple[Any, ...]) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(row)
+
+    def _run(self, path: Path) -> None:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            while True:
+                row = self._queue.get()
+                rows = [row]
+                while not self._queue.empty():  # what arrived meanwhile: one transaction
+                    rows.append(self._queue.get_nowait())
+                stop = None in rows
+                batch = [r for r in rows if r is not None]
+                try:
+                    if batch:
+                        with db:
+                            db.execute("BEGIN")
+                            db.executemany(_PUT, batch)
+                except sqlite3.Error as exc:
+                    self.error = exc
+                for _ in rows:
+                    self._queue.task_done()
+                if stop:
+                    return
+        finally:
+            db.close()
+
+    def flush(self) -> None:
+        """Wait until every call handed over is committed."""
+        self._queue.join()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
 class RunStore:
     """The SQLite file of one run folder.
 
     Args:
         path: the database file; created with its tables if missing, migrated if
             written by an older build.
+        background: commit calls on a writer thread (a live run); every other
+            method waits for the calls handed over before it reads.
 
     Raises:
         InputError: the file is not a run store, or one of a newer build.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, background: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -150,9 +218,18 @@ class RunStore:
         except BaseException:
             self._db.close()
             raise
+        self._writer = _Writer(self.path) if background else None
+
+    def flush(self) -> None:
+        """Wait until every call handed to the writer thread is committed."""
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
-        """Close the database."""
+        """Commit what is pending and close the database."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self._db.close()
 
     def __enter__(self) -> RunStore:
@@ -160,6 +237,13 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def answered_keys(self) -> set[str]:
+        """The keys of every call stored with a response (read once at a run's start,
+        so that a fresh run looks nothing up)."""
+        self.flush()
+        return {key for (key,) in self._db.execute(
+            "SELECT key FROM calls WHERE response IS NOT NULL")}
 
     def get(self, key: str) -> CallRecord | None:
         """The stored call with this key that has a response, if any. A call stored
@@ -184,17 +268,12 @@ class RunStore:
         """
         blob = canonical(identity, request)
         key = call_key(identity, request)
-        self._db.execute(
-            "INSERT INTO calls (key, provider, model, request, response, error, "
-            "prompt_tokens, completion_tokens, latency_s, cost_usd, created, endpoint) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET response = excluded.response, "
-            "error = excluded.error, prompt_tokens = excluded.prompt_tokens, "
-            "completion_tokens = excluded.completion_tokens, latency_s = excluded.latency_s, "
-            "cost_usd = excluded.cost_usd, created = excluded.created, "
-            "endpoint = excluded.endpoint WHERE calls.response IS NULL",
-            (key, identity.provider, name, blob, response, error, prompt_tokens,
-             completion_tokens, latency_s, cost_usd, time.time(), endpoint))
+        row = (key, identity.provider, name, blob, response, error, prompt_tokens,
+               completion_tokens, latency_s, cost_usd, time.time(), endpoint)
+        if self._writer is not None:
+            self._writer.put(row)
+        else:
+            self._db.execute(_PUT, row)
         return key
 
     def set_fact(self, name: str, value: Any) -> None:
@@ -228,6 +307,7 @@ class RunStore:
 
     def per_model(self) -> list[dict[str, Any]]:
         """Calls answered and failed, tokens, cost and mean latency, model by model."""
+        self.flush()
         rows = self._db.execute(
             "SELECT model, provider, COUNT(response), COUNT(*) - COUNT(response), "
             "COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "

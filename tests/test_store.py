@@ -174,3 +174,16 @@ def test_a_file_that_is_no_store_is_an_input_error(tmp_path: Path) -> None:
     db.write_bytes(b"not a database at all" * 100)
     with pytest.raises(InputError, match="not a peerreview run store"):
         RunStore(db)
+
+
+def test_the_background_writer_commits_every_call_and_reads_wait_for_it(tmp_path: Path) -> None:
+    db = tmp_path / "run.sqlite"
+    store = RunStore(db, background=True)
+    keys = [store.put("m", WHO, {"i": i}, response=str(i)) for i in range(500)]
+    record = store.get(keys[-1])  # a read waits for what was handed over
+    assert record is not None and record.response == "499"
+    assert store.totals()["calls"] == 500
+    store.put("m", WHO, {"i": 500}, response="500")
+    store.close()  # closing commits what is pending
+    with RunStore(db) as again:
+        assert len(again.answered_keys()) == 501

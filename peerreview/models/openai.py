@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import aiohttp
+import orjson
 
 from peerreview.config import ModelConfig
 from peerreview.errors import InputError
@@ -240,7 +241,7 @@ class OpenAIBackend:
                     body = _for_reasoning(body)
                 wait: float | None = None
                 try:
-                    async with self._open().post(self.url, json=body) as resp:
+                    async with self._open().post(self.url, data=orjson.dumps(body)) as resp:
                         self.breaker.success()
                         self.health.down = None
                         if resp.status == 200:
