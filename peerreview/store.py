@@ -248,6 +248,7 @@ class RunStore:
     def get(self, key: str) -> CallRecord | None:
         """The stored call with this key that has a response, if any. A call stored
         with only an error is not an answer: it will be made again."""
+        self.flush()
         row = self._db.execute(
             "SELECT key, provider, model, request, response, error, prompt_tokens, "
             "completion_tokens, latency_s, cost_usd, endpoint FROM calls "
