@@ -10,7 +10,7 @@ import orjson
 
 from peerreview.callkey import call_key
 from peerreview.config import ModelConfig
-from peerreview.errors import PeerReviewError
+from peerreview.errors import BudgetSpent as BudgetSpent
 from peerreview.models import Backend, CallError, Response, estimate_tokens
 from peerreview.redact import redact
 from peerreview.store import RunStore
@@ -27,10 +27,6 @@ class Tally:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     truncated: int = 0
-
-
-class BudgetSpent(PeerReviewError):
-    """The run's budget of calls or dollars is spent: no further call is made."""
 
 
 class Caller:
@@ -63,6 +59,11 @@ class Caller:
     def key(self, name: str, request: dict[str, Any]) -> str:
         """The store key of a request to model ``name`` (see :mod:`peerreview.callkey`)."""
         return call_key(self._identity[name], self.backends[name].prepare(request))
+
+    def exhausted(self) -> bool:
+        """Whether the budget of calls is used up (stored calls count)."""
+        return self.budget_calls is not None and \
+            self.tally.made + self.tally.cached >= self.budget_calls
 
     async def call(self, name: str, request: dict[str, Any]) -> Response:
         """The model's answer: from the store if this exact request was answered before.

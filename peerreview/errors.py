@@ -62,3 +62,7 @@ class RunFailed(PeerReviewError):
     def __init__(self, message: str, partial: Any = None) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+class BudgetSpent(PeerReviewError):
+    """The run's budget of calls or dollars is spent: no further call is made."""

@@ -25,17 +25,18 @@ import orjson
 
 import peerreview
 from peerreview.calls import BudgetSpent, Caller, Tally
+from peerreview.chair import make_chair
 from peerreview.config import RunConfig
 from peerreview.errors import InputError, RunFailed
 from peerreview.exam import run_exam
 from peerreview.gold import Gold
 from peerreview.models import Backend, CallError, make_backend
 from peerreview.output import locked, write_files
-from peerreview.panel import full_calls, review_jobs, unsettled_pairs
+from peerreview.panel import Live, full_calls, review_jobs
 from peerreview.plan import plan
 from peerreview.progress import StageProgress
 from peerreview.prompts import task_template, template_hash
-from peerreview.rank import RankResult, rank
+from peerreview.rank import RankResult, rank, settled_by
 from peerreview.records import (
     Item,
     Judgment,
@@ -47,9 +48,8 @@ from peerreview.records import (
 from peerreview.report import ReportInputs, render
 from peerreview.review import Asker, Question, item_fields
 from peerreview.runinputs import load_run_inputs, rank_options, run_study
-from peerreview.schedule import Schedule, one_order_first, separated
+from peerreview.schedule import Schedule, adaptive, cascade_jobs
 from peerreview.store import RunStore
-from peerreview.study import study_of
 from peerreview.votes import build_table
 
 STORE = "run.sqlite"
@@ -138,6 +138,7 @@ class Pipeline:
         self.out = Path(out)
         self.show_progress = show_progress
         self.progress_interval = progress_interval
+        self._weights: dict[str, float] = {}  # exam weights, for the adaptive stopping rule
         self.budget_calls = budget_calls
         self.budget_usd = budget_usd
 
@@ -197,8 +198,7 @@ class Pipeline:
                                 f"in {self.out / STORE}: run again to retry the rest.")
             exam_judgments, qualified = await self._exam(asker, submissions)
             before = caller.tally.made + caller.tally.cached
-            review = await self._review(asker, items, submissions, qualified,
-                                        exam_judgments)
+            review = await self._review(asker, items, submissions, qualified)
             asked = caller.tally.made + caller.tally.cached - before
             if not review and caller.spent:
                 raise RunFailed("the budget was spent before the review asked anything: "
@@ -252,45 +252,29 @@ class Pipeline:
                              field="--budget")
 
     async def _review(self, asker: Asker, items: dict[str, Item],
-                      submissions: list[Submission], reviewers: list[str],
-                      exam_judgments: list[Judgment]) -> list[Judgment]:
-        """The qualified reviewers judge under the configured schedule."""
+                      submissions: list[Submission], reviewers: list[str]) -> list[Judgment]:
+        """The qualified reviewers (most accurate first) judge under the schedule."""
         cfg = self.config
         schedule = Schedule(cfg.review.schedule)
         pairwise = cfg.review.mode == "pairwise"
-        if schedule is not Schedule.ADAPTIVE:
+        if schedule in (Schedule.FULL, Schedule.ONE_ORDER):
             done = await self._stage("review", review_jobs(
                 asker, schedule, reviewers, items, submissions, pairwise=pairwise,
                 seed=cfg.seed))
             return [j for batch in done for j in batch]
-        # Adaptive: items in batches; on each, only the pairs still unsettled.
-        order = sorted(items, key=lambda t: one_order_first(t, "", "", "", cfg.seed))
-        size = max(1, len(order) // 20)
-        got: list[Judgment] = []
-        unsettled: set[tuple[str, str]] | None = None
-        for k in range(0, len(order), size):
-            batch = set(order[k:k + size])
-            done = await self._stage(f"review {k // size + 1}", review_jobs(
-                asker, schedule, reviewers, {t: items[t] for t in batch},
-                [s for s in submissions if s.item in batch], pairwise=pairwise,
-                seed=cfg.seed, pairs=unsettled))
-            got += [j for jobs in done for j in jobs]
-            if not got:
-                continue
-            unsettled = unsettled_pairs(got)
-            if not unsettled or self._settled(exam_judgments + got) or (
-                    asker.caller.budget_calls is not None
-                    and asker.caller.tally.made + asker.caller.tally.cached
-                    >= asker.caller.budget_calls):
-                break
-        return got
-
-    def _settled(self, judgments: list[Judgment]) -> bool:
-        """Whether the bootstrap rank intervals of adjacent models separate."""
-        options = rank_options(self.config)
-        options.bootstrap, options.per_reviewer = 200, False
-        study = study_of(_unique(judgments), exam_gold=self._inputs.exam_gold)
-        return separated(rank(study, options=options).leaderboard)
+        live = Live(asker, items, submissions, pairwise)
+        if schedule is Schedule.CASCADE:
+            await self._stage("review", cascade_jobs(live, reviewers, live.pairs_of,
+                                                     live.models_of))
+            return live.judgments()
+        method = cfg.chair.method or ("vote" if pairwise else "mean")
+        await adaptive(live, reviewers, live.pairs_of, live.models_of, seed=cfg.seed,
+                       run=lambda jobs, k: self._stage(f"review {k + 1}", jobs),
+                       so_far=lambda: build_table(live.got) if live.got else None,
+                       settled=settled_by(self._weights, make_chair(method, seed=cfg.seed),
+                                          cfg.seed),
+                       exhausted=asker.caller.exhausted)
+        return live.judgments()
 
     async def _stage(self, name: str, jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run a stage's jobs concurrently; a call that fails for good is counted
@@ -367,6 +351,7 @@ class Pipeline:
         results = run_exam(build_table([j for j in judgments if j.reviewer not in failed]),
                            gold, threshold=cfg.exam.threshold, weighting=cfg.exam.weighting,
                            seed=cfg.seed)
+        self._weights = {r.reviewer: r.weight for r in results}
         ranked = sorted((r for r in results if r.qualified),
                         key=lambda r: (-(r.exam_accuracy or 0.0), r.reviewer))
         return judgments, [r.reviewer for r in ranked]  # the cascade's order

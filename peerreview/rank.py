@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,10 +228,8 @@ def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray
     if opts.schedule is Schedule.ONE_ORDER and not (table.pairwise.a_first >= 0).any():
         notes.append("one-order saves nothing here: these judgments have no display order")
 
-    def settled(so_far: JudgmentTable) -> bool:
-        evidence = gather_evidence(so_far, weights, by_mean=chair.by_mean)
-        return separated(leaderboard(chair, evidence, n_boot=200, seed=opts.seed))
-
+    settled = settled_by(dict(zip(table.reviewers, weights.tolist(), strict=True)), chair,
+                         opts.seed)
     used = select(table, opts.schedule, order, seed=opts.seed, budget=opts.budget,
                   settled=settled)
     if opts.schedule is not Schedule.ONE_ORDER:
@@ -238,6 +237,18 @@ def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray
     fit = noisy_bradley_terry(used.votes(), len(table.reviewers), len(table.models))
     share = 0.5 * (1.0 + np.tanh(0.5 * np.nan_to_num(fit.bias)))
     return used, share
+
+
+def settled_by(weights: dict[str, float], chair: Chair,
+               seed: int) -> Callable[[JudgmentTable], bool]:
+    """The adaptive schedule's stopping rule, for recorded and live runs alike: whether
+    the bootstrap rank intervals of adjacent models, from the judgments so far under
+    these reviewer weights, separate."""
+    def settled(so_far: JudgmentTable) -> bool:
+        w = np.array([weights.get(r, 0.0) for r in so_far.reviewers])
+        evidence = gather_evidence(so_far, w, by_mean=chair.by_mean)
+        return separated(leaderboard(chair, evidence, n_boot=200, seed=seed))
+    return settled
 
 
 def _position_notes(table: JudgmentTable) -> list[str]:

@@ -3,7 +3,8 @@ verdicts.
 
 On recorded judgments a schedule keeps only the judgments it would have asked for,
 so its cost and fidelity can be measured on any logged run; a live run asks only
-those (see :mod:`peerreview.pipeline`). The decisions are the same functions.
+those (see :mod:`peerreview.panel`). The cascade and the adaptive schedule are
+written once, over an :class:`Asking` that a recording or a live run provides.
 
 - ``full``: every qualified reviewer, every pair, both orders (PRE).
 - ``cascade``: reviewers in order of exam accuracy; the first judges a pair (in
@@ -22,15 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from peerreview.chair.bootstrap import LeaderboardRow
-from peerreview.errors import InputError
+from peerreview.errors import BudgetSpent, InputError
 from peerreview.options import Schedule as Schedule
-from peerreview.votes import BoolArray, JudgmentTable, pair_key
+from peerreview.votes import JudgmentTable, pair_key
 
 
 def decided(votes: Sequence[int], per_answer: int) -> bool:
@@ -87,10 +89,16 @@ def select(table: JudgmentTable, schedule: Schedule, order: list[int], *, seed: 
         return _within_budget(table, budget, seed)
     if schedule is Schedule.ONE_ORDER:
         return _within_budget(_one_order(table, seed), budget, seed)
-    items = np.arange(len(table.items))
+    recording = Recorded(table, [table.reviewers[r] for r in order], budget)
     if schedule is Schedule.CASCADE:
-        return _cascade(table, order, items, budget)
-    return _adaptive(table, order, seed, budget, settled)
+        _drive(_sequentially(cascade_jobs(recording, recording.order, recording.pairs_of,
+                                          recording.models_of), 0))
+    else:
+        _drive(adaptive(recording, recording.order, recording.pairs_of, recording.models_of,
+                        seed=seed, run=_sequentially, so_far=recording.so_far,
+                        settled=settled or (lambda _: False),
+                        exhausted=recording.exhausted))
+    return table.subset(recording.keep_p, recording.keep_s)
 
 
 def _within_budget(table: JudgmentTable, budget: int | None, seed: int) -> JudgmentTable:
@@ -128,92 +136,210 @@ def _one_order(table: JudgmentTable, seed: int) -> JudgmentTable:
     return table.subset(keep, np.ones(len(table.scores), dtype=bool))
 
 
-def _cascade(table: JudgmentTable, order: list[int], items: npt.NDArray[np.int64],
-             budget: int | None, pairs: set[tuple[int, int, int]] | None = None,
-             spent: int = 0) -> JudgmentTable:
-    """The cascade over the given items (and, if given, only these (item, a, b) pairs)."""
-    keep_p, keep_s = _cascade_masks(table, order, items, budget, pairs, spent)
-    return table.subset(keep_p, keep_s)
+# --- The cascade and the adaptive schedule, written once. A schedule asks through an
+# ``Asking``: a recording answers from what reviewers said (and marks it used), a
+# live run asks the models (peerreview.panel). Names throughout; a < b by name.
+
+Job = Callable[[], Awaitable[object]]
+Pair = tuple[str, str]
 
 
-def _cascade_masks(table: JudgmentTable, order: list[int], items: npt.NDArray[np.int64],
-                   budget: int | None, pairs: set[tuple[int, int, int]] | None,
-                   spent: int) -> tuple[BoolArray, BoolArray]:
-    votes = table.votes()
-    n_pw = len(table.pairwise)
-    rank_of = {r: k for k, r in enumerate(order)}
-    wanted = np.isin(votes.item, items)
-    # Group each question's votes by reviewer, in cascade order.
-    by_question: dict[tuple[int, int, int], dict[int, list[int]]] = {}
-    for row in np.flatnonzero(wanted).tolist():
-        q = (int(votes.item[row]), int(votes.a[row]), int(votes.b[row]))
-        if pairs is not None and q not in pairs:
+class Asking(Protocol):
+    """Where a schedule's judgments come from."""
+
+    def per_answer(self, item: str, a: str, b: str) -> int:
+        """How many votes one reviewer gives on a pair (2 with both orders, else 1)."""
+        ...
+
+    async def pair(self, reviewer: str, item: str, a: str, b: str) -> list[int] | None:
+        """The reviewer's votes on {a, b} seen from a (one per order it is asked in),
+        or None where it gives none.
+
+        Raises:
+            BudgetSpent: asking would overspend the budget.
+        """
+        ...
+
+    async def scores(self, reviewer: str, item: str,
+                     models: list[str]) -> dict[str, float | None] | None:
+        """The reviewer's scores of these models' submissions (None: unreadable), or
+        None where it gives none.
+
+        Raises:
+            BudgetSpent: asking would overspend the budget.
+        """
+        ...
+
+
+async def cascade_pair(ask: Asking, order: list[str], item: str, a: str, b: str) -> None:
+    """Down the cascade, one reviewer at a time, until the votes decide the pair."""
+    said: list[int] = []
+    per_answer = ask.per_answer(item, a, b)
+    for reviewer in order:
+        try:
+            votes = await ask.pair(reviewer, item, a, b)
+        except BudgetSpent:
+            return
+        if votes is None:
             continue
-        by_question.setdefault(q, {}).setdefault(int(votes.reviewer[row]), []).append(row)
-    keep_p = np.zeros(n_pw, dtype=bool)
-    score_used: set[tuple[int, int, int]] = set()  # (reviewer, item, model)
-    s = table.scores
-    score_row = {(int(r), int(t), int(m)): i for i, (r, t, m) in
-                 enumerate(zip(s.reviewer.tolist(), s.item.tolist(), s.model.tolist(),
-                               strict=True))}
-    for q in sorted(by_question):
-        answers = by_question[q]
-        per_answer = max(len(rows) for rows in answers.values())
-        said: list[int] = []
-        for r in sorted(answers, key=lambda r: rank_of[r]):
-            cost = 0
-            for row in answers[r]:
-                if row < n_pw:
-                    cost += not keep_p[row]
-                else:  # a vote from two scores: each score is asked once
-                    cost += sum((r, q[0], m) not in score_used for m in q[1:])
-            if budget is not None and spent + cost > budget:
-                break
-            spent += cost
-            for row in answers[r]:
-                if row < n_pw:
-                    keep_p[row] = True
-                else:
-                    score_used.update({(r, q[0], q[1]), (r, q[0], q[2])})
-            said += [int(votes.vote[row]) for row in answers[r]]
-            if decided(said, per_answer):
-                break
-    keep_s = np.zeros(len(s), dtype=bool)
-    keep_s[[score_row[k] for k in score_used if k in score_row]] = True
-    return keep_p, keep_s
+        said += votes
+        if decided(said, per_answer):
+            return
 
 
-def _adaptive(table: JudgmentTable, order: list[int], seed: int, budget: int | None,
-              settled: Callable[[JudgmentTable], bool] | None) -> JudgmentTable:
-    """Batches of items through the cascade, asking only unsettled pairs, until the
-    ranking is settled or the budget is spent."""
-    rng = np.random.default_rng(seed)
-    queue = rng.permutation(len(table.items))
-    batch = max(1, len(queue) // 20)
-    keep_p = np.zeros(len(table.pairwise), dtype=bool)
-    keep_s = np.zeros(len(table.scores), dtype=bool)
-    unsettled: set[tuple[int, int]] | None = None  # None: every pair is still open
-    for start in range(0, len(queue), batch):
-        items = queue[start:start + batch]
-        spent = int(keep_p.sum() + keep_s.sum())
-        if budget is not None and spent >= budget:
-            break
-        pairs = None if unsettled is None else {
-            (int(t), a, b) for t in items for a, b in unsettled}
-        p, s = _cascade_masks(table, order, items, budget, pairs, spent)
-        keep_p |= p
-        keep_s |= s
-        so_far = table.subset(keep_p, keep_s)
-        if settled is not None and len(so_far.pairwise) + len(so_far.scores):
-            unsettled = open_pairs(so_far)
-            if settled(so_far) or not unsettled:
-                break
-    return table.subset(keep_p, keep_s)
+async def cascade_scores(ask: Asking, order: list[str], item: str, models: list[str],
+                         pairs: set[Pair] | None = None) -> None:
+    """Pointwise: each reviewer in turn scores the models of the pairs still undecided
+    (all pairs of ``models``, or those of them in ``pairs``)."""
+    pending = {(a, b) for a, b in itertools.combinations(sorted(models), 2)
+               if pairs is None or (a, b) in pairs}
+    said: dict[Pair, list[int]] = {p: [] for p in pending}
+    for reviewer in order:
+        if not pending:
+            return
+        try:
+            got = await ask.scores(reviewer, item, sorted({m for p in pending for m in p}))
+        except BudgetSpent:
+            return
+        if got is None:
+            continue
+        for a, b in sorted(pending):
+            if a in got and b in got:
+                sa, sb = got[a], got[b]
+                missing = sa is None or sb is None or sa != sa or sb != sb
+                said[a, b].append(0 if missing or sa == sb else 1 if sa > sb else -1)  # type: ignore[operator]
+                if decided(said[a, b], 1):
+                    pending.discard((a, b))
 
 
-def open_pairs(table: JudgmentTable) -> set[tuple[int, int]]:
-    """Pairs of models whose win-rate intervals (normal approximation over their
-    verdicts so far) overlap: the ones more judgments can still reorder."""
+def cascade_jobs(ask: Asking, order: list[str], pairs_of: dict[str, list[Pair]],
+                 models_of: dict[str, list[str]], pairs: set[Pair] | None = None) -> list[Job]:
+    """The cascade's jobs: one per pair asked pairwise (``pairs_of``: item -> pairs),
+    one per item scored pointwise (``models_of``: item -> models); ``pairs`` limits
+    both to some pairs of models."""
+    jobs: list[Job] = [partial(cascade_pair, ask, order, item, a, b)
+                       for item in sorted(pairs_of) for a, b in pairs_of[item]
+                       if pairs is None or (a, b) in pairs]
+    jobs += [partial(cascade_scores, ask, order, item, models_of[item], pairs)
+             for item in sorted(models_of)]
+    return jobs
+
+
+async def adaptive(ask: Asking, order: list[str], pairs_of: dict[str, list[Pair]],
+                   models_of: dict[str, list[str]], *, seed: int,
+                   run: Callable[[list[Job], int], Awaitable[object]],
+                   so_far: Callable[[], JudgmentTable | None],
+                   settled: Callable[[JudgmentTable], bool],
+                   exhausted: Callable[[], bool]) -> None:
+    """Items in a seeded random order, in batches of 5%; on each batch only the pairs
+    still unsettled are asked, through the cascade; stop when the ranking is settled,
+    every pair is, or the budget is spent. ``run`` runs a batch's jobs (the k-th)."""
+    items = sorted(set(pairs_of) | set(models_of))
+    queue = [items[i] for i in np.random.default_rng(seed).permutation(len(items))]
+    size = max(1, len(queue) // 20)
+    unsettled: set[Pair] | None = None  # None: every pair is still open
+    for k, start in enumerate(range(0, len(queue), size)):
+        if exhausted():
+            return
+        batch = set(queue[start:start + size])
+        await run(cascade_jobs(ask, order, {t: p for t, p in pairs_of.items() if t in batch},
+                               {t: m for t, m in models_of.items() if t in batch},
+                               unsettled), k)
+        table = so_far()
+        if table is None:
+            continue
+        unsettled = open_pairs(table)
+        if settled(table) or not unsettled:
+            return
+
+
+async def _sequentially(jobs: list[Job], _: int) -> None:
+    for job in jobs:
+        await job()
+
+
+def _drive(work: Awaitable[object]) -> None:
+    """Run a schedule over a recording: it never waits, so no event loop is needed
+    (and ``rank`` works inside one, as in a notebook)."""
+    step = work.__await__()
+    try:
+        next(step)
+    except StopIteration:
+        return
+    raise RuntimeError("a schedule over a recording waited")
+
+
+class Recorded:
+    """A recording as an :class:`Asking`: each answer is the reviewer's recorded
+    judgments, marked used; the budget counts judgments (a score once, however many
+    pairs it decides)."""
+
+    def __init__(self, table: JudgmentTable, order: list[str], budget: int | None) -> None:
+        self.table, self.order, self.budget = table, order, budget
+        self.spent = 0
+        p, s = table.pairwise, table.scores
+        self.keep_p = np.zeros(len(p), dtype=bool)
+        self.keep_s = np.zeros(len(s), dtype=bool)
+        items, models, reviewers = table.items, table.models, table.reviewers
+        self._rows: dict[tuple[str, str, str, str], list[int]] = {}  # (item, a, b, r)
+        per: dict[tuple[str, str, str], int] = {}
+        for row, (t, a, b, r) in enumerate(zip(p.item.tolist(), p.a.tolist(), p.b.tolist(),
+                                               p.reviewer.tolist(), strict=True)):
+            key = (items[t], models[a], models[b], reviewers[r])
+            self._rows.setdefault(key, []).append(row)
+            per[key[:3]] = max(per.get(key[:3], 0), len(self._rows[key]))
+        self._per_answer = per
+        self._scores: dict[tuple[str, str], dict[str, int]] = {}  # (item, r) -> model -> row
+        for row, (t, m, r) in enumerate(zip(s.item.tolist(), s.model.tolist(),
+                                            s.reviewer.tolist(), strict=True)):
+            self._scores.setdefault((items[t], reviewers[r]), {})[models[m]] = row
+        pairs_of: dict[str, set[Pair]] = {}
+        for t, a, b, _ in self._rows:
+            pairs_of.setdefault(t, set()).add((a, b))
+        self.pairs_of = {t: sorted(ps) for t, ps in pairs_of.items()}
+        models_of: dict[str, set[str]] = {}
+        for (t, _), scored in self._scores.items():
+            models_of.setdefault(t, set()).update(scored)
+        self.models_of = {t: sorted(ms) for t, ms in models_of.items()}
+
+    def per_answer(self, item: str, a: str, b: str) -> int:
+        return self._per_answer.get((item, a, b), 1)
+
+    def _pay(self, cost: int) -> None:
+        if self.budget is not None and self.spent + cost > self.budget:
+            raise BudgetSpent(f"the budget of {self.budget} judgments is spent")
+        self.spent += cost
+
+    async def pair(self, reviewer: str, item: str, a: str, b: str) -> list[int] | None:
+        rows = self._rows.get((item, a, b, reviewer))
+        if not rows:
+            return None
+        self._pay(sum(not self.keep_p[row] for row in rows))
+        self.keep_p[rows] = True
+        return [int(self.table.pairwise.vote[row]) for row in rows]
+
+    async def scores(self, reviewer: str, item: str,
+                     models: list[str]) -> dict[str, float | None] | None:
+        mine = self._scores.get((item, reviewer), {})
+        rows = {m: mine[m] for m in models if m in mine}
+        if not rows:
+            return None
+        self._pay(sum(not self.keep_s[row] for row in rows.values()))
+        self.keep_s[list(rows.values())] = True
+        return {m: float(self.table.scores.score[row]) for m, row in rows.items()}
+
+    def so_far(self) -> JudgmentTable | None:
+        if not (self.keep_p.any() or self.keep_s.any()):
+            return None
+        return self.table.subset(self.keep_p, self.keep_s)
+
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.spent >= self.budget
+
+
+def open_pairs(table: JudgmentTable) -> set[Pair]:
+    """Pairs of models (by name) whose win-rate intervals (normal approximation over
+    their verdicts so far) overlap: the ones more judgments can still reorder."""
     votes = table.votes()
     n = len(table.models)
     won = np.bincount(votes.a, (votes.vote > 0) + 0.5 * (votes.vote == 0), minlength=n) + \
@@ -221,6 +347,7 @@ def open_pairs(table: JudgmentTable) -> set[tuple[int, int]]:
     played = np.bincount(votes.a, minlength=n) + np.bincount(votes.b, minlength=n)
     rate = won / np.maximum(played, 1)
     half = 1.96 * np.sqrt(rate * (1 - rate) / np.maximum(played, 1)) + 1e-9
-    return {(a, b) for a in range(n) for b in range(a + 1, n)
+    names = table.models
+    return {(names[a], names[b]) for a in range(n) for b in range(a + 1, n)
             if played[a] == 0 or played[b] == 0 or
             abs(rate[a] - rate[b]) <= half[a] + half[b]}

@@ -155,3 +155,53 @@ def test_cost_json_reports_the_schedule(tmp_path: Path, capsys) -> None:
                  str(tmp_path / "o"), "--quiet"]) == 0
     cost = json.loads((tmp_path / "o" / "cost.json").read_text())
     assert cost == {"judgments_used": 6, "judgments_available": 12, "schedule": "one-order"}
+
+
+def _pairwise_set(table_rows: list[dict[str, object]], reviewers: set[str]) -> set[tuple]:
+    return {(j["item"], j["reviewer"], j["first"], j["second"]) for j in table_rows
+            if "first" in j and j["reviewer"] in reviewers}
+
+
+@pytest.mark.parametrize("schedule", ["cascade", "adaptive"])
+def test_a_live_schedule_asks_what_the_recorded_one_selects(tmp_path: Path,
+                                                             schedule: str) -> None:
+    """The cascade and the adaptive schedule are one function fed two ways: a live run
+    asks exactly the judgments that the schedule, replayed on the full run's
+    recording, keeps. Two evaluatees the stub's judges cannot tell apart (ties)
+    send their pair down the cascade."""
+    import yaml
+
+    from peerreview.stub import StubServer
+    from tests.live import write_config, write_task
+
+    write_task(tmp_path, n_items=40)
+    with StubServer() as server:
+        config = write_config(tmp_path, server.url)
+        data = yaml.safe_load(config.read_text())
+        for twin in ("twin-1", "twin-2"):
+            data["models"][twin] = {**data["models"]["weak"], "model": twin}
+        data["evaluatees"] += ["twin-1", "twin-2"]
+        config.write_text(yaml.safe_dump(data))
+        assert main(["run", str(config), "--out", str(tmp_path / "full"), "--quiet"]) == 0
+        data["review"]["schedule"] = schedule
+        config.write_text(yaml.safe_dump(data))
+        assert main(["run", str(config), "--out", str(tmp_path / "live"), "--quiet"]) == 0
+    recorded = rank([tmp_path / "full" / "judgments.jsonl"], exam_gold=tmp_path / "gold.jsonl",
+                    options=RankOptions(schedule=Schedule(schedule), per_reviewer=False))
+    kept = recorded.evidence.table
+    p = kept.pairwise
+    selected = {(kept.items[t], kept.reviewers[r], kept.models[a if f == 1 else b],
+                 kept.models[b if f == 1 else a])
+                for t, r, a, b, f in zip(p.item.tolist(), p.reviewer.tolist(), p.a.tolist(),
+                                         p.b.tolist(), p.a_first.tolist(), strict=True)}
+    asked = _pairwise_set([json.loads(line) for line in (
+        tmp_path / "live" / "judgments.jsonl").read_text().splitlines()], {"judge-1",
+                                                                           "judge-2"})
+    live_cost = json.loads((tmp_path / "live" / "cost.json").read_text())
+    gold = {"strong", "medium", "weak"}  # the exam's pairs, on t0 and t1 (tests/live.py)
+    # The same questions, to the last order and reviewer; the live file also holds the
+    # exam, which every candidate sat.
+    assert selected <= asked
+    assert all(t in ("t0", "t1") and {x, y} <= gold for t, _, x, y in asked - selected)
+    assert live_cost["review_calls"] == recorded.judgments_used
+    assert live_cost["review_calls"] < live_cost["review_calls_full_schedule"]
