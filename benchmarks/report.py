@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 import time
 from itertools import permutations
@@ -21,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from peerreview.rank import RankOptions, rank
-from peerreview.records import Item, JudgmentSet, PairwiseJudgment, Submission
+from peerreview.records import Item, PairwiseJudgment, Submission
 from peerreview.report import ReportInputs, render
+from peerreview.study import study_of
 
 
 def synthetic(models: int, items: int, reviewers: int, seed: int = 0) -> ReportInputs:
@@ -39,12 +41,11 @@ def synthetic(models: int, items: int, reviewers: int, seed: int = 0) -> ReportI
                 judgments.append(PairwiseJudgment(
                     item, f"reviewer-{r}", names[a], names[b],
                     "first" if u < p - 0.05 else "second" if u > p + 0.05 else "tie"))
-    result = rank(JudgmentSet(judgments, [], []), options=RankOptions(per_reviewer=False))
     texts = [Submission(f"item-{t:04d}", m, f"An answer by {m} to item {t}. " * 6)
              for t in range(items) for m in names]
-    return ReportInputs(result, items={f"item-{t:04d}": Item(f"item-{t:04d}", f"Question {t}?")
-                                       for t in range(items)},
-                        submissions=texts, judgments=judgments)
+    study = study_of(judgments, items={f"item-{t:04d}": Item(f"item-{t:04d}", f"Question {t}?")
+                                       for t in range(items)}, submissions=texts)
+    return ReportInputs(rank(study, options=RankOptions(per_reviewer=False)))
 
 
 def main() -> None:
@@ -61,7 +62,8 @@ def main() -> None:
     rendered = time.perf_counter() - start
     path = Path(tempfile.mkdtemp()) / "report.html"
     path.write_bytes(html)
-    rows = [("judgments", f"{len(inputs.judgments):,}"),
+    table = inputs.result.study.table if inputs.result.study else inputs.result.table
+    rows = [("judgments", f"{len(table.pairwise):,}"),
             ("rank (build + chair)", f"{ranked:.1f} s"),
             ("render report.html", f"{rendered:.1f} s"),
             ("report.html size", f"{len(html) / 1e6:.1f} MB")]
@@ -83,8 +85,11 @@ def main() -> None:
                                    ".textContent.includes('0999')")
             rows.append(("Chromium: search 1,000 items", f"{time.perf_counter() - start:.2f} s"))
             browser.close()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False).stdout.strip()
     print(f"# {args.models} models x {args.items} items x {args.reviewers} reviewers; "
-          f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+          f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
+          f"commit {commit}")
     print("| measure | value |")
     print("|---|---:|")
     for name, value in rows:

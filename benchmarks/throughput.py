@@ -118,7 +118,9 @@ def main() -> None:
 
     print(f"# {calls} pairwise review calls, {args.concurrency} in flight, "
           f"{1000 * args.latency:.0f} ms latency; {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, commit "
+          + subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                           text=True, check=False).stdout.strip())
     print("| what | calls | wall s | ideal s | wall / ideal |")
     print("|---|---:|---:|---:|---:|")
     for name, n, seconds, best in rows:

@@ -34,6 +34,14 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
+async def check(backend: OpenAIBackend) -> None:
+    """The endpoint check, then the connections closed."""
+    try:
+        await backend.check()
+    finally:
+        await backend.aclose()
+
+
 def reviewers_json(out: Path) -> dict[str, dict[str, object]]:
     return {r["reviewer"]: r for r in json.loads((out / "reviewers.json").read_text())}
 
@@ -123,15 +131,8 @@ def test_the_endpoint_check_stops_a_model_it_cannot_serve(state: StubState, word
     with StubServer(state) as server:
         backend = OpenAIBackend("judge-1", ModelConfig(provider="openai", model="judge-1",
                                                        base_url=server.url))
-
-        async def check() -> None:
-            try:
-                await backend.check()
-            finally:
-                await backend.aclose()
-
         with pytest.raises(CallError, match=words):
-            asyncio.run(check())
+            asyncio.run(check(backend))
         assert not backend.breaker.allow()
         assert state.calls["judge-1"] == 0
 
@@ -140,14 +141,7 @@ def test_a_server_without_a_model_list_passes_the_check(tmp_path: Path) -> None:
     with StubServer(StubState(served=None)) as server:
         backend = OpenAIBackend("m", ModelConfig(provider="openai", model="m",
                                                  base_url=server.url))
-
-        async def check() -> None:
-            try:
-                await backend.check()
-            finally:
-                await backend.aclose()
-
-        asyncio.run(check())
+        asyncio.run(check(backend))
         assert backend.breaker.allow()
 
 

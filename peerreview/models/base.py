@@ -86,3 +86,23 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Release connections and threads."""
         ...
+
+
+class InProcess:
+    """What a model run in this process (llama.cpp, a Python function) needs of the
+    interface: nothing to connect to or check, nothing secret, the request sent as
+    built."""
+
+    health: Health
+
+    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        return request
+
+    async def check(self) -> None:
+        return None
+
+    def secrets(self) -> list[str]:
+        return []
+
+    async def aclose(self) -> None:
+        return None

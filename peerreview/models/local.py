@@ -24,7 +24,7 @@ import orjson
 
 from peerreview.config import ModelConfig
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Health, Response
+from peerreview.models.base import CallError, Health, InProcess, Response
 
 DEFAULT_CONTEXT = 2048
 _LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
@@ -97,7 +97,7 @@ def _unload() -> None:
     _LOADED.clear()
 
 
-class LocalBackend:
+class LocalBackend(InProcess):
     """Completions and next-token log-probabilities from a GGUF model, one call at a
     time (llama.cpp uses every core for one call)."""
 
@@ -121,17 +121,6 @@ class LocalBackend:
     def count_tokens(self, text: str) -> int:
         return len(self._model().tokenize(text.encode(), add_bos=True))
 
-    async def aclose(self) -> None:
-        return None
-
-    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
-        return request
-
-    async def check(self) -> None:
-        return None
-
-    def secrets(self) -> list[str]:
-        return []
 
     async def complete(self, request: dict[str, Any]) -> Response:
         return await asyncio.to_thread(self._complete, request)

@@ -22,7 +22,7 @@ from typing import Any
 
 from peerreview.config import ModelConfig
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Health, Response
+from peerreview.models.base import CallError, Health, InProcess, Response
 
 
 def load_function(spec: str, field: str) -> Callable[..., Any]:
@@ -38,7 +38,7 @@ def load_function(spec: str, field: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
-class PythonBackend:
+class PythonBackend(InProcess):
     """Calls a Python function; the request's ``call`` holds its keyword arguments."""
 
     def __init__(self, name: str, config: ModelConfig) -> None:
@@ -50,17 +50,6 @@ class PythonBackend:
     def count_tokens(self, text: str) -> int:
         return 0
 
-    async def aclose(self) -> None:
-        return None
-
-    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
-        return request
-
-    async def check(self) -> None:
-        return None
-
-    def secrets(self) -> list[str]:
-        return []
 
     async def complete(self, request: dict[str, Any]) -> Response:
         kwargs = request["call"]
