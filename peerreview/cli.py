@@ -122,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Write DIR/items.jsonl, submissions.jsonl, judgments.jsonl "
                                    "and gold.jsonl from a data set folder.")
     i.add_argument("name", choices=IMPORTERS, help="the data set")
-    i.add_argument("path", help="its folder (e.g. ../shared/data/summeval)")
+    i.add_argument("path", nargs="+", help="its folder (e.g. ../shared/data/summeval); for "
+                                           "alpaca-eval, one or more output files")
     i.add_argument("--out", required=True, metavar="DIR", help="output folder")
     i.add_argument("--dimension", choices=DIMENSIONS, default="relevance",
                    help="SummEval quality dimension (default relevance)")
@@ -169,7 +170,10 @@ def _import(args: argparse.Namespace, out: Console) -> None:
     kwargs: dict[str, Any] = {"dimension": args.dimension,
                               "off_scale": OffScale(args.off_scale)} \
         if args.name == "summeval" else {}
-    data = importer(args.name)(args.path, **kwargs)
+    if len(args.path) > 1 and args.name != "alpaca-eval":
+        raise InputError(f"{args.name} takes one folder, got {len(args.path)} paths",
+                         field="PATH")
+    data = importer(args.name)(*args.path, **kwargs)
     data.write(args.out)
     for note in data.notes:
         err.print(f"[yellow]note:[/] {note}")

@@ -164,7 +164,8 @@ class RunConfig(_Strict):
 
     task: TaskConfig
     models: dict[str, ModelConfig]
-    evaluatees: list[str] = Field(min_length=1)
+    # Optional with task.submissions: then the models found there.
+    evaluatees: list[str] | None = Field(None, min_length=1)
     reviewers: list[str] = Field(min_length=1)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     exam: ExamConfig | None = None
@@ -177,10 +178,14 @@ class RunConfig(_Strict):
 
     @field_validator("evaluatees", "reviewers")
     @classmethod
-    def _names(cls, names: list[str], info: ValidationInfo) -> list[str]:
+    def _names(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if names is None:
+            return None
         models = info.data.get("models") or {}
+        task = info.data.get("task")
+        given = info.field_name == "evaluatees" and task is not None and task.submissions
         unknown = [n for n in names if n not in models]
-        if unknown:
+        if unknown and not given:  # with given outputs, an evaluatee is only a name
             raise ValueError(f"names {unknown}, not defined under 'models'")
         if len(set(names)) != len(names):
             raise ValueError("lists a model twice")
@@ -196,8 +201,9 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _whole(self) -> RunConfig:
-        if self.task.submissions is None and len(self.evaluatees) < 2:
-            raise ValueError("at least two evaluatees are needed to rank")
+        if self.task.submissions is None and len(self.evaluatees or []) < 2:
+            raise ValueError("at least two evaluatees are needed to rank (or task.submissions: "
+                             "the outputs to rank)")
         if self.review.schedule in ("cascade", "adaptive") and not (
                 self.exam is not None and self.exam.by_gold):
             raise ValueError(f"review.schedule {self.review.schedule!r} asks reviewers in "

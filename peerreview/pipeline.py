@@ -143,7 +143,9 @@ class Pipeline:
         self.budget_usd = budget_usd
 
     def _backends(self) -> dict[str, Backend]:
-        names = sorted(set(self.config.evaluatees) | set(self.config.reviewers))
+        cfg = self.config  # with given submissions, no evaluatee is called
+        names = sorted(set(cfg.reviewers) | set(cfg.evaluatees or [])
+                       if cfg.task.submissions is None else cfg.reviewers)
         # Built (and API keys read) before any call: a missing key fails at once.
         backends = {}
         for name in names:
@@ -245,7 +247,7 @@ class Pipeline:
         any call."""
         if self.budget_calls is None:
             return
-        before = sum(p.calls for p in plan(self.config) if p.stage != "review")
+        before = sum(p.calls for p in plan(self.config, self._inputs) if p.stage != "review")
         if self.budget_calls <= before:
             raise InputError(f"a budget of {self.budget_calls} calls leaves nothing for the "
                              f"review: the submissions and the exam need {before}",
@@ -321,16 +323,11 @@ class Pipeline:
 
     async def _submissions(self, asker: Asker, items: dict[str, Item],
                            given: list[Submission] | None) -> list[Submission]:
-        cfg = self.config
-        if given is not None:
-            kept = [s for s in given if s.model in cfg.evaluatees and s.item in items]
-            missing = set(cfg.evaluatees) - {s.model for s in kept}
-            if missing:
-                raise InputError(f"no submission of evaluatee(s) {sorted(missing)} on the "
-                                 "task's items", cfg.task.submissions, field="model")
-            return sorted(kept, key=lambda s: (s.item, s.model))
+        if given is not None:  # checked and sorted when read
+            return given
         return await self._stage("submissions", [
-            partial(asker.submit, e, items[t]) for t in sorted(items) for e in cfg.evaluatees])
+            partial(asker.submit, e, items[t]) for t in sorted(items)
+            for e in self._inputs.evaluatees])
 
     async def _exam(self, asker: Asker, submissions: list[Submission]
                     ) -> tuple[list[Judgment], list[str]]:
@@ -363,7 +360,7 @@ class Pipeline:
                    template_hash(f"{style[m.provider]}/{cfg.review.mode}.j2")
                    for n, m in cfg.models.items() if n in cfg.reviewers and m.provider in style}
         versions = {"peerreview": peerreview.__version__, "python": platform.python_version()}
-        if any(cfg.models[n].provider == "local" for n in {*cfg.evaluatees, *cfg.reviewers}):
+        if any(m.provider == "local" for m in cfg.models.values()):
             # Read from the metadata: importing llama.cpp would load its library.
             with contextlib.suppress(metadata.PackageNotFoundError):
                 versions["llama_cpp_python"] = metadata.version("llama-cpp-python")

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from peerreview.config import RunConfig
-from peerreview.gold import gold_from_judgments
 from peerreview.models.base import estimate_tokens
 from peerreview.prompts import reviewer_template, task_template
-from peerreview.records import Item, read_items, read_submissions
+from peerreview.records import Item
 from peerreview.review import item_fields
+from peerreview.runinputs import RunInputs, load_run_inputs
 
 ANSWER_TOKENS = 4
 UNDECIDED = 0.3  # share of pairs a cascade step is expected to leave undecided
@@ -37,10 +37,13 @@ class PlannedCalls:
     cost_usd: float
 
 
-def plan(config: RunConfig) -> list[PlannedCalls]:
-    """The calls a fresh run of ``config`` would make, model by model and stage by stage."""
+def plan(config: RunConfig, inputs: RunInputs | None = None) -> list[PlannedCalls]:
+    """The calls a fresh run of ``config`` would make, model by model and stage by stage
+    (``inputs``: its files, if read already)."""
     cfg = config
-    items = read_items(cfg.task.items)
+    inputs = inputs or load_run_inputs(cfg)
+    items = list(inputs.items.values())
+    evaluatees = inputs.evaluatees
     rows: list[PlannedCalls] = []
 
     def add(model: str, stage: str, calls: int, prompt: int, completion: int) -> None:
@@ -50,11 +53,12 @@ def plan(config: RunConfig) -> list[PlannedCalls]:
         cost = (prompt * m.price.input_per_mtok + completion * m.price.output_per_mtok) / 1e6
         rows.append(PlannedCalls(model, stage, calls, prompt, completion, cost))
 
-    given = read_submissions(cfg.task.submissions) if cfg.task.submissions else None
+    given = inputs.given
     task = task_template(cfg.task.prompt)
-    answer_chars = {e: 4 * cfg.models[e].answer_tokens for e in cfg.evaluatees}
+    answer_chars: dict[str, float] = {}
     if given is None:
-        for e in cfg.evaluatees:
+        answer_chars = {e: 4 * cfg.models[e].answer_tokens for e in evaluatees}
+        for e in evaluatees:
             prompt = sum(estimate_tokens(cfg.models[e].preamble + task.render(item_fields(i)))
                          for i in items)
             add(e, "submissions", len(items), prompt, len(items) * cfg.models[e].answer_tokens)
@@ -63,13 +67,13 @@ def plan(config: RunConfig) -> list[PlannedCalls]:
             answer_chars[s.model] = len(s.output)
     mean_answer = sum(answer_chars.values()) / len(answer_chars)
     pairwise = cfg.review.mode == "pairwise"
-    n = len(cfg.evaluatees)
+    n = len(evaluatees)
     per_item = n * (n - 1) if pairwise else n
     asked: list[tuple[str, list[Item], float]] = [("review", items, per_item)]
-    if cfg.exam is not None and cfg.exam.gold is not None and cfg.exam.by_gold:
-        exam_items = read_items(cfg.exam.items) if cfg.exam.items else items
-        known = read_submissions(cfg.exam.submissions) if cfg.exam.submissions else None
-        gold = gold_from_judgments(cfg.exam.gold)
+    gold = inputs.exam_gold
+    if gold is not None:
+        exam_items = list(inputs.exam_items.values())
+        known = inputs.exam_submissions
         questions = 2 * len(gold.pairs) if pairwise else \
             len({(t, m) for t, a, b in gold.pairs for m in (a, b)})
         exam_list = [i for i in exam_items if i.item in gold.items]

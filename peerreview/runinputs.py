@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from peerreview.config import RunConfig
+from peerreview.errors import InputError
 from peerreview.exam import Weighting
 from peerreview.gold import Gold, gold_from_judgments
 from peerreview.rank import Qualification, RankOptions
@@ -20,6 +21,7 @@ class RunInputs:
     """The files a run config names, read."""
 
     items: dict[str, Item]
+    evaluatees: list[str]  # as configured, or the models of the given submissions
     given: list[Submission] | None  # task.submissions: outputs to use, generating none
     exam_items: dict[str, Item]  # the exam's own items, or the task's
     exam_submissions: list[Submission] | None  # the exam's own submissions, if any
@@ -35,6 +37,18 @@ def load_run_inputs(config: RunConfig) -> RunInputs:
     """
     items = {i.item: i for i in read_items(config.task.items)}
     given = read_submissions(config.task.submissions) if config.task.submissions else None
+    evaluatees = config.evaluatees or sorted({s.model for s in given or []})
+    if given is not None:
+        given = [s for s in given if s.model in evaluatees and s.item in items]
+        missing = set(evaluatees) - {s.model for s in given}
+        if missing:
+            raise InputError(f"no submission of evaluatee(s) {sorted(missing)} on the task's "
+                             "items", config.task.submissions, field="model")
+        if len(evaluatees) < 2:
+            raise InputError(f"the submissions name {len(evaluatees)} model(s) on the task's "
+                             "items; at least two are needed to rank",
+                             config.task.submissions, field="model")
+        given.sort(key=lambda s: (s.item, s.model))
     exam = config.exam
     exam_items, exam_subs, exam_gold = items, None, None
     if exam is not None and exam.by_gold and exam.gold is not None:
@@ -42,11 +56,10 @@ def load_run_inputs(config: RunConfig) -> RunInputs:
             exam_items = {i.item: i for i in read_items(exam.items)}
         if exam.submissions:
             exam_subs = read_submissions(exam.submissions)
-        known = set(config.evaluatees) | {s.model for s in exam_subs or given or []}
+        known = set(evaluatees) | {s.model for s in exam_subs or given or []}
         exam_gold = gold_from_judgments(exam.gold, known_models=sorted(known))
-    gold = gold_from_judgments(config.gold, known_models=sorted(
-        set(config.evaluatees) | {s.model for s in given or []})) if config.gold else None
-    return RunInputs(items, given, exam_items, exam_subs, exam_gold, gold)
+    gold = gold_from_judgments(config.gold, known_models=evaluatees) if config.gold else None
+    return RunInputs(items, evaluatees, given, exam_items, exam_subs, exam_gold, gold)
 
 
 def rank_options(config: RunConfig) -> RankOptions:

@@ -47,12 +47,15 @@ class ImportedSet:
                 del out["reference"]
             return out
 
-        return {
+        files = {
             "items.jsonl": dumps_jsonl([item_dict(i) for i in self.items]),
             "submissions.jsonl": dumps_jsonl([asdict(s) for s in self.submissions]),
-            "judgments.jsonl": dumps_jsonl([judgment_to_dict(j) for j in self.judgments]),
-            "gold.jsonl": dumps_jsonl([judgment_to_dict(j) for j in self.gold]),
         }
+        if self.judgments:  # outputs alone (alpaca_eval) have no judgments or gold
+            files["judgments.jsonl"] = dumps_jsonl([judgment_to_dict(j) for j in self.judgments])
+        if self.gold:
+            files["gold.jsonl"] = dumps_jsonl([judgment_to_dict(j) for j in self.gold])
+        return files
 
     def write(self, out_dir: str | Path) -> None:
         """Write the exchange files into ``out_dir``, all or nothing."""
@@ -79,17 +82,20 @@ def require_dir(path: Path, what: str) -> None:
         raise InputError(f"not a folder; expected the {what}", path)
 
 
-IMPORTERS = ("summeval", "vicuna80", "pandalm")
+IMPORTERS = ("summeval", "vicuna80", "pandalm", "alpaca-eval", "mt-bench", "arena-hard")
 
 
 def importer(name: str) -> Callable[..., ImportedSet]:
     """The import function of a data set name."""
-    from peerreview.importers import pandalm, summeval, vicuna80
+    from peerreview.importers import alpaca_eval, arena_hard, mt_bench, pandalm, summeval, vicuna80
 
     table: dict[str, Callable[..., ImportedSet]] = {
         "summeval": summeval.import_summeval,
         "vicuna80": vicuna80.import_vicuna80,
         "pandalm": pandalm.import_pandalm,
+        "alpaca-eval": alpaca_eval.import_alpaca_eval,
+        "mt-bench": mt_bench.import_mt_bench,
+        "arena-hard": arena_hard.import_arena_hard,
     }
     assert set(table) == set(IMPORTERS)
     if name not in table:
