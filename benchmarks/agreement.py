@@ -18,7 +18,7 @@ from splits import SETS, arguments, header, load
 from splits import splits as each_split
 
 from peerreview.exam import NoQualifiedReviewer
-from peerreview.rank import RankOptions, rank
+from peerreview.ranking import RankOptions, rank
 
 
 def run_set(name: str, data: Path, splits: int, method: str | None) -> dict[str, list[float]]:

@@ -18,7 +18,7 @@ import numpy as np
 from splits import SETS, arguments, header, load
 from splits import splits as each_split
 
-from peerreview.rank import RankOptions, rank
+from peerreview.ranking import RankOptions, rank
 from peerreview.schedule import Schedule
 
 RUNS = [("full", Schedule.FULL, None), ("cascade", Schedule.CASCADE, None),

@@ -22,7 +22,7 @@ from splits import SETS, arguments, header, load
 from splits import splits as each_split
 
 from peerreview.exam import NoQualifiedReviewer
-from peerreview.rank import Qualification, RankOptions, rank
+from peerreview.ranking import Qualification, RankOptions, rank
 from peerreview.records import JudgmentSet
 
 MODES = [("none", "dawid-skene"), ("gold", "dawid-skene"), ("latent", "dawid-skene"),

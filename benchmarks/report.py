@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peerreview.rank import RankOptions, rank
+from peerreview.ranking import RankOptions, rank
 from peerreview.records import Item, PairwiseJudgment, Submission
 from peerreview.report import ReportInputs, render
 from peerreview.study import study_of

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from peerreview.exam import ExamResult, run_exam
     from peerreview.gold import Gold, gold_from_judgments
     from peerreview.options import Qualification, Weighting
-    from peerreview.rank import RankOptions, RankResult, rank, write_rank
+    from peerreview.pipeline import run, run_async
+    from peerreview.ranking import RankOptions, RankResult, rank, write_rank
     from peerreview.records import (
         Item,
         Judgment,
@@ -46,7 +47,9 @@ _WHERE = {
     "ExamResult": "exam", "run_exam": "exam",
     "Gold": "gold", "gold_from_judgments": "gold",
     "Qualification": "options", "Weighting": "options",
-    "RankOptions": "rank", "RankResult": "rank", "rank": "rank", "write_rank": "rank",
+    "run": "pipeline", "run_async": "pipeline",
+    "RankOptions": "ranking", "RankResult": "ranking", "rank": "ranking",
+    "write_rank": "ranking",
     "Item": "records", "Judgment": "records", "PairwiseJudgment": "records",
     "PointwiseJudgment": "records", "Submission": "records", "read_items": "records",
     "read_judgments": "records", "read_submissions": "records",

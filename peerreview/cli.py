@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the task's items, shown in the report's item browser")
     p.add_argument("--submissions", metavar="FILE",
                    help="the submissions, shown in the report (and used for length bias)")
+    p.add_argument("--parquet", action="store_true",
+                   help="also write leaderboard.parquet")
     p.add_argument("--quiet", action="store_true", help="print no tables")
 
     rep = sub.add_parser("report", help="draw report.html and summary.md of an output folder",
@@ -137,7 +139,7 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
     from peerreview.commands import rank_into, rank_spec
     from peerreview.console import STDERR as err
     from peerreview.console import print_rank
-    from peerreview.rank import RankOptions
+    from peerreview.ranking import RankOptions
 
     weighting = "poly" if args.weighting == "power" else args.weighting
     options = RankOptions(
@@ -150,7 +152,7 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         off_scale=OffScale(args.off_scale))
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
-    result = rank_into(args.out, spec)
+    result = rank_into(args.out, spec, parquet=args.parquet)
     if result.duplicates:
         d = result.duplicates[0]
         err.print(f"[yellow]warning:[/] {len(result.duplicates)} duplicate judgment(s) ignored, "

@@ -17,7 +17,7 @@ import orjson
 from peerreview.errors import InputError
 from peerreview.exam import Weighting
 from peerreview.output import write_files
-from peerreview.rank import Qualification, RankOptions, RankResult, rank
+from peerreview.ranking import Qualification, RankOptions, RankResult, rank
 from peerreview.records import OffScale, read_submissions
 from peerreview.report import ReportInputs, render
 from peerreview.schedule import Schedule
@@ -45,8 +45,10 @@ def _options(raw: dict[str, Any]) -> RankOptions:
     return options
 
 
-def rank_outputs(spec: dict[str, Any]) -> tuple[RankResult, dict[str, bytes]]:
-    """Rank as the spec says; the result and every output file (report included)."""
+def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
+                 ) -> tuple[RankResult, dict[str, bytes]]:
+    """Rank as the spec says; the result and every output file (report included, and
+    with ``parquet`` leaderboard.parquet)."""
     options = _options(spec["options"])
     study = load_study(spec["judgments"], exam_gold=spec["exam_gold"], gold=spec["gold"],
                        items=spec["items"], submissions=spec["submissions"],
@@ -54,15 +56,17 @@ def rank_outputs(spec: dict[str, Any]) -> tuple[RankResult, dict[str, bytes]]:
     result = rank(study, options=options)
     facts = {"rank": spec}
     files = result.files()
+    if parquet:
+        files["leaderboard.parquet"] = result.leaderboard_parquet()
     files.update(render(ReportInputs(result, title="peerreview rank",
                                      threshold=options.threshold, facts=facts)))
     files["run.json"] = orjson.dumps(facts, option=orjson.OPT_INDENT_2) + b"\n"
     return result, files
 
 
-def rank_into(out: str | Path, spec: dict[str, Any]) -> RankResult:
+def rank_into(out: str | Path, spec: dict[str, Any], *, parquet: bool = False) -> RankResult:
     """``peerreview rank``: rank as the spec says and write every output into ``out``."""
-    result, files = rank_outputs(spec)
+    result, files = rank_outputs(spec, parquet=parquet)
     write_files(out, files)
     return result
 

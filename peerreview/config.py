@@ -156,7 +156,7 @@ class ExamConfig(_Strict):
 
 class ChairConfig(_Strict):
     method: Literal["vote", "mean", "bradley-terry", "elo", "peer-rank"] | None = None
-    bootstrap: int = Field(1000, ge=0)
+    bootstrap: int = Field(0, ge=0)  # as rank's --bootstrap: no intervals unless asked
 
 
 class RunConfig(_Strict):

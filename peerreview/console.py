@@ -14,7 +14,7 @@ from peerreview.errors import InputError
 if TYPE_CHECKING:
     from peerreview.exam import ExamResult
     from peerreview.plan import PlannedCalls
-    from peerreview.rank import RankResult
+    from peerreview.ranking import RankResult
 
 STDERR = Console(stderr=True)  # one console for progress bars, notices and log lines
 

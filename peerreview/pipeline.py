@@ -26,7 +26,7 @@ import orjson
 import peerreview
 from peerreview.calls import BudgetSpent, Caller, Tally
 from peerreview.chair import make_chair
-from peerreview.config import RunConfig
+from peerreview.config import RunConfig, load_config
 from peerreview.errors import InputError, RunFailed
 from peerreview.exam import run_exam
 from peerreview.gold import Gold
@@ -36,7 +36,7 @@ from peerreview.panel import Live, full_calls, review_jobs
 from peerreview.plan import plan
 from peerreview.progress import StageProgress
 from peerreview.prompts import task_template, template_hash
-from peerreview.rank import RankResult, rank, settled_by
+from peerreview.ranking import RankResult, rank, settled_by
 from peerreview.records import (
     Item,
     Judgment,
@@ -450,13 +450,30 @@ def _json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
 
 
-def run(config: RunConfig, out: str | Path, *, show_progress: bool = True,
+def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool = True,
         budget_calls: int | None = None, budget_usd: float | None = None) -> RunResult:
-    """Run the whole pipeline of ``config`` into ``out`` (resuming what is stored there).
+    """Run the whole pipeline of ``config`` (or the YAML file it names) into ``out``,
+    resuming what is stored there. Inside a running event loop (a notebook), await
+    :func:`run_async` instead.
 
     Raises:
         InputError: bad config or input files (before any call where it can be known).
         RunFailed: some calls failed for good; run again to retry them.
     """
-    return Pipeline(config, out, show_progress=show_progress, budget_calls=budget_calls,
-                    budget_usd=budget_usd).run()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop running: the usual case
+        return asyncio.run(run_async(config, out, show_progress=show_progress,
+                                     budget_calls=budget_calls, budget_usd=budget_usd))
+    raise RuntimeError("peerreview.run() cannot be called from a running event loop (a "
+                       "notebook): await peerreview.run_async(...) instead")
+
+
+async def run_async(config: RunConfig | str | Path, out: str | Path, *,
+                    show_progress: bool = True, budget_calls: int | None = None,
+                    budget_usd: float | None = None) -> RunResult:
+    """:func:`run` for code already inside an event loop: ``await run_async(...)``."""
+    if not isinstance(config, RunConfig):
+        config = load_config(config)
+    return await Pipeline(config, out, show_progress=show_progress, budget_calls=budget_calls,
+                          budget_usd=budget_usd)._run()

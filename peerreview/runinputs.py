@@ -11,7 +11,7 @@ from peerreview.config import RunConfig
 from peerreview.errors import InputError
 from peerreview.exam import Weighting
 from peerreview.gold import Gold, gold_from_judgments
-from peerreview.rank import Qualification, RankOptions
+from peerreview.ranking import Qualification, RankOptions
 from peerreview.records import Item, Judgment, Submission, read_items, read_submissions
 from peerreview.study import Study, study_of
 

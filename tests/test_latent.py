@@ -16,7 +16,7 @@ from peerreview.latent import (
     pointwise_latent,
     self_confidence,
 )
-from peerreview.rank import Qualification, RankOptions, rank
+from peerreview.ranking import Qualification, RankOptions, rank
 from peerreview.records import JudgmentSet, PairwiseJudgment, PointwiseJudgment
 from peerreview.votes import build_table
 from tests.conftest import pw, write_jsonl

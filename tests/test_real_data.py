@@ -9,7 +9,7 @@ import pytest
 
 from peerreview.cli import main
 from peerreview.importers import importer
-from peerreview.rank import RankOptions, rank
+from peerreview.ranking import RankOptions, rank
 
 
 def test_summeval_import(data_dir: Path) -> None:

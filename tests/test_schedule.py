@@ -11,7 +11,7 @@ import pytest
 from peerreview.chair.base import debiased_votes
 from peerreview.cli import main
 from peerreview.gold import Gold
-from peerreview.rank import RankOptions, rank
+from peerreview.ranking import RankOptions, rank
 from peerreview.records import JudgmentSet, PairwiseJudgment
 from peerreview.schedule import Schedule, decided, one_order_first
 from peerreview.votes import build_table

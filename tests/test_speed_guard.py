@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 
 from peerreview.commands import rank_outputs, rank_spec
-from peerreview.rank import RankOptions
+from peerreview.ranking import RankOptions
 
 
 def synthesize(path: Path, n_items: int = 1_000, pairs: int = 10, n_reviewers: int = 10,

@@ -26,7 +26,7 @@ from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
 from peerreview.study import Study
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
-    from peerreview.rank import RankResult
+    from peerreview.ranking import RankResult
 
 
 @dataclass(slots=True)

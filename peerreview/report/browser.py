@@ -17,7 +17,7 @@ from peerreview.records import Item, Submission
 from peerreview.votes import JudgmentTable, pair_key
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
-    from peerreview.rank import RankResult
+    from peerreview.ranking import RankResult
 
 RAW_CHARS = 300
 RAW_BUDGET = 200_000

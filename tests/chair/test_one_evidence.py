@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from peerreview.rank import RankOptions, rank
+from peerreview.ranking import RankOptions, rank
 from peerreview.records import JudgmentSet, PairwiseJudgment
 from peerreview.schedule import Schedule
 

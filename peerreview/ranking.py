@@ -108,6 +108,34 @@ class RankResult:
         """The contract's output files, by name."""
         return rank_files(self)
 
+    def to_polars(self) -> Any:
+        """The leaderboard as a polars DataFrame (best first)."""
+        import polars as pl
+
+        return pl.DataFrame([row.to_dict() for row in self.leaderboard],
+                            schema={"model": pl.String, "rank": pl.Int64, "score": pl.Float64,
+                                    "ci_low": pl.Float64, "ci_high": pl.Float64,
+                                    "rank_low": pl.Int64, "rank_high": pl.Int64})
+
+    def to_pandas(self) -> Any:
+        """The leaderboard as a pandas DataFrame (best first); needs pandas installed.
+
+        Raises:
+            InputError: pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise InputError("to_pandas needs pandas: pip install pandas (or use "
+                             "to_polars)") from exc
+        return pd.DataFrame([row.to_dict() for row in self.leaderboard])
+
+    def leaderboard_parquet(self) -> bytes:
+        """The leaderboard as a Parquet file."""
+        buffer = io.BytesIO()
+        self.to_polars().write_parquet(buffer)
+        return buffer.getvalue()
+
 
 def _check_options(opts: RankOptions) -> None:
     if not 0.0 <= opts.threshold <= 1.0:
