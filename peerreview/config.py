@@ -30,6 +30,7 @@ from peerreview.records import OffScale
 from peerreview.redact import MASK
 
 OPENAI_URL = "https://api.openai.com/v1"
+OWN_URL = {"openai": OPENAI_URL, "anthropic": "https://api.anthropic.com/v1"}
 
 
 class _Strict(BaseModel):
@@ -46,12 +47,12 @@ class Price(_Strict):
 class ModelConfig(_Strict):
     """One model the run may call, as evaluatee, reviewer candidate or both."""
 
-    provider: Literal["openai", "local", "python"]
+    provider: Literal["openai", "anthropic", "local", "python"]
     model: str | None = None  # openai: the name sent; local: a GGUF path (default Gemma 3 270M)
     function: str | None = None  # python: "module:function"
-    base_url: str | None = None  # default: OpenAI's own API
+    base_url: str | None = None  # default: the provider's own API
     cache_id: str | None = None  # the endpoint's part of the call key (default: base_url)
-    api_key_env: str | None = None  # default OPENAI_API_KEY, on OpenAI's own API only
+    api_key_env: str | None = None  # default OPENAI_/ANTHROPIC_API_KEY on their own APIs
     headers: dict[str, str] = Field(default_factory=dict)  # sent, never stored (e.g. api-key)
     reasoning: bool = False  # a reasoning model: max_completion_tokens, no temperature
     concurrency: int = Field(8, ge=1, le=1024)
@@ -79,8 +80,9 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _provider_fields(self) -> ModelConfig:
-        if self.provider == "openai" and not self.model:
-            raise ValueError("an openai model needs 'model' (the name the endpoint knows)")
+        if self.provider in ("openai", "anthropic") and not self.model:
+            raise ValueError(f"an {self.provider} model needs 'model' (the name the endpoint "
+                             "knows)")
         if self.provider == "python" and not (self.function and ":" in self.function):
             raise ValueError("a python model needs 'function: module:function'")
         return self
@@ -93,7 +95,7 @@ class ModelConfig(_Strict):
     @property
     def url(self) -> str:
         """The base URL of an endpoint model."""
-        return (self.base_url or OPENAI_URL).rstrip("/")
+        return (self.base_url or OWN_URL.get(self.provider, OPENAI_URL)).rstrip("/")
 
     @property
     def key_variable(self) -> str | None:
@@ -101,8 +103,9 @@ class ModelConfig(_Strict):
         OpenAI's own API (never sent to another server unless named)."""
         if self.api_key_env is not None:
             return self.api_key_env
-        if self.provider == "openai" and self.base_url is None:
-            return "OPENAI_API_KEY"
+        if self.base_url is None:
+            return {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(
+                self.provider)
         return None
 
     def identity(self) -> CallIdentity:

@@ -355,7 +355,7 @@ class Pipeline:
 
     def _facts(self) -> dict[str, Any]:
         cfg = self.config
-        style = {"openai": "chat", "local": "completion"}
+        style = {"openai": "chat", "anthropic": "chat", "local": "completion"}
         prompts = {f"{style[m.provider]}/{cfg.review.mode}.j2":
                    template_hash(f"{style[m.provider]}/{cfg.review.mode}.j2")
                    for n, m in cfg.models.items() if n in cfg.reviewers and m.provider in style}

@@ -123,10 +123,10 @@ class Asker:
             prompt = self._fit(evaluatee, lambda f: config.preamble + self.task.render(f),
                                fields, ["input"])
             request = self._params(config)
-            if config.provider == "openai":
-                request["messages"] = [{"role": "user", "content": prompt}]
-            else:
+            if config.provider == "local":  # a base model completes text
                 request["prompt"] = prompt
+            else:
+                request["messages"] = [{"role": "user", "content": prompt}]
         response = await self.caller.call(evaluatee, request)
         return Submission(item.item, evaluatee, response.text.strip())
 
@@ -148,7 +148,8 @@ class Asker:
             score = self._score(reviewer, None if value is None else float(value))
             return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
                                      SCALES[self.mode], raw)
-        strength = parse_verdict(raw)[1] if config.provider == "openai" and ">" in raw \
+        strength = parse_verdict(raw)[1] if config.provider not in ("local", "python") \
+            and ">" in raw \
             else None  # arena-hard's [[A>>B]]
         return PairwiseJudgment(question.item.item, reviewer, question.first.model,
                                 question.second.model, value, raw, confidence_of(raw),

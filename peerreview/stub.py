@@ -150,10 +150,47 @@ async def _models(request: web.Request) -> web.StreamResponse:
         {"id": m, "object": "model", "owned_by": "stub"} for m in served]})
 
 
+async def _messages(request: web.Request) -> web.StreamResponse:
+    """Anthropic's Messages API, as its documentation spells it."""
+    state = request.app[STATE]
+    body: dict[str, Any] = json.loads(await request.read())
+    model = str(body.get("model"))
+    state.calls[model] += 1
+    state.bodies.append(body)
+    state.headers.append(dict(request.headers))
+    if not request.headers.get("x-api-key") or not request.headers.get("anthropic-version"):
+        return web.json_response({"type": "error", "error": {
+            "type": "authentication_error", "message": "invalid x-api-key"}}, status=401)
+    if "max_tokens" not in body or not isinstance(body.get("messages"), list):
+        return web.json_response({"type": "error", "error": {
+            "type": "invalid_request_error", "message": "max_tokens: Field required"}},
+            status=400)
+    fault = state.faults.get(model)
+    if fault in ("429", "529"):
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        state.attempts[digest] += 1
+        if state.attempts[digest] <= state.fault_attempts:
+            kind = "rate_limit_error" if fault == "429" else "overloaded_error"
+            return web.json_response({"type": "error", "error": {"type": kind,
+                                                                 "message": kind}},
+                                     status=int(fault), headers={"retry-after": "0"})
+    first = body["messages"][0]
+    content = first.get("content")
+    prompt = content if isinstance(content, str) else "".join(
+        block.get("text", "") for block in content if isinstance(block, dict))
+    text = _answer(model, prompt)
+    return web.json_response({
+        "id": "msg_stub", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": len(prompt.split()), "output_tokens": len(text.split())}})
+
+
 def make_app(state: StubState) -> web.Application:
     app = web.Application()
     app[STATE] = state
     app.router.add_post("/v1/chat/completions", _complete)
+    app.router.add_post("/v1/messages", _messages)
     app.router.add_get("/v1/models", _models)
     return app
 

@@ -10,7 +10,7 @@ from email.utils import formatdate
 import pytest
 
 from peerreview.answers import parse_winner
-from peerreview.models.openai import retry_after
+from peerreview.models.endpoint import retry_after
 from peerreview.prompts import TRUNCATION_MARK, fit
 from peerreview.review import expected_rating, preference
 
@@ -66,7 +66,7 @@ def test_retry_after_seconds_and_dates() -> None:
 def test_requests_per_minute_space_the_starts() -> None:
     import asyncio
 
-    from peerreview.models.openai import RateLimiter
+    from peerreview.models.endpoint import RateLimiter
 
     async def starts() -> list[float]:
         limiter = RateLimiter(rpm=600, tpm=None)  # one start every 0.1 s

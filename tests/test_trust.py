@@ -20,7 +20,8 @@ import yaml
 
 from peerreview.cli import main
 from peerreview.config import ModelConfig
-from peerreview.models.openai import MAX_RETRY_AFTER_S, OpenAIBackend
+from peerreview.models.endpoint import MAX_RETRY_AFTER_S
+from peerreview.models.openai import OpenAIBackend
 from peerreview.stub import StubServer, StubState
 from tests.conftest import pt, pw, write_jsonl
 from tests.live import EVALUATEES, write_config, write_task
@@ -179,7 +180,7 @@ def test_a_long_retry_after_is_capped_said_and_counted(caplog) -> None:
 
 
 def test_a_long_retry_after_counts_as_a_retry(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("peerreview.models.openai.MAX_RETRY_AFTER_S", 0.2)
+    monkeypatch.setattr("peerreview.models.endpoint.MAX_RETRY_AFTER_S", 0.2)
     with StubServer(StubState(fault_attempts=99)) as server:
         server.state.faults["m"] = "retry-after-long"
         backend = OpenAIBackend("m", ModelConfig(provider="openai", model="m",

@@ -13,6 +13,9 @@ def make_backend(name: str, config: ModelConfig) -> Backend:
     if config.provider == "openai":
         from peerreview.models.openai import OpenAIBackend
         return OpenAIBackend(name, config)
+    if config.provider == "anthropic":
+        from peerreview.models.anthropic import AnthropicBackend
+        return AnthropicBackend(name, config)
     if config.provider == "local":
         from peerreview.models.local import LocalBackend
         return LocalBackend(name, config)
