@@ -44,7 +44,7 @@ def test_paths_are_relative_to_the_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("old", "new", "line", "field", "words"), [
     ("concurrency: 16", "concurrency: 0", 8, "models.big.concurrency", "greater than or equal"),
     ("concurrency: 16", "concurency: 16", 8, "models.big.concurency", "unknown key"),
-    ("provider: openai", "provider: anthropic", 6, "models.big.provider", "'openai'"),
+    ("provider: openai", "provider: gemini", 6, "models.big.provider", "'anthropic'"),
     ("reviewers: [big]", "reviewers: [huge]", 12, "reviewers", "not defined under 'models'"),
     ("  gold: gold/exam.jsonl", "  gold: x\n  threshold: 1.5", 15, "exam.threshold",
      "less than or equal"),
