@@ -18,7 +18,9 @@ import numpy as np
 from splits import SETS, arguments, header, load
 from splits import splits as each_split
 
+from peerreview.gold import Gold
 from peerreview.ranking import RankOptions, rank
+from peerreview.records import PairwiseJudgment
 from peerreview.schedule import Schedule
 
 RUNS = [("full", Schedule.FULL, None), ("cascade", Schedule.CASCADE, None),
@@ -26,17 +28,29 @@ RUNS = [("full", Schedule.FULL, None), ("cascade", Schedule.CASCADE, None),
         ("full, budget 25%", Schedule.FULL, 0.25), ("full, budget 50%", Schedule.FULL, 0.5)]
 
 
+def middle_model(gold: Gold) -> str:
+    """The baseline of the baseline design: the model in the middle of the gold ranking
+    (arena-hard and alpaca_eval compare every model with a mid-strength one)."""
+    rates = gold.win_rates()
+    ordered = sorted(rates, key=lambda m: (rates[m], m))
+    return ordered[len(ordered) // 2]
+
+
 def run_set(name: str, data: Path, splits: int) -> dict[str, dict[str, list[float]]]:
     judgments, gold = load(name, data)
+    pairwise = any(isinstance(j, PairwiseJudgment) for j in judgments.judgments)
+    runs = RUNS + ([(f"baseline {middle_model(gold)}", Schedule.FULL, None)] if pairwise
+                   else [])  # scores are given one submission at a time: no pairs to pick
     out: dict[str, dict[str, list[float]]] = {}
     for split in each_split(name, gold, splits):
         available = None
-        for label, schedule, share in RUNS:
+        for label, schedule, share in runs:
             budget = None if share is None or available is None else round(share * available)
+            baseline = label.removeprefix("baseline ") if label.startswith("baseline") else None
             result = rank(judgments, exam_gold=split.exam_gold, gold=split.test_gold,
                           options=RankOptions(exclude_exam_items=True, seed=split.seed,
                                               per_reviewer=False, schedule=schedule,
-                                              budget=budget))
+                                              budget=budget, baseline=baseline))
             assert result.agreement is not None
             available = result.judgments_available
             row = out.setdefault(label, {"acc": [], "tau": [], "share": []})

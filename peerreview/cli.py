@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                         "removed), adaptive (for the ranking: stop once settled)")
     p.add_argument("--budget", type=int, metavar="N",
                    help="use at most N judgments (calls)")
+    p.add_argument("--baseline", metavar="MODEL",
+                   help="use only the pairs with MODEL: every model against one baseline "
+                        "(alpaca_eval's and arena-hard's design)")
     p.add_argument("--off-scale", choices=[o.value for o in OffScale], default="keep",
                    help="a score outside its scale: keep it as given (PRE's scoring), clip "
                         "it to the scale, count it as an abstention, or refuse the input "
@@ -149,7 +152,7 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         allow_unexamined=args.allow_unexamined, latent_model=args.latent_model,
         schedule=Schedule(args.schedule), budget=args.budget,
         exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed,
-        off_scale=OffScale(args.off_scale))
+        off_scale=OffScale(args.off_scale), baseline=args.baseline)
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
     result = rank_into(args.out, spec, parquet=args.parquet)

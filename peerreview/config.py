@@ -132,6 +132,17 @@ class ReviewConfig(_Strict):
     schedule: Literal["full", "cascade", "one-order", "adaptive"] = "full"
     reasks: int = Field(2, ge=0, le=2)  # re-asks of a reviewer whose answer cannot be read
     off_scale: OffScale = OffScale.KEEP  # a rating read outside the scale
+    pairs: Literal["all", "baseline"] = "all"  # baseline: every model against one
+    baseline: str | None = None  # the evaluatee every other is compared with
+
+    @model_validator(mode="after")
+    def _baseline(self) -> ReviewConfig:
+        if self.pairs == "baseline" and not self.baseline:
+            raise ValueError("pairs: baseline needs 'baseline: MODEL'")
+        if self.pairs == "baseline" and self.mode != "pairwise":
+            raise ValueError("pairs: baseline is for the pairwise mode (scores are given "
+                             "one submission at a time)")
+        return self
 
 
 class ExamConfig(_Strict):

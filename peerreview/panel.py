@@ -39,9 +39,16 @@ async def _one(asker: Asker, reviewer: str, question: Question) -> list[Judgment
         return []
 
 
+def pairs_of(subs: list[Submission], baseline: str | None) -> list[tuple[Submission,
+                                                                           Submission]]:
+    """An item's pairs of submissions, in name order: all, or those with the baseline."""
+    return [(x, y) for x, y in itertools.combinations(subs, 2)
+            if baseline is None or baseline in (x.model, y.model)]
+
+
 def review_jobs(asker: Asker, schedule: Schedule, reviewers: list[str],
                 items: dict[str, Item], submissions: list[Submission], *, pairwise: bool,
-                seed: int) -> list[Job]:
+                seed: int, baseline: str | None = None) -> list[Job]:
     """The jobs of the ``full`` and ``one-order`` schedules, one question each."""
     jobs: list[Job] = []
     for item, subs in by_item(items, submissions):
@@ -49,7 +56,7 @@ def review_jobs(asker: Asker, schedule: Schedule, reviewers: list[str],
             jobs += [partial(_one, asker, r, Question(item, s)) for s in subs
                      for r in reviewers]
             continue
-        for x, y in itertools.combinations(subs, 2):
+        for x, y in pairs_of(subs, baseline):
             if schedule is Schedule.ONE_ORDER:
                 for r in reviewers:
                     first = one_order_first(item.item, x.model, y.model, r, seed)
@@ -66,15 +73,15 @@ class Live:
     asked in both orders, a score of each submission; what they said is kept."""
 
     def __init__(self, asker: Asker, items: dict[str, Item], submissions: list[Submission],
-                 pairwise: bool) -> None:
+                 pairwise: bool, baseline: str | None = None) -> None:
         self.asker, self.items = asker, items
         self.subs = {(s.item, s.model): s for s in submissions}
-        grouped = {item.item: [s.model for s in subs] for item, subs in by_item(items,
-                                                                               submissions)}
+        grouped = by_item(items, submissions)
         self.pairs_of: dict[str, list[Pair]] = {
-            t: list(itertools.combinations(models, 2)) for t, models in grouped.items()
-        } if pairwise else {}
-        self.models_of: dict[str, list[str]] = {} if pairwise else grouped
+            item.item: [(x.model, y.model) for x, y in pairs_of(subs, baseline)]
+            for item, subs in grouped} if pairwise else {}
+        self.models_of: dict[str, list[str]] = {} if pairwise else {
+            item.item: [s.model for s in subs] for item, subs in grouped}
         self.got: list[Judgment] = []
 
     def per_answer(self, item: str, a: str, b: str) -> int:

@@ -259,12 +259,13 @@ class Pipeline:
         cfg = self.config
         schedule = Schedule(cfg.review.schedule)
         pairwise = cfg.review.mode == "pairwise"
+        baseline = cfg.review.baseline if cfg.review.pairs == "baseline" else None
         if schedule in (Schedule.FULL, Schedule.ONE_ORDER):
             done = await self._stage("review", review_jobs(
                 asker, schedule, reviewers, items, submissions, pairwise=pairwise,
-                seed=cfg.seed))
+                seed=cfg.seed, baseline=baseline))
             return [j for batch in done for j in batch]
-        live = Live(asker, items, submissions, pairwise)
+        live = Live(asker, items, submissions, pairwise, baseline)
         if schedule is Schedule.CASCADE:
             await self._stage("review", cascade_jobs(live, reviewers, live.pairs_of,
                                                      live.models_of))

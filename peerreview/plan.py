@@ -68,7 +68,8 @@ def plan(config: RunConfig, inputs: RunInputs | None = None) -> list[PlannedCall
     mean_answer = sum(answer_chars.values()) / len(answer_chars)
     pairwise = cfg.review.mode == "pairwise"
     n = len(evaluatees)
-    per_item = n * (n - 1) if pairwise else n
+    per_item = (2 * (n - 1) if cfg.review.pairs == "baseline" else n * (n - 1)) \
+        if pairwise else n
     asked: list[tuple[str, list[Item], float]] = [("review", items, per_item)]
     gold = inputs.exam_gold
     if gold is not None:

@@ -76,6 +76,7 @@ class RankOptions:
     schedule: Schedule = Schedule.FULL  # which judgments to use (see peerreview.schedule)
     budget: int | None = None  # at most this many judgments (schedules other than full too)
     off_scale: OffScale = OffScale.KEEP  # scores outside their scale, when reading files
+    baseline: str | None = None  # use only pairs with this model (alpaca_eval's design)
 
 
 @dataclass(slots=True)
@@ -215,6 +216,8 @@ def rank(
                              "(drop --exclude-exam-items)")
     available = int((weights[table.pairwise.reviewer] > 0).sum()
                     + (weights[table.scores.reviewer] > 0).sum())  # the qualified's judgments
+    if opts.baseline is not None:
+        table = against_baseline(table, opts.baseline)
     used_table, first_share = _scheduled(table, exam, weights, chair, opts, notes)
     evidence = gather_evidence(used_table, weights, by_mean=chair.by_mean,
                                normalize=opts.normalize, first_share=first_share)
@@ -265,6 +268,25 @@ def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray
     fit = noisy_bradley_terry(used.votes(), len(table.reviewers), len(table.models))
     share = 0.5 * (1.0 + np.tanh(0.5 * np.nan_to_num(fit.bias)))
     return used, share
+
+
+def against_baseline(table: JudgmentTable, baseline: str) -> JudgmentTable:
+    """Only the judgments of pairs with ``baseline``: every model against one, as
+    alpaca_eval and arena-hard compare (N - 1 pairs an item instead of N(N - 1)/2).
+
+    Raises:
+        InputError: the judgments are pointwise, or no judgment names the baseline.
+    """
+    if len(table.scores):
+        raise InputError("a baseline picks pairs of models to compare: it is for pairwise "
+                         "judgments, and these include scores", field="--baseline")
+    if baseline not in table.models:
+        shown = ", ".join(table.models[:8]) + (", ..." if len(table.models) > 8 else "")
+        raise InputError(f"no judgment compares the baseline {baseline!r} (models: {shown})",
+                         field="--baseline")
+    b = table.models.index(baseline)
+    p = table.pairwise
+    return table.subset((p.a == b) | (p.b == b), np.ones(len(table.scores), np.bool_))
 
 
 def settled_by(weights: dict[str, float], chair: Chair,

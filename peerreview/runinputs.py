@@ -49,6 +49,11 @@ def load_run_inputs(config: RunConfig) -> RunInputs:
                              "items; at least two are needed to rank",
                              config.task.submissions, field="model")
         given.sort(key=lambda s: (s.item, s.model))
+    review = config.review
+    if review.pairs == "baseline" and review.baseline not in evaluatees:
+        raise InputError(f"the baseline {review.baseline!r} is not an evaluatee "
+                         f"({', '.join(evaluatees)})", config.task.submissions,
+                         field="review.baseline")
     exam = config.exam
     exam_items, exam_subs, exam_gold = items, None, None
     if exam is not None and exam.by_gold and exam.gold is not None:
@@ -73,7 +78,9 @@ def rank_options(config: RunConfig) -> RankOptions:
                        method=config.chair.method, bootstrap=config.chair.bootstrap,
                        seed=config.seed,
                        exclude_exam_items=bool(exam and exam.by_gold and exam.items),
-                       off_scale=config.review.off_scale)
+                       off_scale=config.review.off_scale,
+                       baseline=config.review.baseline if config.review.pairs == "baseline"
+                       else None)
 
 
 def run_study(inputs: RunInputs, judgments: list[Judgment],

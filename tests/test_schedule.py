@@ -10,6 +10,7 @@ import pytest
 
 from peerreview.chair.base import debiased_votes
 from peerreview.cli import main
+from peerreview.errors import InputError
 from peerreview.gold import Gold
 from peerreview.ranking import RankOptions, rank
 from peerreview.records import JudgmentSet, PairwiseJudgment
@@ -205,3 +206,41 @@ def test_a_live_schedule_asks_what_the_recorded_one_selects(tmp_path: Path,
     assert all(t in ("t0", "t1") and {x, y} <= gold for t, _, x, y in asked - selected)
     assert live_cost["review_calls"] == recorded.judgments_used
     assert live_cost["review_calls"] < live_cost["review_calls_full_schedule"]
+
+
+def test_baseline_mode_asks_every_model_against_one_both_orders(tmp_path: Path) -> None:
+    """review: {pairs: baseline}: N - 1 pairs an item instead of N(N - 1)/2, and the
+    same pairs as rank --baseline keeps of the full run."""
+    import yaml
+
+    from peerreview.stub import StubServer
+    from tests.live import EVALUATEES, write_config, write_task
+
+    write_task(tmp_path, n_items=10)
+    with StubServer() as server:
+        config = write_config(tmp_path, server.url, exam=False)
+        data = yaml.safe_load(config.read_text())
+        data["review"].update(pairs="baseline", baseline="medium")
+        config.write_text(yaml.safe_dump(data))
+        assert main(["run", str(config), "--out", str(tmp_path / "live"), "--quiet"]) == 0
+        judged = [json.loads(line) for line in
+                  (tmp_path / "live" / "judgments.jsonl").read_text().splitlines()]
+        assert server.state.calls["judge-1"] == 10 * 2 * 2  # (3 - 1) pairs x 2 orders
+        data["review"] = {"mode": "pairwise"}
+        config.write_text(yaml.safe_dump(data))
+        assert main(["run", str(config), "--out", str(tmp_path / "full"), "--quiet"]) == 0
+    assert all("medium" in (j["first"], j["second"]) for j in judged)
+    cost = json.loads((tmp_path / "live" / "cost.json").read_text())
+    assert cost["review_calls"] == 2 * 10 * 4 and cost["review_calls_full_schedule"] == 2 * 10 * 6
+    board = [r["model"] for r in json.loads((tmp_path / "live" / "leaderboard.json").read_text())]
+    assert board == EVALUATEES  # win rate against the baseline orders them all
+    recorded = rank([tmp_path / "full" / "judgments.jsonl"],
+                    options=RankOptions(baseline="medium", per_reviewer=False))
+    assert recorded.judgments_used == len(judged)
+    assert recorded.judgments_available == 2 * 10 * 6  # 2 reviewers, 6 ordered pairs
+
+
+def test_a_baseline_no_judgment_names_is_an_input_error(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "j.jsonl", [pw("t1", "r", "A", "B", "first")])
+    with pytest.raises(InputError, match="no judgment compares the baseline 'Z'"):
+        rank([path], options=RankOptions(baseline="Z"))
