@@ -67,3 +67,28 @@ def test_embedded_model_scores_pointwise_from_rating_probabilities(tmp_path: Pat
     assert len(scores) == 2
     for s in scores:
         assert s["scale"] == [1, 5] and 1 <= s["score"] <= 5 and s["raw"].startswith("P(1)=")
+
+
+def test_sampling_is_seeded_per_call_whatever_ran_before() -> None:
+    """A sampled answer (temperature 1.5, as the demo's gemma-hot) depends on its own
+    request only: the same call gives the same text after other calls, and another
+    run seed gives another sample."""
+    import asyncio
+
+    from peerreview.config import ModelConfig
+    from peerreview.models.local import LocalBackend, call_seed
+
+    backend = LocalBackend("hot", ModelConfig(provider="local"))
+    request = {"prompt": "Q: Name a colour.\nA:", "temperature": 1.5, "max_tokens": 12,
+               "seed": 0}
+    other = {"prompt": "Q: Name an animal.\nA:", "temperature": 1.5, "max_tokens": 12,
+             "seed": 0}
+
+    async def ask(*requests: dict[str, object]) -> list[str]:
+        return [(await backend.complete(r)).text for r in requests]
+
+    first = asyncio.run(ask(request))[0]
+    after_other = asyncio.run(ask(other, request))[1]
+    assert after_other == first
+    assert call_seed(request) != call_seed({**request, "seed": 1})
+    assert call_seed(request) == call_seed(dict(reversed(list(request.items()))))
