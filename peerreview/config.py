@@ -50,7 +50,8 @@ class ModelConfig(_Strict):
     provider: Literal["openai", "anthropic", "local", "python"]
     model: str | None = None  # openai: the name sent; local: a GGUF path (default Gemma 3 270M)
     function: str | None = None  # python: "module:function"
-    base_url: str | None = None  # default: the provider's own API
+    base_url: str | list[str] | None = None  # default: the provider's own API; a list:
+    # replicas of one model (vLLM, SGLang, ...), each served up to `concurrency` calls
     cache_id: str | None = None  # the endpoint's part of the call key (default: base_url)
     api_key_env: str | None = None  # default OPENAI_/ANTHROPIC_API_KEY on their own APIs
     headers: dict[str, str] = Field(default_factory=dict)  # sent, never stored (e.g. api-key)
@@ -80,6 +81,8 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _provider_fields(self) -> ModelConfig:
+        if isinstance(self.base_url, list) and not self.base_url:
+            raise ValueError("base_url lists no replica")
         if self.provider in ("openai", "anthropic") and not self.model:
             raise ValueError(f"an {self.provider} model needs 'model' (the name the endpoint "
                              "knows)")
@@ -93,9 +96,17 @@ class ModelConfig(_Strict):
         return self.max_tokens or 256
 
     @property
+    def urls(self) -> list[str]:
+        """The base URLs of an endpoint model: one, or its replicas."""
+        if isinstance(self.base_url, list):
+            return [u.rstrip("/") for u in self.base_url]
+        return [(self.base_url or OWN_URL.get(self.provider, OPENAI_URL)).rstrip("/")]
+
+    @property
     def url(self) -> str:
-        """The base URL of an endpoint model."""
-        return (self.base_url or OWN_URL.get(self.provider, OPENAI_URL)).rstrip("/")
+        """The base URL of an endpoint model (its first replica): the endpoint of the
+        call key unless ``cache_id`` is set, whichever replica answers."""
+        return self.urls[0]
 
     @property
     def key_variable(self) -> str | None:

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from peerreview.errors import InputError
@@ -102,8 +102,9 @@ def plan_table(rows: list[PlannedCalls]) -> Table:
     return table
 
 
-def status_table(run_dir: str | Path) -> Table:
-    """What ``peerreview status DIR`` prints: per model and over the run."""
+def status_table(run_dir: str | Path) -> Table | Group:
+    """What ``peerreview status DIR`` prints: per model and over the run, and per
+    replica for a model that several serve."""
     from peerreview.store import RunStore
 
     path = Path(run_dir) / "run.sqlite"
@@ -111,6 +112,7 @@ def status_table(run_dir: str | Path) -> Table:
         raise InputError(f"no run store here ({path} does not exist)", run_dir)
     with RunStore(path) as store:
         per_model = store.per_model()
+        per_endpoint = store.per_endpoint()
         facts = store.facts()
     done = "finished" if (Path(run_dir) / "leaderboard.json").exists() else "not finished"
     stages = ", ".join(f"{k.removeprefix('stage.')} {v['done']}/{v['total']}"
@@ -124,4 +126,13 @@ def status_table(run_dir: str | Path) -> Table:
         table.add_row(row["model"], row["provider"], f"{row['calls']:,}", str(row["failed"]),
                       f"{row['prompt_tokens']:,}", f"{row['completion_tokens']:,}",
                       f"${row['cost_usd']:.4f}", f"{row['latency_s']:.3f} s")
-    return table
+    served = [r["model"] for r in per_endpoint]
+    several = [r for r in per_endpoint if served.count(r["model"]) > 1]
+    if not several:
+        return table
+    replicas = Table(title="Calls answered per replica", title_justify="left")
+    for col in ("model", "replica", "calls"):
+        replicas.add_column(col, justify="right" if col == "calls" else "left")
+    for row in several:
+        replicas.add_row(row["model"], row["endpoint"], f"{row['calls']:,}")
+    return Group(table, replicas)

@@ -306,6 +306,14 @@ class RunStore:
         return {name: sum(row[name] for row in rows) for name in
                 ("calls", "failed", "prompt_tokens", "completion_tokens", "cost_usd")}
 
+    def per_endpoint(self) -> list[dict[str, Any]]:
+        """Calls answered, model by model and replica by replica (the URL that answered)."""
+        self.flush()
+        rows = self._db.execute(
+            "SELECT model, endpoint, COUNT(response) FROM calls WHERE endpoint IS NOT NULL "
+            "GROUP BY model, endpoint ORDER BY model, endpoint").fetchall()
+        return [{"model": m, "endpoint": e, "calls": n} for m, e, n in rows]
+
     def per_model(self) -> list[dict[str, Any]]:
         """Calls answered and failed, tokens, cost and mean latency, model by model."""
         self.flush()

@@ -225,6 +225,11 @@ class StubServer:
         self._ready.wait(10)
         return self
 
+    def stop_listening(self) -> None:
+        """Go away as a crashed server does: connections are refused from now on."""
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+
     def __exit__(self, *exc: object) -> None:
         assert self._runner is not None
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)

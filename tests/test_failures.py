@@ -133,7 +133,7 @@ def test_the_endpoint_check_stops_a_model_it_cannot_serve(state: StubState, word
                                                        base_url=server.url))
         with pytest.raises(CallError, match=words):
             asyncio.run(check(backend))
-        assert not backend.breaker.allow()
+        assert not backend.replicas[0].breaker.allow()
         assert state.calls["judge-1"] == 0
 
 
@@ -142,7 +142,7 @@ def test_a_server_without_a_model_list_passes_the_check(tmp_path: Path) -> None:
         backend = OpenAIBackend("m", ModelConfig(provider="openai", model="m",
                                                  base_url=server.url))
         asyncio.run(check(backend))
-        assert backend.breaker.allow()
+        assert backend.replicas[0].breaker.allow()
 
 
 def test_progress_lines_off_a_terminal_name_the_failing_model(tmp_path: Path) -> None:

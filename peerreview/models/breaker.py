@@ -45,6 +45,14 @@ class Breaker:
         self.reason = f"paused after {self.failures} connection failures in a row: {reason}"
         return True
 
+    def trip(self, reason: str) -> None:
+        """Open now (a replica found dead before the first call); retried after the
+        cooldown like any paused endpoint."""
+        if not self._stopped:
+            self.failures = max(self.failures, self.threshold)
+            self.reason = f"paused: {reason}"
+            self._until = time.monotonic() + self.cooldown_s
+
     def stop(self, reason: str) -> None:
         """Refuse every further call (the endpoint cannot serve this model)."""
         self._stopped = True

@@ -20,6 +20,7 @@ import os
 import random
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
@@ -97,8 +98,20 @@ def count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+@dataclass(slots=True, eq=False)
+class Replica:
+    """One server of a model: its base URL, its breaker, its calls in flight."""
+
+    base: str
+    breaker: Breaker
+    in_flight: int = 0
+
+
 class EndpointBackend(ABC):
-    """A model behind an HTTP API. Subclasses say how requests and answers are spelled.
+    """A model behind an HTTP API, on one server or on several replicas. A call goes to
+    the replica with the fewest calls in flight; a replica that cannot be reached is
+    paused (and tried again later) while the others answer. Subclasses say how
+    requests and answers are spelled.
 
     Args:
         name: the model's name in the config.
@@ -111,18 +124,17 @@ class EndpointBackend(ABC):
         self.name = name
         self.config = config
         self.context_tokens = config.context_tokens
-        self.base = config.url
-        self.url = self.base + self.path
+        self.replicas = [Replica(url.rstrip("/"), Breaker()) for url in config.urls]
+        self.base = self.replicas[0].base  # what messages name when it is one server
         key = api_key(name, config)
         self._headers = {"Content-Type": "application/json",
                          **(self.auth(key) if key else {}), **config.headers}
         self._secrets = [v for k, v in self._headers.items() if k != "Content-Type"]
         if key:
             self._secrets.append(key)
-        self._limit = asyncio.Semaphore(config.concurrency)
+        self._limit = asyncio.Semaphore(config.concurrency * len(self.replicas))
         self._rate = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self._session: aiohttp.ClientSession | None = None
-        self.breaker = Breaker()
         self.health = Health()
 
     @abstractmethod
@@ -160,7 +172,8 @@ class EndpointBackend(ABC):
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                connector=aiohttp.TCPConnector(limit=self.config.concurrency),
+                connector=aiohttp.TCPConnector(limit=self.config.concurrency *
+                                               len(self.replicas)),
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
         return self._session
 
@@ -172,9 +185,24 @@ class EndpointBackend(ABC):
     def _fail(self, message: str) -> CallError:
         return CallError(redact(f"model {self.name!r}: {message}", self._secrets), self.name)
     async def check(self) -> None:
-        """GET /models once: a refused connection, a DNS failure, 401/403, or a model
-        list without this model stops the model before any call."""
-        url = self.base + "/models"
+        """GET /models on each replica once. A refused connection or a DNS failure
+        pauses that replica (and stops the model if it is the only one left); 401/403,
+        or a model list without this model, stops the model before any call."""
+        unreachable = []
+        for replica in self.replicas:
+            reason = await self._check(replica)
+            if reason is not None:
+                replica.breaker.trip(reason)
+                unreachable.append(reason)
+        if len(unreachable) == len(self.replicas):
+            raise self._stopped("; ".join(unreachable))
+        for reason in unreachable:
+            log.warning(f"model {self.name!r}: replica paused, the others answer: {reason}")
+
+    async def _check(self, replica: Replica) -> str | None:
+        """Why a replica cannot be reached, if it cannot; raises where the model can
+        never be served."""
+        url = replica.base + "/models"
         try:
             async with self._open().get(url, timeout=aiohttp.ClientTimeout(
                     total=min(CHECK_TIMEOUT_S, self.config.timeout_s))) as resp:
@@ -183,26 +211,35 @@ class EndpointBackend(ABC):
                     raise self._stopped(f"{url} refused the credentials (HTTP "
                                         f"{resp.status}): {body}")
                 if resp.status != 200:
-                    return  # not every server lists its models: nothing to conclude
+                    return None  # not every server lists its models: nothing to conclude
                 payload = await resp.json(content_type=None)
         except aiohttp.ClientConnectorError as exc:
-            raise self._stopped(f"cannot connect to {self.base}: {exc.os_error or exc}") \
-                from None
+            return f"cannot connect to {replica.base}: {exc.os_error or exc}"
         except (TimeoutError, aiohttp.ClientError, ValueError):
-            return  # slow or odd: the calls' own retries will tell
+            return None  # slow or odd: the calls' own retries will tell
         data = payload.get("data") if isinstance(payload, dict) else None
         served = [str(m.get("id")) for m in data if isinstance(m, dict)] \
             if isinstance(data, list) else []
         if served and self.config.model not in served:
             shown = ", ".join(served[:8]) + (", ..." if len(served) > 8 else "")
-            raise self._stopped(f"{self.base} does not serve model {self.config.model!r} "
+            raise self._stopped(f"{replica.base} does not serve model {self.config.model!r} "
                                 f"(HTTP 404 for it; it serves: {shown})")
+        return None
 
     def _stopped(self, reason: str) -> CallError:
         error = self._fail(reason)
-        self.breaker.stop(str(error))
+        for replica in self.replicas:
+            replica.breaker.stop(str(error))
         self.health.down = str(error)
         return error
+
+    def _pick(self) -> Replica | None:
+        """The replica with the fewest calls in flight among those not paused; else a
+        paused one whose cooldown is over (one probe); else None."""
+        working = [r for r in self.replicas if r.breaker.reason is None]
+        if working:
+            return min(working, key=lambda r: r.in_flight)
+        return next((r for r in self.replicas if r.breaker.allow()), None)
 
     async def complete(self, request: dict[str, Any]) -> Response:
         body = {**request, "model": self.config.model}
@@ -211,21 +248,26 @@ class EndpointBackend(ABC):
         last = ""
         async with self._limit:
             for attempt in range(self.config.max_retries + 1):
-                if not self.breaker.allow():
-                    raise self._fail(str(self.breaker.reason))
+                replica = self._pick()
+                if replica is None:
+                    reasons = "; ".join(str(r.breaker.reason) for r in self.replicas)
+                    self.health.down = reasons
+                    raise self._fail(reasons)
+                url = replica.base + self.path
                 await self._rate.wait(tokens)
                 body = self.adapted(body)
                 wait: float | None = None
+                replica.in_flight += 1
                 try:
-                    async with self._open().post(self.url, data=orjson.dumps(body)) as resp:
-                        self.breaker.success()
+                    async with self._open().post(url, data=orjson.dumps(body)) as resp:
+                        replica.breaker.success()
                         self.health.down = None
                         if resp.status == 200:
                             response = self.read(await resp.json(content_type=None))
-                            response.endpoint = self.base
+                            response.endpoint = replica.base
                             return response
                         text = (await resp.text())[:300]
-                        last = f"HTTP {resp.status} from {self.url}: {text}"
+                        last = f"HTTP {resp.status} from {url}: {text}"
                         again = self.adapt(body, resp.status, text)
                         if again is not None:
                             body = again
@@ -234,14 +276,19 @@ class EndpointBackend(ABC):
                             raise self._fail(last)
                         wait = self._retry_after(resp.headers.get("Retry-After"))
                 except TimeoutError:
-                    last = f"no answer from {self.url} within {self.config.timeout_s:g} s"
+                    last = f"no answer from {url} within {self.config.timeout_s:g} s"
                 except aiohttp.ClientConnectorError as exc:
-                    last = f"cannot connect to {self.url}: {exc.os_error or exc}"
-                    if self.breaker.failure(last):
-                        self.health.down = self.breaker.reason
-                        log.warning(str(self._fail(str(self.breaker.reason))))
+                    last = f"cannot connect to {url}: {exc.os_error or exc}"
+                    if replica.breaker.failure(last):
+                        if all(r.breaker.reason for r in self.replicas):
+                            self.health.down = replica.breaker.reason
+                        log.warning(str(self._fail(str(replica.breaker.reason))))
+                        if len(self.replicas) > 1:
+                            continue  # straight to another replica
                 except (aiohttp.ClientError, Malformed, ValueError) as exc:
-                    last = f"bad answer from {self.url}: {type(exc).__name__}: {exc}"
+                    last = f"bad answer from {url}: {type(exc).__name__}: {exc}"
+                finally:
+                    replica.in_flight -= 1
                 if attempt == self.config.max_retries:
                     break
                 self.health.retries += 1
