@@ -11,6 +11,7 @@ import orjson
 from peerreview.callkey import call_key
 from peerreview.config import ModelConfig
 from peerreview.errors import BudgetSpent as BudgetSpent
+from peerreview.errors import Deferred
 from peerreview.models import Backend, CallError, Response, estimate_tokens
 from peerreview.redact import redact
 from peerreview.store import RunStore
@@ -55,10 +56,45 @@ class Caller:
         self._identity = {name: config.identity() for name, config in models.items()}
         self._answered = store.answered_keys()  # this store's answers, looked up in memory
         self._made: dict[str, Response] = {}  # answers of this run, for a question asked again
+        # Calls of batch models not in the store yet: model -> key -> the request sent.
+        self.deferred: dict[str, dict[str, dict[str, Any]]] = {}
+        self.batch_errors: dict[str, list[str]] = {}  # key -> why each batch gave no answer
+        self._fresh: set[str] = set()  # answered by a batch, counted already, not read yet
 
     def key(self, name: str, request: dict[str, Any]) -> str:
         """The store key of a request to model ``name`` (see :mod:`peerreview.callkey`)."""
         return call_key(self._identity[name], self.backends[name].prepare(request))
+
+    def cost_of(self, name: str, response: Response) -> float:
+        """What a call cost, in US dollars (at the batch price for a batch model)."""
+        config = self.models[name]
+        return config.price_factor * (
+            response.prompt_tokens * config.price.input_per_mtok
+            + response.completion_tokens * config.price.output_per_mtok) / 1e6
+
+    def ingest(self, name: str, key: str, result: Response | str) -> None:
+        """A batch's answer to a deferred call, into the store (or, if none, noted)."""
+        sent = self.deferred.get(name, {}).get(key)
+        if sent is None:
+            return  # not asked in this pass
+        if isinstance(result, str):
+            self.batch_errors.setdefault(key, []).append(result)
+            return
+        result.text = redact(result.text, self._secrets)
+        self.store.put(name, self._identity[name], sent,
+                       response=orjson.dumps({"text": result.text,
+                                              "top_logprobs": result.top_logprobs}).decode(),
+                       prompt_tokens=result.prompt_tokens,
+                       completion_tokens=result.completion_tokens,
+                       cost_usd=self.cost_of(name, result), endpoint=result.endpoint)
+        self._answered.add(key)
+        self._made[key] = result
+        self._fresh.add(key)
+        self._cost += self.cost_of(name, result)
+        self.tally.made += 1
+        self.tally.prompt_tokens += result.prompt_tokens
+        self.tally.completion_tokens += result.completion_tokens
+        self.tally.cost_usd += self.cost_of(name, result)
 
     def exhausted(self) -> bool:
         """Whether the budget of calls is used up (stored calls count)."""
@@ -86,6 +122,9 @@ class Caller:
         identity = self._identity[name]
         sent = backend.prepare(request)
         key = call_key(identity, sent)
+        if key in self._fresh:  # answered by a batch since the call was deferred
+            self._fresh.discard(key)
+            return self._made[key]
         if key in self._made:  # asked before in this run (an exam question, in review)
             self.tally.cached += 1
             made = self._made[key]
@@ -93,6 +132,14 @@ class Caller:
                            + made.completion_tokens * config.price.output_per_mtok) / 1e6
             return made
         record = self.store.get(key) if key in self._answered else None
+        if record is None and config.batch:
+            self._reserved -= 1  # counted when the batch has answered it
+            tried = self.batch_errors.get(key, [])
+            if len(tried) > config.max_retries:
+                raise CallError(f"model {name!r}: no answer in {len(tried)} batches: "
+                                f"{tried[-1]}", name)
+            self.deferred.setdefault(name, {})[key] = sent
+            raise Deferred(f"model {name!r}: waits for a batch")
         if record is not None and record.response is not None:
             self.tally.cached += 1
             self._cost += record.cost_usd or 0.0
@@ -117,8 +164,7 @@ class Caller:
             raise
         response.text = redact(response.text, self._secrets)
         self._made[key] = response
-        cost = (response.prompt_tokens * config.price.input_per_mtok
-                + response.completion_tokens * config.price.output_per_mtok) / 1e6
+        cost = self.cost_of(name, response)
         self.store.put(name, identity, sent,
                        response=orjson.dumps({"text": response.text,
                                               "top_logprobs": response.top_logprobs}).decode(),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peerreview import __version__
-from peerreview.errors import InputError, NoQualifiedReviewer, RunFailed
+from peerreview.errors import BatchesPending, InputError, NoQualifiedReviewer, RunFailed
 from peerreview.importers import IMPORTERS
 from peerreview.importers.summeval import DIMENSIONS
 from peerreview.options import LATENT_MODELS, METHOD_NAMES, Qualification, Schedule, Weighting
@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="make at most CALLS model calls in the run (stored ones count)")
     r.add_argument("--budget-usd", type=float, metavar="USD",
                    help="start no call once the run has cost USD")
+    r.add_argument("--no-wait", action="store_true",
+                   help="with batch models: submit the batches and exit 0; run again to "
+                        "collect them")
     r.add_argument("--quiet", action="store_true", help="no progress bars or tables")
 
     d = sub.add_parser("demo", help="run the built-in demo on the embedded model (no network)",
@@ -206,7 +209,11 @@ def _run(args: argparse.Namespace, out: Console) -> None:
     try:
         result = run(config, args.out, show_progress=not args.quiet,
                      budget_calls=getattr(args, "budget", None),
-                     budget_usd=getattr(args, "budget_usd", None))
+                     budget_usd=getattr(args, "budget_usd", None),
+                     wait=not getattr(args, "no_wait", False))
+    except BatchesPending as exc:
+        out.print(str(exc))
+        return
     except RunFailed as exc:
         if exc.partial is not None:  # ranked with the models that answered: show it
             _report_run(exc.partial, args, out)

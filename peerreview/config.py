@@ -56,6 +56,8 @@ class ModelConfig(_Strict):
     api_key_env: str | None = None  # default OPENAI_/ANTHROPIC_API_KEY on their own APIs
     headers: dict[str, str] = Field(default_factory=dict)  # sent, never stored (e.g. api-key)
     reasoning: bool = False  # a reasoning model: max_completion_tokens, no temperature
+    batch: bool = False  # ask through the provider's batch API (half price, hours)
+    batch_poll_s: float = Field(30.0, gt=0)  # seconds between looks at a batch
     concurrency: int = Field(8, ge=1, le=1024)
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
@@ -81,6 +83,8 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _provider_fields(self) -> ModelConfig:
+        if self.batch and self.provider not in ("openai", "anthropic"):
+            raise ValueError("batch: true is for the openai and anthropic providers")
         if isinstance(self.base_url, list) and not self.base_url:
             raise ValueError("base_url lists no replica")
         if self.provider in ("openai", "anthropic") and not self.model:
@@ -89,6 +93,11 @@ class ModelConfig(_Strict):
         if self.provider == "python" and not (self.function and ":" in self.function):
             raise ValueError("a python model needs 'function: module:function'")
         return self
+
+    @property
+    def price_factor(self) -> float:
+        """What a call costs of the listed price: half through a batch API."""
+        return 0.5 if self.batch else 1.0
 
     @property
     def answer_tokens(self) -> int:

@@ -64,5 +64,13 @@ class RunFailed(PeerReviewError):
         self.partial = partial
 
 
+class Deferred(PeerReviewError):
+    """A call that waits for a provider batch: asked again once the batch is in."""
+
+
+class BatchesPending(PeerReviewError):
+    """Batches were submitted and the run was asked not to wait for them."""
+
+
 class BudgetSpent(PeerReviewError):
     """The run's budget of calls or dollars is spent: no further call is made."""

@@ -13,7 +13,7 @@ import logging
 import platform
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from importlib import metadata
@@ -24,10 +24,11 @@ import jinja2
 import orjson
 
 import peerreview
+from peerreview.batches import collect
 from peerreview.calls import BudgetSpent, Caller, Tally
 from peerreview.chair import make_chair
 from peerreview.config import RunConfig, load_config
-from peerreview.errors import InputError, RunFailed
+from peerreview.errors import Deferred, InputError, RunFailed
 from peerreview.exam import run_exam
 from peerreview.gold import Gold
 from peerreview.models import Backend, CallError, make_backend
@@ -133,11 +134,12 @@ class Pipeline:
 
     def __init__(self, config: RunConfig, out: str | Path, *, show_progress: bool = True,
                  budget_calls: int | None = None, budget_usd: float | None = None,
-                 progress_interval: float = 10.0):
+                 progress_interval: float = 10.0, wait_for_batches: bool = True):
         self.config = config
         self.out = Path(out)
         self.show_progress = show_progress
         self.progress_interval = progress_interval
+        self.wait_for_batches = wait_for_batches  # False: submit batches and stop
         self._weights: dict[str, float] = {}  # exam weights, for the adaptive stopping rule
         self.budget_calls = budget_calls
         self.budget_usd = budget_usd
@@ -168,8 +170,10 @@ class Pipeline:
         backends = self._backends()
         with locked(self.out):
             store = self._store = RunStore(self.out / STORE, background=True)
-            caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
-                            budget_usd=self.budget_usd)
+            caller = self._caller = Caller(store, cfg.models, backends,
+                                           budget_calls=self.budget_calls,
+                                           budget_usd=self.budget_usd)
+            self._backends_ = backends
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
                           rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
                           off_scale=cfg.review.off_scale)
@@ -286,20 +290,23 @@ class Pipeline:
         A pool of workers, as many as the models' concurrency together, takes the jobs
         in order: started all at once, thousands of jobs would each do their first
         steps (store look-up, prompt) before the first request goes out. A job is
-        started only when a worker takes it.
+        started only when a worker takes it. Jobs that wait for provider batches run
+        again once a round of batches is in (:mod:`peerreview.batches`).
         """
         self._bars.stage(name, len(jobs))
         self._store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
         start = time.perf_counter()
         failed = 0
         results: list[T | None] = [None] * len(jobs)
-        queue = iter(enumerate(jobs))
-
-        async def worker() -> None:
+        todo = list(range(len(jobs)))
+        async def worker(queue: Iterator[int], waiting: list[int]) -> None:
             nonlocal failed
-            for i, job in queue:
+            for i in queue:
                 try:
-                    results[i] = await job()
+                    results[i] = await jobs[i]()
+                except Deferred:
+                    waiting.append(i)
+                    continue
                 except CallError as exc:
                     failed += 1
                     self._failures.add(name, exc)
@@ -307,15 +314,22 @@ class Pipeline:
                     failed += 1
                     self._failures.add(name, CallError(f"{exc} before the review: raise "
                                                        "--budget"))
-                finally:
-                    self._bars.advance()
+                self._bars.advance()
 
-        workers = min(len(jobs), sum(m.concurrency for m in self.config.models.values()))
-        ticker = asyncio.create_task(self._bars.ticking())
-        try:
-            await asyncio.gather(*(worker() for _ in range(workers)))
-        finally:
-            ticker.cancel()
+        while todo:
+            waiting: list[int] = []
+            self._caller.deferred.clear()
+            queue = iter(todo)
+            workers = min(len(todo), sum(m.concurrency for m in self.config.models.values()))
+            ticker = asyncio.create_task(self._bars.ticking())
+            try:
+                await asyncio.gather(*(worker(queue, waiting) for _ in range(workers)))
+            finally:
+                ticker.cancel()
+            if waiting:
+                await collect(self._caller, self._backends_, self._store,
+                              wait=self.wait_for_batches, out=str(self.out))
+            todo = sorted(waiting)
         self._bars.line()
         self._store.set_fact(f"stage.{name}", {"done": len(jobs) - failed,
                                                "total": len(jobs),
@@ -452,7 +466,8 @@ def _json(value: Any) -> bytes:
 
 
 def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool = True,
-        budget_calls: int | None = None, budget_usd: float | None = None) -> RunResult:
+        budget_calls: int | None = None, budget_usd: float | None = None,
+        wait: bool = True) -> RunResult:
     """Run the whole pipeline of ``config`` (or the YAML file it names) into ``out``,
     resuming what is stored there. Inside a running event loop (a notebook), await
     :func:`run_async` instead.
@@ -465,16 +480,18 @@ def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool 
         asyncio.get_running_loop()
     except RuntimeError:  # no loop running: the usual case
         return asyncio.run(run_async(config, out, show_progress=show_progress,
-                                     budget_calls=budget_calls, budget_usd=budget_usd))
+                                     budget_calls=budget_calls, budget_usd=budget_usd,
+                                     wait=wait))
     raise RuntimeError("peerreview.run() cannot be called from a running event loop (a "
                        "notebook): await peerreview.run_async(...) instead")
 
 
 async def run_async(config: RunConfig | str | Path, out: str | Path, *,
                     show_progress: bool = True, budget_calls: int | None = None,
-                    budget_usd: float | None = None) -> RunResult:
-    """:func:`run` for code already inside an event loop: ``await run_async(...)``."""
+                    budget_usd: float | None = None, wait: bool = True) -> RunResult:
+    """:func:`run` for code already inside an event loop: ``await run_async(...)``.
+    ``wait=False``: submit provider batches and stop (raising BatchesPending)."""
     if not isinstance(config, RunConfig):
         config = load_config(config)
     return await Pipeline(config, out, show_progress=show_progress, budget_calls=budget_calls,
-                          budget_usd=budget_usd)._run()
+                          budget_usd=budget_usd, wait_for_batches=wait)._run()

@@ -50,7 +50,8 @@ def plan(config: RunConfig, inputs: RunInputs | None = None) -> list[PlannedCall
         m = cfg.models[model]
         if m.provider == "python":
             prompt = completion = 0
-        cost = (prompt * m.price.input_per_mtok + completion * m.price.output_per_mtok) / 1e6
+        cost = m.price_factor * (prompt * m.price.input_per_mtok
+                                 + completion * m.price.output_per_mtok) / 1e6
         rows.append(PlannedCalls(model, stage, calls, prompt, completion, cost))
 
     given = inputs.given

@@ -78,9 +78,17 @@ def _m002_endpoint_in_call_key(db: sqlite3.Connection) -> None:
                    (call_key(identity, old), canonical(identity, old), key))
 
 
+def _m003_batches(db: sqlite3.Connection) -> None:
+    """Provider batches submitted and not yet collected, so that a stopped run polls
+    them again instead of submitting (and paying) twice."""
+    db.execute("CREATE TABLE batches (id TEXT PRIMARY KEY, model TEXT NOT NULL, "
+               "keys BLOB NOT NULL, submitted REAL NOT NULL, collected REAL)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", _m001_initial),
     ("m002_endpoint_in_call_key", _m002_endpoint_in_call_key),
+    ("m003_batches", _m003_batches),
 ]
 
 
@@ -276,6 +284,22 @@ class RunStore:
         else:
             self._db.execute(_PUT, row)
         return key
+
+    def add_batch(self, batch_id: str, model: str, keys: list[str]) -> None:
+        """Record a submitted provider batch and the calls it answers."""
+        self._db.execute("INSERT INTO batches VALUES (?, ?, ?, ?, NULL)",
+                         (batch_id, model, orjson.dumps(keys), time.time()))
+
+    def open_batches(self, model: str) -> dict[str, list[str]]:
+        """The batches of ``model`` submitted and not collected: id -> call keys."""
+        return {i: orjson.loads(k) for i, k in self._db.execute(
+            "SELECT id, keys FROM batches WHERE model = ? AND collected IS NULL "
+            "ORDER BY submitted", (model,))}
+
+    def collected(self, batch_id: str) -> None:
+        """A batch's results are in the store."""
+        self._db.execute("UPDATE batches SET collected = ? WHERE id = ?",
+                         (time.time(), batch_id))
 
     def set_fact(self, name: str, value: Any) -> None:
         """Record a fact of the run (versions, seeds, prompt hashes, config)."""

@@ -143,7 +143,7 @@ def test_an_old_store_is_migrated_with_the_endpoint_in_every_key(tmp_path: Path)
     db = tmp_path / "run.sqlite"
     _old_store(db, {"judge-1": {"model": "default", "base_url": "http://127.0.0.1:9/v1"}})
     with RunStore(db) as store:
-        assert store.migrated == ["m001_initial", "m002_endpoint_in_call_key"]
+        assert store.migrated == ["m001_initial", "m002_endpoint_in_call_key", "m003_batches"]
         who = CallIdentity("openai", "http://127.0.0.1:9/v1", "default")
         record = store.get(call_key(who, {"messages": [{"role": "user", "content": "q0"}]}))
         assert record is not None and record.model == "judge-1" and record.response == "A"

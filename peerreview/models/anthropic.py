@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from peerreview.models.base import Response
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
 
@@ -41,6 +43,36 @@ class AnthropicBackend(EndpointBackend):
             body["stop_sequences"] = request["stop"]
         body.update(self.config.params)
         return body
+
+    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
+        """``/messages/batches`` with the requests inline."""
+        batch = await self._api("POST", self.base + "/messages/batches", json={
+            "requests": [{"custom_id": key, "params": {**body, "model": self.config.model}}
+                         for key, body in calls]})
+        return str(batch["id"])
+
+    async def batch_ended(self, batch_id: str) -> bool:
+        batch = await self._api("GET", f"{self.base}/messages/batches/{batch_id}")
+        return bool(batch.get("processing_status") == "ended")
+
+    async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
+        text = await self._api("GET", f"{self.base}/messages/batches/{batch_id}/results",
+                               text=True)
+        results: dict[str, Response | str] = {}
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            record = orjson.loads(line)
+            key, result = str(record.get("custom_id")), record.get("result") or {}
+            if result.get("type") == "succeeded":
+                try:
+                    results[key] = self.read(result.get("message"))
+                except Malformed as exc:
+                    results[key] = f"bad answer in batch {batch_id}: {exc}"
+            else:
+                results[key] = f"batch {batch_id}: {result.get('type')}: " + \
+                    str(result.get("error", ""))[:300]
+        return results
 
     def read(self, payload: Any) -> Response:
         content = payload.get("content") if isinstance(payload, dict) else None

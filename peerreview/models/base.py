@@ -83,6 +83,18 @@ class Backend(Protocol):
         """Values that must never be stored or printed (keys, header values)."""
         ...
 
+    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
+        """Submit prepared requests ``(call key, body)`` to a batch API; its id."""
+        ...
+
+    async def batch_ended(self, batch_id: str) -> bool:
+        """Whether a submitted batch has ended."""
+        ...
+
+    async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
+        """An ended batch's answers by call key: a response, or why there is none."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections and threads."""
         ...
@@ -106,3 +118,12 @@ class InProcess:
 
     async def aclose(self) -> None:
         return None
+
+    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
+        raise CallError("a model run in this process has no batch API")
+
+    async def batch_ended(self, batch_id: str) -> bool:
+        raise CallError("a model run in this process has no batch API")
+
+    async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
+        raise CallError("a model run in this process has no batch API")

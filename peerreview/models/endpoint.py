@@ -89,6 +89,9 @@ class RateLimiter:
             await asyncio.sleep(start - now)
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 class Malformed(ValueError):
     """A 200 answer that is not what the provider's protocol says."""
 
@@ -127,9 +130,8 @@ class EndpointBackend(ABC):
         self.replicas = [Replica(url.rstrip("/"), Breaker()) for url in config.urls]
         self.base = self.replicas[0].base  # what messages name when it is one server
         key = api_key(name, config)
-        self._headers = {"Content-Type": "application/json",
-                         **(self.auth(key) if key else {}), **config.headers}
-        self._secrets = [v for k, v in self._headers.items() if k != "Content-Type"]
+        self._headers = {**(self.auth(key) if key else {}), **config.headers}
+        self._secrets = list(self._headers.values())
         if key:
             self._secrets.append(key)
         self._limit = asyncio.Semaphore(config.concurrency * len(self.replicas))
@@ -259,7 +261,8 @@ class EndpointBackend(ABC):
                 wait: float | None = None
                 replica.in_flight += 1
                 try:
-                    async with self._open().post(url, data=orjson.dumps(body)) as resp:
+                    async with self._open().post(url, data=orjson.dumps(body),
+                                                 headers=_JSON) as resp:
                         replica.breaker.success()
                         self.health.down = None
                         if resp.status == 200:
@@ -295,6 +298,42 @@ class EndpointBackend(ABC):
                 backoff = min(MAX_BACKOFF_S, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.5)
                 await asyncio.sleep(wait if wait is not None else backoff)
         raise self._fail(f"{last} (gave up after {self.config.max_retries + 1} attempts)")
+
+    # --- Provider batch APIs (half price, their own limits). A call's key is its
+    # custom_id: results are matched by it, never by line order.
+
+    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
+        """Submit prepared requests ``(call key, body)`` as one batch; its id.
+
+        Raises:
+            CallError: this provider has no batch API, or it refused the batch.
+        """
+        raise self._fail("this provider has no batch API")
+
+    async def batch_ended(self, batch_id: str) -> bool:
+        """Whether the batch has ended (its results can be read)."""
+        raise self._fail("this provider has no batch API")
+
+    async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
+        """An ended batch's answers by call key: a response, or why there is none."""
+        raise self._fail("this provider has no batch API")
+
+    async def _api(self, method: str, url: str, **kwargs: Any) -> Any:
+        """One request of a batch API: its JSON answer (or text, ``text=True``).
+
+        Raises:
+            CallError: the request failed (the message names the URL, secrets redacted).
+        """
+        as_text = kwargs.pop("text", False)
+        try:
+            async with self._open().request(method, url, **kwargs) as resp:
+                if resp.status != 200:
+                    raise self._fail(f"HTTP {resp.status} from {url}: "
+                                     f"{(await resp.text())[:300]}")
+                return await (resp.text() if as_text else resp.json(content_type=None))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise self._fail(f"batch request to {url} failed: {type(exc).__name__}: "
+                             f"{exc}") from exc
 
     def _retry_after(self, header: str | None) -> float | None:
         wait = retry_after(header)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
+import orjson
+
 from peerreview.config import ModelConfig
 from peerreview.models.base import Response
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
@@ -66,6 +69,7 @@ class OpenAIBackend(EndpointBackend):
     def __init__(self, name: str, config: ModelConfig) -> None:
         super().__init__(name, config)
         self._reasoning = config.reasoning
+        self._batch_files: dict[str, list[str]] = {}  # batch -> its output and error files
 
     def auth(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
@@ -100,6 +104,53 @@ class OpenAIBackend(EndpointBackend):
                         "max_completion_tokens and no temperature from now on (set "
                         "reasoning: true)")
         return _for_reasoning(body)
+
+
+    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
+        """Upload the batch's JSON Lines (``/files``), then create it (``/batches``)."""
+        lines = b"".join(orjson.dumps({"custom_id": key, "method": "POST",
+                                       "url": "/v1" + self.path,
+                                       "body": {**self.adapted(body),
+                                                "model": self.config.model}}) + b"\n"
+                         for key, body in calls)
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch")
+        form.add_field("file", lines, filename="peerreview-batch.jsonl",
+                       content_type="application/jsonl")
+        upload = await self._api("POST", self.base + "/files", data=form)
+        batch = await self._api("POST", self.base + "/batches", json={
+            "input_file_id": upload["id"], "endpoint": "/v1" + self.path,
+            "completion_window": "24h"})
+        return str(batch["id"])
+
+    async def batch_ended(self, batch_id: str) -> bool:
+        batch = await self._api("GET", f"{self.base}/batches/{batch_id}")
+        if batch.get("status") not in ("completed", "failed", "expired", "cancelled"):
+            return False
+        self._batch_files[batch_id] = [f for f in (batch.get("output_file_id"),
+                                                   batch.get("error_file_id")) if f]
+        return True
+
+    async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
+        if batch_id not in self._batch_files:
+            await self.batch_ended(batch_id)
+        results: dict[str, Response | str] = {}
+        for file_id in self._batch_files.get(batch_id, []):
+            text = await self._api("GET", f"{self.base}/files/{file_id}/content", text=True)
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                record = orjson.loads(line)
+                key, answer = str(record.get("custom_id")), record.get("response")
+                if isinstance(answer, dict) and answer.get("status_code") == 200:
+                    try:
+                        results[key] = self.read(answer.get("body"))
+                    except Malformed as exc:
+                        results[key] = f"bad answer in batch {batch_id}: {exc}"
+                else:
+                    error = record.get("error") or (answer or {}).get("body")
+                    results[key] = f"batch {batch_id}: {str(error)[:300]}"
+        return results
 
 
 def _for_reasoning(body: dict[str, Any]) -> dict[str, Any]:
