@@ -13,7 +13,9 @@ import logging
 import time
 
 from peerreview.calls import Caller
+from peerreview.config import ExecutorConfig
 from peerreview.errors import BatchesPending
+from peerreview.executors import run_ray, run_vllm_batch
 from peerreview.models import Backend, CallError
 from peerreview.store import RunStore
 
@@ -21,7 +23,7 @@ log = logging.getLogger("peerreview")
 
 
 async def collect(caller: Caller, backends: dict[str, Backend], store: RunStore, *,
-                  wait: bool, out: str) -> None:
+                  wait: bool, out: str, executor: ExecutorConfig | None = None) -> None:
     """Submit (or find already submitted) batches for every deferred call, wait for
     them, and put their answers in the store.
 
@@ -29,8 +31,18 @@ async def collect(caller: Caller, backends: dict[str, Backend], store: RunStore,
         BatchesPending: ``wait`` is false: the batches were submitted, nothing else.
         CallError: a batch API refused a request.
     """
+    if executor is not None and executor.kind != "local":
+        ran = {n: c for n, c in caller.deferred.items() if not caller.models[n].batch}
+        if ran:
+            run = run_ray if executor.kind == "ray" else run_vllm_batch
+            answers = await asyncio.to_thread(run, ran, caller.models, executor)
+            for name, by_key in answers.items():
+                for key, answer in by_key.items():
+                    caller.ingest(name, key, answer)
     batches: list[tuple[str, str]] = []  # (model, batch id) to wait for
     for name, calls in sorted(caller.deferred.items()):
+        if not caller.models[name].batch:
+            continue  # run by the executor above
         backend = backends[name]
         pending = set(calls)
         for batch_id, keys in store.open_batches(name).items():

@@ -54,6 +54,7 @@ class Caller:
         self._pending = 0.0  # estimated cost of the calls in flight
         self._secrets = [s for b in backends.values() for s in b.secrets()]
         self._identity = {name: config.identity() for name, config in models.items()}
+        self.routed: set[str] = {n for n, m in models.items() if m.batch}  # see RunConfig
         self._answered = store.answered_keys()  # this store's answers, looked up in memory
         self._made: dict[str, Response] = {}  # answers of this run, for a question asked again
         # Calls of batch models not in the store yet: model -> key -> the request sent.
@@ -132,7 +133,7 @@ class Caller:
                            + made.completion_tokens * config.price.output_per_mtok) / 1e6
             return made
         record = self.store.get(key) if key in self._answered else None
-        if record is None and config.batch:
+        if record is None and name in self.routed:
             self._reserved -= 1  # counted when the batch has answered it
             tried = self.batch_errors.get(key, [])
             if len(tried) > config.max_retries:

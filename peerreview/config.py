@@ -193,6 +193,17 @@ class ChairConfig(_Strict):
     bootstrap: int = Field(0, ge=0)  # as rank's --bootstrap: no intervals unless asked
 
 
+class ExecutorConfig(_Strict):
+    """Where calls run: in this process (``local``), on Ray workers, or through
+    ``vllm run-batch`` (see :mod:`peerreview.executors`)."""
+
+    kind: Literal["local", "ray", "vllm-batch"] = "local"
+    address: str | None = None  # ray: a running cluster to join (default: a local Ray)
+    num_cpus: int | None = Field(None, ge=1)  # ray: CPUs of a local Ray
+    command: list[str] = Field(default_factory=lambda: ["vllm", "run-batch"])  # vllm-batch
+    models: list[str] | None = None  # the models it runs (default: every endpoint model)
+
+
 class RunConfig(_Strict):
     """A whole run: the task, the models, who is evaluatee and reviewer, and how."""
 
@@ -206,6 +217,16 @@ class RunConfig(_Strict):
     chair: ChairConfig = Field(default_factory=ChairConfig)
     gold: Path | None = None  # human labels to measure agreement against
     seed: int = 0
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    def routed(self) -> set[str]:
+        """The models whose calls go through provider batches or the executor."""
+        names = {n for n, m in self.models.items() if m.batch}
+        if self.executor.kind != "local":
+            names |= set(self.executor.models or [
+                n for n, m in self.models.items()
+                if m.provider in ("openai", "anthropic") and not m.batch])
+        return names
 
     _source: Path | None = PrivateAttr(None)
     _root: Any = PrivateAttr(None)

@@ -174,6 +174,7 @@ class Pipeline:
                                            budget_calls=self.budget_calls,
                                            budget_usd=self.budget_usd)
             self._backends_ = backends
+            caller.routed = cfg.routed()
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
                           rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
                           off_scale=cfg.review.off_scale)
@@ -328,7 +329,8 @@ class Pipeline:
                 ticker.cancel()
             if waiting:
                 await collect(self._caller, self._backends_, self._store,
-                              wait=self.wait_for_batches, out=str(self.out))
+                              wait=self.wait_for_batches, out=str(self.out),
+                              executor=self.config.executor)
             todo = sorted(waiting)
         self._bars.line()
         self._store.set_fact(f"stage.{name}", {"done": len(jobs) - failed,
