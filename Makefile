@@ -41,3 +41,4 @@ bench: install
 	$(BIN)/python benchmarks/speed.py
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/scale.py
