@@ -230,6 +230,11 @@ class Pipeline:
         facts["review"] = {"schedule": cfg.review.schedule, "calls": asked,
                            "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
         facts["calls"] = store.totals()
+        replicas = [r for r in store.per_endpoint()
+                    if len(cfg.models[r["model"]].urls) > 1]
+        if replicas:  # shown in the report's run facts
+            facts["calls_by_replica"] = {f"{r['model']} @ {r['endpoint']}": r["calls"]
+                                         for r in replicas}
         facts["truncated_prompts"] = caller.tally.truncated
         seconds = time.perf_counter() - start
         facts["seconds"] = round(seconds, 3)

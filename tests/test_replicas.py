@@ -56,6 +56,11 @@ def test_three_replicas_one_dead_the_others_answer_everything(tmp_path: Path,
             for line in status.split("Calls answered per replica", 1)[1].splitlines()
             if line.count("│") == 4}
     assert rows == {one.url: asked[0], two.url: asked[1]}
+    facts = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert facts["calls_by_replica"] == {f"judge @ {one.url}": asked[0],
+                                         f"judge @ {two.url}": asked[1]}
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert f"judge @ {one.url}" in report
     stored = sqlite3.connect(tmp_path / "out" / "run.sqlite").execute(
         "SELECT COUNT(DISTINCT json_extract(request, '$.endpoint')) FROM calls "
         "WHERE model = 'judge'").fetchone()[0]
