@@ -10,16 +10,14 @@ time headless Chromium takes to load the page and show an item, and to search.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from itertools import permutations
 from pathlib import Path
 
 import numpy as np
+from splits import machine
 
 from peerreview.ranking import RankOptions, rank
 from peerreview.records import Item, PairwiseJudgment, Submission
@@ -85,11 +83,8 @@ def main() -> None:
                                    ".textContent.includes('0999')")
             rows.append(("Chromium: search 1,000 items", f"{time.perf_counter() - start:.2f} s"))
             browser.close()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
     print(f"# {args.models} models x {args.items} items x {args.reviewers} reviewers; "
-          f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
-          f"commit {commit}")
+          f"{machine()}")
     print("| measure | value |")
     print("|---|---:|")
     for name, value in rows:

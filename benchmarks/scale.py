@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -19,6 +17,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+from splits import machine
 from throughput import MODELS, start_stub
 
 
@@ -77,11 +76,8 @@ def main() -> None:
         path = config(folder, "http://127.0.0.1:9/v1", 2, {"kind": "local"})
         plan_wall = timed([sys.executable, "-m", "peerreview.cli", "run", str(path), "--out",
                            str(folder / "out"), "--dry-run"])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
     print(f"# {args.calls} review calls against the stub at {1000 * args.latency:.0f} ms; "
-          f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
-          f"commit {commit}")
+          f"{machine()}")
     print("| what | calls | in flight | wall s (process) | run s (inside) |")
     print("|---|---:|---|---:|---:|")
     for name, calls, flight, wall, inside in rows:

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import orjson
+from splits import machine
 
 
 def synthesize(folder: Path, n_judgments: int, seed: int = 0,
@@ -104,11 +103,8 @@ def main() -> None:
     start = time.perf_counter()
     code = subprocess.run([peerreview, "--version"], capture_output=True, check=False).returncode
     version = time.perf_counter() - start
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
     print(f"\n{args.judgments:,} pairwise judgments, 100 models, 10 reviewers; report.html "
-          f"included; {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {date.today()}, commit {commit}\n")
+          f"included; {machine()}\n")
     print("| shape | command | wall (s) | peak memory (MB) | exit |")
     print("|---|---|---:|---:|---:|")
     for shape, name, wall, rss, code in rows:

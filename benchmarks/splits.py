@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,7 +62,14 @@ def arguments(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
+def machine() -> str:
+    """What a table was measured on, when, and at which commit."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False).stdout.strip() or "unknown"
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, {date.today()}, commit {commit}")
+
+
 def header(count: int) -> str:
-    """The line that says how many splits, on what machine and when."""
-    return (f"{count} random exam/chair splits; {platform.machine()}, {os.cpu_count()} "
-            f"cores, Python {platform.python_version()}, {date.today()}\n")
+    """The line that says how many splits, on what machine, when and at which commit."""
+    return f"{count} random exam/chair splits; {machine()}\n"

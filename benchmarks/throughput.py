@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import yaml
+from splits import machine
 
 MODELS = ["strong", "medium", "weak", "m4", "m5"]
 
@@ -117,10 +117,7 @@ def main() -> None:
         stub.wait()
 
     print(f"# {calls} pairwise review calls, {args.concurrency} in flight, "
-          f"{1000 * args.latency:.0f} ms latency; {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, commit "
-          + subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                           text=True, check=False).stdout.strip())
+          f"{1000 * args.latency:.0f} ms latency; {machine()}")
     print("| what | calls | wall s | ideal s | wall / ideal |")
     print("|---|---:|---:|---:|---:|")
     for name, n, seconds, best in rows:
