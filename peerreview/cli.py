@@ -23,7 +23,7 @@ from peerreview.records import OffScale
 if TYPE_CHECKING:  # each command imports what it uses, so that --help and status start fast
     from rich.console import Console
 
-    from peerreview.pipeline import RunResult
+    from peerreview.runfiles import RunResult
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

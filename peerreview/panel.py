@@ -15,7 +15,8 @@ import itertools
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from peerreview.errors import BudgetSpent
+from peerreview.errors import BudgetSpent, InputError
+from peerreview.gold import Gold
 from peerreview.records import Item, Judgment, PairwiseJudgment, PointwiseJudgment, Submission
 from peerreview.review import Asker, Question
 from peerreview.schedule import Pair, Schedule, one_order_first
@@ -130,3 +131,34 @@ def full_calls(reviewers: int, items: dict[str, Item], submissions: list[Submiss
         n = len(subs)
         total += reviewers * (n * (n - 1) if pairwise else n)
     return total
+
+
+def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submission],
+                   pairwise: bool, missing: set[str] | frozenset[str] = frozenset()
+                   ) -> list[Question]:
+    """The exam: the gold pairs (both orders) or the submissions the gold is about.
+    Pairs naming a ``missing`` model (its submissions failed) are left out."""
+    known = {(s.item, s.model): s for s in submissions}
+    wanted = sorted(k for k in gold.pairs
+                    if not (missing & {k[1], k[2]} and k not in _both(known, k)))
+    for item_id, a, b in wanted:
+        if item_id not in items:
+            raise InputError(f"exam gold is about item {item_id!r}, which is not among the "
+                             "exam items", gold.path, field="item")
+        for model in (a, b):
+            if (item_id, model) not in known:
+                raise InputError(f"exam gold pairs {a!r} and {b!r} on item {item_id!r}, but "
+                                 f"there is no submission of {model!r} for it", gold.path,
+                                 field="item")
+    if pairwise:
+        return [Question(items[t], known[t, x], known[t, y])
+                for t, a, b in wanted for x, y in ((a, b), (b, a))]
+    scored = sorted({(t, m) for t, a, b in wanted for m in (a, b)})
+    return [Question(items[t], known[t, m]) for t, m in scored]
+
+
+def _both(known: dict[tuple[str, str], Submission],
+          pair: tuple[str, str, str]) -> set[tuple[str, str, str]]:
+    """``{pair}`` if both its submissions exist, else nothing."""
+    t, a, b = pair
+    return {pair} if (t, a) in known and (t, b) in known else set()

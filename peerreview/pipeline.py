@@ -14,40 +14,35 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import asdict, dataclass
 from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
-import orjson
 
 import peerreview
 from peerreview.batches import collect
-from peerreview.calls import BudgetSpent, Caller, Tally
+from peerreview.calls import BudgetSpent, Caller
 from peerreview.chair import make_chair
 from peerreview.config import RunConfig, load_config
 from peerreview.errors import Deferred, InputError, RunFailed
 from peerreview.exam import run_exam
-from peerreview.gold import Gold
 from peerreview.models import Backend, CallError, make_backend
 from peerreview.output import locked, write_files
-from peerreview.panel import Live, full_calls, review_jobs
+from peerreview.panel import Live, exam_questions, full_calls, review_jobs
 from peerreview.plan import plan
 from peerreview.progress import StageProgress
 from peerreview.prompts import task_template, template_hash
-from peerreview.ranking import RankResult, rank, settled_by
+from peerreview.ranking import rank, settled_by
 from peerreview.records import (
     Item,
     Judgment,
     Submission,
-    dumps_jsonl,
-    judgment_to_dict,
     off_scale_note,
 )
-from peerreview.report import ReportInputs, render
-from peerreview.review import Asker, Question, item_fields
+from peerreview.review import Asker, item_fields
+from peerreview.runfiles import Failures, RunResult, run_files
 from peerreview.runinputs import load_run_inputs, rank_options, run_study
 from peerreview.schedule import Schedule, adaptive, cascade_jobs
 from peerreview.store import RunStore
@@ -56,77 +51,6 @@ from peerreview.votes import build_table
 STORE = "run.sqlite"
 T = TypeVar("T")
 log = logging.getLogger("peerreview")
-
-
-@dataclass(slots=True)
-class Failures:
-    """Calls that failed for good in this run, per model, with the first reason."""
-
-    calls: Counter[str]
-    first: dict[str, str]
-    stages: dict[str, set[str]]
-
-    def add(self, stage: str, error: CallError) -> None:
-        model = error.model or "?"
-        self.calls[model] += 1
-        self.first.setdefault(model, str(error).removeprefix(f"model {model!r}: "))
-        self.stages.setdefault(model, set()).add(stage)
-
-    def in_stage(self, stage: str) -> set[str]:
-        """Models that had a call fail for good in ``stage``."""
-        return {m for m, stages in self.stages.items() if stage in stages}
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {m: {"missing_calls": n, "stages": sorted(self.stages[m]),
-                    "error": self.first[m]} for m, n in sorted(self.calls.items())}
-
-    def summary(self) -> str:
-        return "; ".join(f"{n} call(s) of model {m!r} failed for good ({self.first[m]})"
-                         for m, n in sorted(self.calls.items()))
-
-
-@dataclass(slots=True)
-class RunResult:
-    """What a run produced."""
-
-    out: Path
-    submissions: list[Submission]
-    judgments: list[Judgment]
-    rank: RankResult
-    tally: Tally
-    seconds: float
-    facts: dict[str, Any]
-
-
-def exam_questions(gold: Gold, items: dict[str, Item], submissions: list[Submission],
-                   pairwise: bool, missing: set[str] | frozenset[str] = frozenset()
-                   ) -> list[Question]:
-    """The exam: the gold pairs (both orders) or the submissions the gold is about.
-    Pairs naming a ``missing`` model (its submissions failed) are left out."""
-    known = {(s.item, s.model): s for s in submissions}
-    wanted = sorted(k for k in gold.pairs
-                    if not (missing & {k[1], k[2]} and k not in _both(known, k)))
-    for item_id, a, b in wanted:
-        if item_id not in items:
-            raise InputError(f"exam gold is about item {item_id!r}, which is not among the "
-                             "exam items", gold.path, field="item")
-        for model in (a, b):
-            if (item_id, model) not in known:
-                raise InputError(f"exam gold pairs {a!r} and {b!r} on item {item_id!r}, but "
-                                 f"there is no submission of {model!r} for it", gold.path,
-                                 field="item")
-    if pairwise:
-        return [Question(items[t], known[t, x], known[t, y])
-                for t, a, b in wanted for x, y in ((a, b), (b, a))]
-    scored = sorted({(t, m) for t, a, b in wanted for m in (a, b)})
-    return [Question(items[t], known[t, m]) for t, m in scored]
-
-
-def _both(known: dict[tuple[str, str], Submission],
-          pair: tuple[str, str, str]) -> set[tuple[str, str, str]]:
-    """``{pair}`` if both its submissions exist, else nothing."""
-    t, a, b = pair
-    return {pair} if (t, a) in known and (t, b) in known else set()
 
 
 class Pipeline:
@@ -420,56 +344,6 @@ def _unique(judgments: list[Judgment]) -> list[Judgment]:
     """Drop repeats: an exam question asked again in review is the same stored call
     (judgments are frozen records: equal ones hash alike)."""
     return list(dict.fromkeys(judgments))
-
-
-def run_files(run: RunResult, config: RunConfig
-              ) -> tuple[dict[str, bytes], dict[str, list[dict[str, Any]]]]:
-    """The files of a run (rank's, plus the submissions, judgments and run facts), and
-    the records they hold, for the store."""
-    files = run.rank.files()
-    t = run.tally
-    cost = orjson.loads(files["cost.json"])
-    review = run.facts.get("review", {})
-    cost.update(calls_made=t.made, calls_stored=t.cached, prompt_tokens=t.prompt_tokens,
-                completion_tokens=t.completion_tokens, cost_usd=round(t.cost_usd, 6),
-                truncated_prompts=t.truncated, review_calls=review.get("calls"),
-                review_calls_full_schedule=review.get("full_schedule_calls"),
-                calls_saved=review.get("calls_saved"))
-    records = {
-        "submissions": [asdict(s) for s in run.submissions],
-        "judgments": [judgment_to_dict(j) for j in run.judgments],
-        "reviewers": _mark_failures(orjson.loads(files["reviewers.json"]), config.reviewers,
-                                    run.facts.get("failures", {})),
-    }
-    files["cost.json"] = _json(cost)
-    files["reviewers.json"] = _json(records["reviewers"])
-    files["submissions.jsonl"] = dumps_jsonl(records["submissions"])
-    files["judgments.jsonl"] = dumps_jsonl(records["judgments"])
-    files["run.json"] = _json(run.facts)
-    files.update(render(ReportInputs(run.rank, title="peerreview run",
-                                     threshold=rank_options(config).threshold,
-                                     facts=run.facts)))
-    return files, records
-
-
-def _mark_failures(rows: list[dict[str, Any]], candidates: list[str],
-                   failures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """reviewers.json with each candidate's calls that failed for good; a candidate
-    that never answered gets a row too."""
-    named = {row["reviewer"] for row in rows}
-    rows = rows + [{"reviewer": name, "exam_accuracy": None, "exam_items": None,
-                    "qualified": False, "weight": 0.0, "judgments": 0, "abstentions": 0}
-                   for name in candidates if name in failures and name not in named]
-    for row in rows:
-        missing = failures.get(row["reviewer"], {}).get("missing_calls", 0)
-        row["failed"], row["missing_calls"] = missing > 0, missing
-        if missing and "exam" in failures[row["reviewer"]]["stages"]:
-            row["qualified"], row["weight"] = False, 0.0  # sat out: see Pipeline._stages
-    return rows
-
-
-def _json(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool = True,

@@ -8,7 +8,6 @@ measure agreement with gold, for the panel and for every single reviewer.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from peerreview.agreement import Agreement, measure_agreement
 from peerreview.chair import (
@@ -48,7 +46,6 @@ from peerreview.records import (
     OffScale,
     PairwiseJudgment,
     PointwiseJudgment,
-    dumps_jsonl,
     off_scale_note,
     parse_judgment,
 )
@@ -107,6 +104,8 @@ class RankResult:
 
     def files(self) -> dict[str, bytes]:
         """The contract's output files, by name."""
+        from peerreview.rankfiles import rank_files
+
         return rank_files(self)
 
     def to_polars(self) -> Any:
@@ -398,53 +397,6 @@ def as_study(judgments: Study | list[str | Path] | list[str] | list[Path] | list
     if isinstance(gold, Gold):
         study.gold = gold
     return study
-
-
-def _json(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-
-
-def rank_files(result: RankResult) -> dict[str, bytes]:
-    """Serialize a :class:`RankResult` as the contract's files."""
-    board = [row.to_dict() for row in result.leaderboard]
-    csv_text = io.StringIO()
-    writer = csv.DictWriter(csv_text, fieldnames=list(board[0]) if board else ["model"],
-                            lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(board)
-    reviewers = [{
-        "reviewer": r.reviewer, "exam_accuracy": r.exam_accuracy, "exam_items": r.exam_items,
-        "qualified": r.qualified, "weight": r.weight, "judgments": r.judgments,
-        "abstentions": r.abstentions, "exam_votes": r.exam_votes,
-        "exam_ci_low": r.ci_low, "exam_ci_high": r.ci_high, "kappa": r.kappa,
-        "position_consistency": r.position_consistency,
-        "abstention_rate": r.abstention_rate,
-        "qualification_score": r.qualification_score,
-        "latent_reliability": r.latent_reliability,
-        "consistency_accuracy": r.consistency_accuracy,
-        "self_confidence": r.self_confidence,
-    } for r in result.exam]
-    t = result.table
-    v = result.evidence.verdicts
-    verdicts = [{"item": t.items[i], "a": t.models[a], "b": t.models[b], "margin": m}
-                for i, a, b, m in zip(v.item.tolist(), v.a.tolist(), v.b.tolist(),
-                                      np.round(v.margin, 12).tolist(), strict=True)]
-    files = {
-        "leaderboard.json": _json(board),
-        "leaderboard.csv": csv_text.getvalue().encode(),
-        "reviewers.json": _json(reviewers),
-        "verdicts.jsonl": dumps_jsonl(verdicts),
-        "cost.json": _json({"judgments_used": result.judgments_used,
-                            "judgments_available": result.judgments_available,
-                            "schedule": str(result.schedule)}),
-    }
-    if result.agreement is not None:
-        panel = result.agreement.to_dict()
-        panel["method"] = result.method
-        panel["per_reviewer"] = [{"reviewer": s.reviewer, **s.agreement.to_dict()}
-                                 for s in result.reviewer_agreement]
-        files["agreement.json"] = _json(panel)
-    return files
 
 
 def write_rank(result: RankResult, out_dir: str | Path) -> None:
