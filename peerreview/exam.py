@@ -76,12 +76,13 @@ class ExamResult:
 
 
 def grade(votes: Votes, gold: Gold,
-          table: JudgmentTable) -> tuple[IntArray, FloatArray, IntArray]:
+          table: JudgmentTable) -> tuple[IntArray, FloatArray, IntArray, FloatArray]:
     """Grade the votes that fall on gold pairs.
 
     Returns:
-        The row indices of ``votes`` that were graded, their grades (1, 0.5 or 0)
-        and the gold sign of each.
+        The row indices of ``votes`` that were graded, their grades (1, 0.5 or 0),
+        the gold sign of each and its pair's weight (1 unless the gold was sampled
+        unevenly, then 1 / its selection probability).
     """
     g_item, g_a, g_b, g_sign = gold.indexed(table)
     n_models = len(table.models)
@@ -91,16 +92,18 @@ def grade(votes: Votes, gold: Gold,
     sign = g_sign[index[rows]]
     vote = votes.vote[rows]
     grades = np.where(vote == 0, 0.5, (vote == sign).astype(np.float64))
-    return rows, grades, sign
+    return rows, grades, sign, gold.pair_weights()[index[rows]]
 
 
 def _bootstrap_interval(item: IntArray, grades: FloatArray, n_boot: int,
-                        rng: np.random.Generator) -> tuple[float, float]:
-    """95% percentile interval of accuracy, resampling exam items (votes on one item
-    are not independent)."""
+                        rng: np.random.Generator,
+                        weight: FloatArray | None = None) -> tuple[float, float]:
+    """95% percentile interval of (weighted) accuracy, resampling exam items (votes
+    on one item are not independent)."""
+    weight = np.ones_like(grades) if weight is None else weight
     uniq, inverse = np.unique(item, return_inverse=True)
-    sums = np.bincount(inverse, grades)
-    counts = np.bincount(inverse).astype(np.float64)
+    sums = np.bincount(inverse, weight * grades)
+    counts = np.bincount(inverse, weight)
     weights = rng.multinomial(uniq.size, np.full(uniq.size, 1.0 / uniq.size), size=n_boot)
     acc = (weights @ sums) / np.maximum(weights @ counts, 1e-12)
     low, high = np.percentile(acc, [2.5, 97.5])
@@ -168,16 +171,18 @@ def run_exam(
     results = candidates(table, votes)
     rng = np.random.default_rng(seed)
     if gold is not None:
-        rows, grades, signs = grade(votes, gold, table)
+        rows, grades, signs, weights = grade(votes, gold, table)
         for r, res in enumerate(results):
             mine = votes.reviewer[rows] == r
             res.exam_votes = int(mine.sum())
             if res.exam_votes:
-                g = grades[mine]
-                res.exam_accuracy = res.qualification_score = float(g.mean())
+                g, w = grades[mine], weights[mine]
+                # the share of gold pairs agreed with; sampled gold weighs each pair by
+                # 1 / its selection probability (Hajek), so the share is of all pairs
+                res.exam_accuracy = res.qualification_score = float(np.sum(w * g) / np.sum(w))
                 it = votes.item[rows[mine]]
                 res.exam_items = int(np.unique(it).size)
-                res.ci_low, res.ci_high = _bootstrap_interval(it, g, n_boot, rng)
+                res.ci_low, res.ci_high = _bootstrap_interval(it, g, n_boot, rng, w)
                 res.kappa = cohen_kappa(votes.vote[rows[mine]], signs[mine])
         if not rows.size and not allow_unexamined:
             raise InputError(_no_overlap(gold, table), gold.path or None)

@@ -17,7 +17,7 @@ import numpy as np
 
 from peerreview.errors import InputError
 from peerreview.records import Duplicate, PairwiseJudgment, read_judgments
-from peerreview.votes import IntArray, JudgmentTable
+from peerreview.votes import FloatArray, IntArray, JudgmentTable
 
 
 @dataclass(slots=True)
@@ -28,12 +28,15 @@ class Gold:
     item_scores: dict[str, dict[str, float]]  # item -> model -> mean gold score
     path: str = ""
     duplicates: list[Duplicate] = field(default_factory=list)  # repeated labels, ignored
+    # (item, a, b) -> 1 / its selection probability, where the labels were sampled
+    # unevenly (``peerreview label-select``); empty: every pair weighs 1
+    weights: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     def restrict(self, items: set[str]) -> Gold:
         """The gold of these items only."""
         return Gold({k: v for k, v in self.pairs.items() if k[0] in items},
                     {t: s for t, s in self.item_scores.items() if t in items}, self.path,
-                    self.duplicates)
+                    self.duplicates, {k: w for k, w in self.weights.items() if k[0] in items})
 
     @property
     def items(self) -> set[str]:
@@ -64,6 +67,11 @@ class Gold:
                                      "by no reviewer (gold must be about judged models)",
                                      self.path or None)
 
+    def pair_weights(self) -> FloatArray:
+        """Each gold pair's weight, in the order of :meth:`indexed`."""
+        keys = sorted(self.pairs)
+        return np.fromiter((self.weights.get(k, 1.0) for k in keys), np.float64, len(keys))
+
     def indexed(self, table: JudgmentTable) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """Gold pairs as index arrays (item, a, b, sign) of ``table``; items the table
         lacks get index -1."""
@@ -93,6 +101,7 @@ def gold_from_judgments(path: str | Path, known_models: list[str] | None = None)
     votes: dict[tuple[str, str, str], int] = defaultdict(int)
     sums: dict[tuple[str, str], float] = defaultdict(float)
     counts: dict[tuple[str, str], int] = defaultdict(int)
+    weights: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for judgment, (src, line) in zip(read.judgments, read.sources, strict=True):
         named: list[tuple[str, str]] = [(judgment.first, "first"), (judgment.second, "second")] \
             if isinstance(judgment, PairwiseJudgment) else [(judgment.model, "model")]
@@ -102,10 +111,12 @@ def gold_from_judgments(path: str | Path, known_models: list[str] | None = None)
                     raise InputError(f"model {name!r} was judged by no reviewer "
                                      "(gold must be about judged models)", src, line, field)
         if isinstance(judgment, PairwiseJudgment):
+            a, b = sorted((judgment.first, judgment.second))
+            if judgment.weight is not None:
+                weights[(judgment.item, a, b)].append(judgment.weight)
             if judgment.winner in (None, "tie"):
                 continue
             winner = judgment.first if judgment.winner == "first" else judgment.second
-            a, b = sorted((judgment.first, judgment.second))
             votes[(judgment.item, a, b)] += 1 if winner == a else -1
         elif judgment.score is not None:
             low, high = judgment.scale
@@ -125,4 +136,5 @@ def gold_from_judgments(path: str | Path, known_models: list[str] | None = None)
     if not pairs:
         raise InputError("no decided gold pair (every gold pair is a tie or an abstention)",
                          path)
-    return Gold(pairs, dict(item_scores), str(path), read.duplicates)
+    return Gold(pairs, dict(item_scores), str(path), read.duplicates,
+                {k: sum(w) / len(w) for k, w in weights.items() if k in pairs})

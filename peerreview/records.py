@@ -82,6 +82,7 @@ class PairwiseJudgment:
     raw: str | None = None
     confidence: float | None = None  # the probability the reviewer put on its verdict
     strength: int | None = None  # 2: a strong verdict (arena-hard's >>); None: plain
+    weight: float | None = None  # gold only: 1 / the label's selection probability
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,8 @@ def parse_judgment(obj: dict[str, Any], path: Path, line: int,
                 path, line, "winner",
             )
         return PairwiseJudgment(item, reviewer, first, second, winner, raw,
-                                _confidence(obj, path, line), _strength(obj, path, line))
+                                _confidence(obj, path, line), _strength(obj, path, line),
+                                _weight(obj, path, line))
     if "model" in obj:
         model = _text(obj, "model", path, line)
         scale = _scale(obj, path, line)
@@ -372,6 +374,16 @@ def _confidence(obj: dict[str, Any], path: Path, line: int) -> float | None:
     return float(value)
 
 
+def _weight(obj: dict[str, Any], path: Path, line: int) -> float | None:
+    value = obj.get("weight")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e12:
+        raise InputError(f"expected a positive number (1 / selection probability), got "
+                         f"{_describe(value)}", path, line, "weight")
+    return float(value)
+
+
 def judgment_to_dict(judgment: Judgment) -> dict[str, Any]:
     """The contract's JSON object for a judgment."""
     if isinstance(judgment, PairwiseJudgment):
@@ -390,6 +402,8 @@ def judgment_to_dict(judgment: Judgment) -> dict[str, Any]:
         out["confidence"] = round(judgment.confidence, 6)
     if isinstance(judgment, PairwiseJudgment) and judgment.strength is not None:
         out["strength"] = judgment.strength
+    if isinstance(judgment, PairwiseJudgment) and judgment.weight is not None:
+        out["weight"] = round(judgment.weight, 6)
     return out
 
 
