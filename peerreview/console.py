@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from peerreview.errors import InputError
 
 if TYPE_CHECKING:
     from peerreview.exam import ExamResult
+    from peerreview.labels.export import LabelStats
     from peerreview.plan import PlannedCalls
     from peerreview.ranking import RankResult
 
@@ -31,9 +33,11 @@ def _num(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def exam_table(results: list[ExamResult]) -> Table:
+def exam_table(results: list[ExamResult], threshold: float | None = None) -> Table:
     """The qualification exam, one row per reviewer candidate."""
-    table = Table(title="Qualification exam", title_justify="left")
+    title = "Qualification exam" + ("" if threshold is None else
+                                    f" (qualifies at accuracy >= {threshold:.2f})")
+    table = Table(title=title, title_justify="left")
     for col in ("reviewer", "exam acc.", "95% CI", "items", "kappa", "pos. consist.",
                 "latent", "abstained", "qualified", "weight"):
         table.add_column(col, justify="left" if col == "reviewer" else "right")
@@ -45,6 +49,31 @@ def exam_table(results: list[ExamResult]) -> Table:
                       f"{r.abstentions}/{r.judgments}",
                       "[green]yes[/]" if r.qualified else "[red]no[/]", _num(r.weight))
     return table
+
+
+def label_tables(stats: LabelStats) -> Group:
+    """What ``label-export`` found: per stratum, per annotator, between annotators."""
+    strata = Table(title="Labels per stratum", title_justify="left")
+    for col in ("stratum", "labels", "ties"):
+        strata.add_column(col, justify="left" if col == "stratum" else "right")
+    for h, (n, ties) in stats.strata.items():
+        strata.add_row(escape(h), str(n), str(ties))
+    people = Table(title="Annotators", title_justify="left")
+    for col in ("annotator", "labels", "skipped", "tie rate", "left-pick rate",
+                "self-agreement (repeats)"):
+        people.add_column(col, justify="left" if col == "annotator" else "right")
+    for a in stats.annotators:
+        people.add_row(escape(a.annotator), str(a.labels), str(a.skipped), _num(a.tie_rate, 2),
+                       _num(a.left_rate, 2), f"{_num(a.self_agreement, 2)} ({a.repeats})")
+    parts: list[Table] = [strata, people]
+    if stats.kappa:
+        between = Table(title="Between annotators", title_justify="left")
+        for col in ("annotators", "shared units", "Cohen's kappa"):
+            between.add_column(col, justify="left" if col == "annotators" else "right")
+        for (x, y), (kappa, n) in stats.kappa.items():
+            between.add_row(escape(f"{x} / {y}"), str(n), _num(kappa, 2))
+        parts.append(between)
+    return Group(*parts)
 
 
 def leaderboard_table(result: RankResult) -> Table:

@@ -72,6 +72,28 @@ def write_files(out_dir: str | Path, files: dict[str, bytes], *, whole_set: bool
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_file(path: str | Path, content: bytes) -> None:
+    """Write one file whole or not at all (a temporary file beside it, then a rename).
+
+    Raises:
+        InputError: ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder: name a file", path, field="--out")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+
+
 def _manifest(out: Path) -> list[str]:
     try:
         names = (out / MANIFEST).read_text(encoding="utf-8").splitlines()

@@ -1,0 +1,154 @@
+"""Labels to exam gold: the contract's judgments, in the order labelled, and what they
+say about the labelling (per stratum, per annotator, between annotators)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peerreview.errors import InputError
+from peerreview.exam import cohen_kappa
+from peerreview.labels.select import Unit
+from peerreview.labels.store import read_labels, read_units
+from peerreview.output import write_file
+from peerreview.records import dumps_jsonl
+
+WINNER = {"a": "first", "b": "second", "t": "tie", "x": "tie"}  # x: both bad, no winner
+
+
+@dataclass
+class AnnotatorStats:
+    annotator: str
+    labels: int  # not skipped
+    skipped: int
+    tie_rate: float | None  # t and x
+    left_rate: float | None  # of the decided labels, the share that picked A (left)
+    self_agreement: float | None  # on units shown again with the order swapped
+    repeats: int
+
+
+@dataclass
+class LabelStats:
+    """What ``label-export`` prints."""
+
+    gold: int  # lines written
+    strata: dict[str, tuple[int, int]]  # stratum -> (labels, ties)
+    annotators: list[AnnotatorStats]
+    kappa: dict[tuple[str, str], tuple[float | None, int]]  # pair -> (kappa, shared units)
+    flagged: int  # units whose labels disagree
+    notes: list[str] = field(default_factory=list)
+
+
+def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
+    """Write the labels of ``folder`` as exam gold to ``out``.
+
+    Each line is a pairwise judgment: ``first`` the answer shown as A (left),
+    ``reviewer`` the annotator, ``winner`` first/second/tie ("both bad" is a tie,
+    flagged in ``meta``), ``weight`` 1 / the unit's selection probability. Skips
+    are left out.
+
+    Raises:
+        InputError: no selection, or no labels yet.
+    """
+    folder = Path(folder)
+    selection = folder / "labels" / "selection.jsonl"
+    if not selection.exists():
+        raise InputError("no labels/selection.jsonl here: run peerreview label-select first",
+                         folder)
+    units = {u.id: u for u in read_units(selection)}
+    labels = read_labels(folder)
+    ordered = sorted(((x["labelled_at"], name, x) for name, xs in labels.items() for x in xs
+                      if x["choice"] in WINNER and x["unit"] in units),
+                     key=lambda t: (t[0], t[1]))
+    if not ordered:
+        raise InputError("no labels yet: run peerreview label first", folder / "labels")
+    signs = _signs(ordered, units)
+    flagged = {pair for pair, s in signs.items() if len(set(s.values())) > 1}
+    rows = []
+    for _, name, x in ordered:
+        unit = units[x["unit"]]
+        pair = _pair(unit)
+        rows.append({"item": unit.item, "reviewer": name, "first": unit.left,
+                     "second": unit.right, "winner": WINNER[x["choice"]],
+                     "weight": round(1.0 / unit.probability, 6),
+                     "meta": {"unit": unit.id, "probability": unit.probability,
+                              "stratum": unit.stratum, "both_bad": x["choice"] == "x",
+                              "repeat_of": unit.repeat_of, "double": unit.double,
+                              "disagreement": pair in flagged,
+                              "reviewer_disagreement": unit.disagreement,
+                              "rationale": x.get("rationale") or None}})
+    write_file(out, dumps_jsonl(rows))
+    return LabelStats(len(rows), _strata(ordered, units), _annotators(labels, units),
+                      _kappas(signs), len(flagged))
+
+
+def _pair(unit: Unit) -> tuple[str, str, str]:
+    a, b = sorted((unit.left, unit.right))
+    return unit.item, a, b
+
+
+def _sign(unit: Unit, choice: str) -> int:
+    """+1: the alphabetically first model is better, -1: the other, 0: a tie."""
+    if choice in ("t", "x"):
+        return 0
+    winner = unit.left if choice == "a" else unit.right
+    return 1 if winner == min(unit.left, unit.right) else -1
+
+
+def _signs(ordered: list[tuple[float, str, dict[str, Any]]],
+           units: dict[str, Unit]) -> dict[tuple[str, str, str], dict[str, int]]:
+    """pair -> annotator (and annotator + ' again' for a repeat) -> sign."""
+    out: dict[tuple[str, str, str], dict[str, int]] = {}
+    for _, name, x in ordered:
+        unit = units[x["unit"]]
+        who = name + " again" if unit.repeat_of else name
+        out.setdefault(_pair(unit), {})[who] = _sign(unit, x["choice"])
+    return out
+
+
+def _strata(ordered: list[tuple[float, str, dict[str, Any]]],
+            units: dict[str, Unit]) -> dict[str, tuple[int, int]]:
+    counts: dict[str, list[int]] = {}
+    for _, _, x in ordered:
+        c = counts.setdefault(units[x["unit"]].stratum, [0, 0])
+        c[0] += 1
+        c[1] += x["choice"] in ("t", "x")
+    return {h: (c[0], c[1]) for h, c in sorted(counts.items())}
+
+
+def _annotators(labels: dict[str, list[dict[str, Any]]],
+                units: dict[str, Unit]) -> list[AnnotatorStats]:
+    out = []
+    for name, xs in sorted(labels.items()):
+        kept = [x for x in xs if x["choice"] in WINNER and x["unit"] in units]
+        decided = [x for x in kept if x["choice"] in ("a", "b")]
+        mine = {x["unit"]: _sign(units[x["unit"]], x["choice"]) for x in kept}
+        again = [(mine[u.repeat_of], s) for uid, s in mine.items()
+                 if (u := units[uid]).repeat_of and u.repeat_of in mine]
+        out.append(AnnotatorStats(
+            name, len(kept), sum(1 for x in xs if x["choice"] == "s"),
+            _share(sum(1 for x in kept if x["choice"] in ("t", "x")), len(kept)),
+            _share(sum(1 for x in decided if x["choice"] == "a"), len(decided)),
+            _share(sum(1 for a, b in again if a == b), len(again)), len(again)))
+    return out
+
+
+def _kappas(signs: dict[tuple[str, str, str], dict[str, int]]
+            ) -> dict[tuple[str, str], tuple[float | None, int]]:
+    """Cohen's kappa of every two annotators over the units both labelled."""
+    names = sorted({n for s in signs.values() for n in s if not n.endswith(" again")})
+    out = {}
+    for x, y in itertools.combinations(names, 2):
+        shared = [(s[x], s[y]) for s in signs.values() if x in s and y in s]
+        if shared:
+            a, b = np.array(shared).T
+            out[(x, y)] = (cohen_kappa(a, b), len(shared))
+    return out
+
+
+def _share(k: int, n: int) -> float | None:
+    return k / n if n else None

@@ -1,0 +1,195 @@
+"""A labelling folder: ``DIR/labels/selection.jsonl`` (what to label) and one
+``DIR/labels/<annotator>.jsonl`` a person (what they said, appended; an undo is a
+retraction line)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from peerreview.errors import InputError
+from peerreview.labels.select import Unit, select
+from peerreview.output import write_file
+from peerreview.records import (
+    Item,
+    dumps_jsonl,
+    iter_jsonl,
+    read_items,
+    read_judgments,
+    read_submissions,
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def read_units(path: Path) -> list[Unit]:
+    """The selection, in its order."""
+    return [Unit(**{k: u[k] for k in Unit.__dataclass_fields__}) for _, u in iter_jsonl(path)]
+
+
+def read_labels(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every annotator's labels in order, retracted ones removed."""
+    out = {}
+    for path in sorted((folder / "labels").glob("*.jsonl")):
+        if path.name == "selection.jsonl":
+            continue
+        kept: list[dict[str, Any]] = []
+        for _, line in iter_jsonl(path):
+            if "retract" in line:
+                kept = [x for x in kept if x["seq"] != line["retract"]]
+            else:
+                kept.append(line)
+        out[path.stem] = kept
+    return out
+
+
+def select_into(folder: str | Path, n: int, seed: int = 0) -> list[Unit]:
+    """Choose what to label from ``folder``'s submissions (and its judgments, when
+    present) and write ``labels/selection.jsonl``.
+
+    Raises:
+        InputError: no submissions, a bad ``n``, or labels already made on an earlier
+            selection (a new one would orphan them).
+    """
+    folder = Path(folder)
+    if n < 1:
+        raise InputError(f"expected at least 1, got {n}", field="--n")
+    made = [p for p in (folder / "labels").glob("*.jsonl") if p.name != "selection.jsonl"]
+    if made:
+        raise InputError("labels were already made on the current selection; a new one "
+                         "would orphan them (move the labels folder away first)", made[0])
+    subs = read_submissions(folder / "submissions.jsonl")
+    judged = folder / "judgments.jsonl"
+    units = select(subs, read_judgments(judged).judgments if judged.exists() else [], n,
+                   seed=seed)
+    if not units:
+        raise InputError("no item has two submissions to compare", folder / "submissions.jsonl")
+    write_file(folder / "labels" / "selection.jsonl", dumps_jsonl([u.to_dict() for u in units]))
+    return units
+
+
+@dataclass
+class LabelBook:
+    """One annotator's session over a folder's selection."""
+
+    folder: Path
+    annotator: str
+    units: list[Unit]
+    items: dict[str, Item]
+    texts: dict[tuple[str, str], str]
+    path: Path
+    seq: int = 0
+    times: list[float] = field(default_factory=list)
+    _shown: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, folder: Path, annotator: str) -> LabelBook:
+        """Raises: InputError: no selection here, or an annotator name that is no file name."""
+        if not _NAME.match(annotator):
+            raise InputError("an annotator's name is letters, digits, '.', '_' or '-'",
+                             field="--annotator")
+        selection = folder / "labels" / "selection.jsonl"
+        if not selection.exists():
+            raise InputError("no labels/selection.jsonl here: run peerreview label-select "
+                             "first", folder)
+        items = {i.item: i for i in read_items(_items_file(folder))}
+        subs = read_submissions(folder / "submissions.jsonl")
+        book = cls(folder, annotator, read_units(selection), items,
+                   {(s.item, s.model): s.output for s in subs},
+                   folder / "labels" / f"{annotator}.jsonl")
+        book.seq = sum(1 for _ in iter_jsonl(book.path)) if book.path.exists() else 0
+        return book
+
+    def unit(self, unit_id: str) -> Unit | None:
+        return next((u for u in self.units if u.id == unit_id), None)
+
+    def text(self, item: str, model: str) -> str:
+        return self.texts.get((item, model), "")
+
+    def _labelled(self) -> dict[str, set[str]]:
+        """unit -> the annotators who labelled it (not skipped)."""
+        who: dict[str, set[str]] = {}
+        for name, labels in read_labels(self.folder).items():
+            for x in labels:
+                who.setdefault(x["unit"], set()).add(name)
+        return who
+
+    def _mine(self, who: dict[str, set[str]]) -> list[Unit]:
+        """This annotator's queue: units nobody labelled (two people for a double),
+        and repeats of units this annotator labelled or has queued (a selection lists
+        the repeats last, so an original always comes first)."""
+        queue: list[Unit] = []
+        for u in self.units:
+            by = who.get(u.id, set())
+            if self.annotator in by:
+                continue
+            if u.repeat_of is not None:
+                if self.annotator in who.get(u.repeat_of, set()) or \
+                        any(q.id == u.repeat_of for q in queue):
+                    queue.append(u)
+            elif not by or (u.double and len(by) < 2):
+                queue.append(u)
+        return queue
+
+    def next_unit(self) -> Unit | None:
+        queue = self._mine(self._labelled())
+        return queue[0] if queue else None
+
+    def progress(self) -> tuple[int, int]:
+        who = self._labelled()
+        done = sum(1 for u in self.units if self.annotator in who.get(u.id, set()))
+        return done, done + len(self._mine(who))
+
+    def eta_s(self) -> float | None:
+        done, total = self.progress()
+        if not self.times:
+            return None
+        return (total - done) * sum(self.times[-20:]) / len(self.times[-20:])
+
+    def shown(self, unit_id: str) -> None:
+        self._shown[unit_id] = time.time()
+
+    def label(self, unit_id: str, choice: str, rationale: str) -> None:
+        unit = self.unit(unit_id)
+        assert unit is not None
+        shown = self._shown.get(unit_id)
+        now = time.time()
+        if shown is not None:
+            self.times.append(now - shown)
+        self.seq += 1
+        self._append({"seq": self.seq, "unit": unit_id, "item": unit.item,
+                      "left": unit.left, "right": unit.right, "choice": choice,
+                      "rationale": rationale, "shown_at": shown, "labelled_at": now})
+
+    def undo(self) -> int | None:
+        """Retract this annotator's last label still standing; its seq, or None."""
+        mine = read_labels(self.folder).get(self.annotator, [])
+        if not mine:
+            return None
+        last = int(mine[-1]["seq"])
+        self.seq += 1
+        self._append({"seq": self.seq, "retract": last, "at": time.time()})
+        return last
+
+    def _append(self, line: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as handle:
+            handle.write(orjson.dumps(line) + b"\n")
+
+
+def _items_file(folder: Path) -> Path:
+    """items.jsonl beside the submissions, or the run's task items."""
+    if (folder / "items.jsonl").exists():
+        return folder / "items.jsonl"
+    facts = folder / "run.json"
+    if facts.exists():
+        task = (orjson.loads(facts.read_bytes()).get("config") or {}).get("task") or {}
+        if task.get("items"):
+            return Path(task["items"])
+    raise InputError("no items.jsonl here, nor a run.json naming the task's items", folder)
+
