@@ -126,6 +126,29 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="progress, calls, tokens and cost of a run folder")
     st.add_argument("dir", metavar="DIR", help="a run's output folder")
 
+    ls = sub.add_parser("label-select", help="choose which pairs people should label",
+                        description="Write DIR/labels/selection.jsonl: a stratified random "
+                                    "core over model pairs plus the pairs DIR's reviewers "
+                                    "disagree on most, each with its selection probability.")
+    ls.add_argument("dir", metavar="DIR", help="a folder with submissions.jsonl (and "
+                                              "judgments.jsonl, when reviewed)")
+    ls.add_argument("--n", type=int, default=200, help="pairs to label (default 200)")
+    ls.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    lb = sub.add_parser("label", help="label the selection in the browser",
+                        description="Serve the labelling page on 127.0.0.1; the printed URL "
+                                    "carries the access token.")
+    lb.add_argument("dir", metavar="DIR", help="a folder with labels/selection.jsonl")
+    lb.add_argument("--annotator", default="annotator",
+                    help="your name; labels go to DIR/labels/NAME.jsonl (default annotator)")
+    lb.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    le = sub.add_parser("label-export", help="write the labels as exam gold",
+                        description="Write the labels as exam gold (the judgments format) "
+                                    "and print their statistics.")
+    le.add_argument("dir", metavar="DIR", help="a folder with labels")
+    le.add_argument("--out", required=True, metavar="FILE", help="the gold file to write")
+    le.add_argument("--threshold", type=float, default=0.6,
+                    help="exam accuracy to qualify, shown beside the intervals (default 0.6)")
+
     i = sub.add_parser("import", help="convert a public data set to the exchange format",
                        description="Write DIR/items.jsonl, submissions.jsonl, judgments.jsonl "
                                    "and gold.jsonl from a data set folder.")
@@ -239,6 +262,47 @@ def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> No
     out.print(f"wrote {args.out}")
 
 
+def _label_select(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.labels.store import select_into
+
+    units = select_into(args.dir, args.n, args.seed)
+    repeats = sum(u.repeat_of is not None for u in units)
+    doubles = sum(u.double for u in units)
+    out.print(f"chose {len(units) - repeats} pairs to label (+{repeats} shown again swapped, "
+              f"{doubles} for two people) -> {Path(args.dir) / 'labels' / 'selection.jsonl'}")
+
+
+def _label(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.labels.server import serve
+
+    serve(args.dir, args.annotator, args.port, announce=out.print)
+
+
+def _label_export(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.console import exam_table, label_tables
+    from peerreview.exam import run_exam
+    from peerreview.labels.export import export_gold
+    from peerreview.study import load_study
+
+    stats = export_gold(args.dir, args.out)
+    out.print(label_tables(stats))
+    judged = Path(args.dir) / "judgments.jsonl"
+    if judged.exists():  # how each reviewer does on these labels, weighted
+        try:
+            study = load_study([judged], exam_gold=args.out)
+            assert study.exam_gold is not None
+            results = run_exam(study.table, study.exam_gold, threshold=args.threshold)
+        except NoQualifiedReviewer as exc:
+            results = exc.results
+        except InputError as exc:
+            results = []
+            out.print(f"no exam on these labels: {exc}", markup=False)
+        if results:
+            out.print(exam_table(results, args.threshold))
+    out.print(f"wrote {stats.gold} gold labels ({stats.flagged} pairs where labels "
+              f"disagree) -> {args.out}")
+
+
 def _report(args: argparse.Namespace, out: Console) -> None:
     from peerreview.commands import report_into
 
@@ -275,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too
     try:
         {"rank": _rank, "import": _import, "run": _run, "demo": _run,
-         "status": _status, "report": _report}[args.command](args, out)
+         "status": _status, "report": _report, "label-select": _label_select,
+         "label": _label, "label-export": _label_export}[args.command](args, out)
     except NoQualifiedReviewer as exc:
         from peerreview.console import STDERR, exam_table
 

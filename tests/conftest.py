@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,22 @@ import pytest
 
 DATA = Path(os.environ.get("PEERREVIEW_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAYLOAD = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+           '</pre></div><svg onload="window.__pwned = 3">')
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if os.environ.get("PEERREVIEW_SKIP_BROWSER") == "1":
+        pytest.skip("PEERREVIEW_SKIP_BROWSER=1")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -1,0 +1,125 @@
+"""The labelling page, served on 127.0.0.1 for one annotator.
+
+A random token in the printed URL is required on every request and never written to
+disk; a request naming another Host is refused (no page elsewhere can drive this
+one). Model names never reach the page: it shows answers A (left) and B (right), in
+the order the selection fixed, and the server keeps which model was where. Labels
+are appended to ``labels/<annotator>.jsonl``; undo appends a retraction.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import orjson
+from aiohttp import web
+
+from peerreview.labels.store import LabelBook
+
+CHOICES = {"a": "left", "b": "right", "t": "tie", "x": "both bad", "s": "skip"}
+TOKEN = web.AppKey("token", str)
+BOOK = web.AppKey("book", LabelBook)
+HOSTS = web.AppKey("hosts", frozenset)
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every request: the Host must be this server's, the token must be given."""
+    if request.host not in request.app[HOSTS]:
+        return web.json_response({"error": "foreign Host"}, status=403)
+    given = request.query.get("token") or request.headers.get("X-Token") or ""
+    if not hmac.compare_digest(given.encode(), request.app[TOKEN].encode()):
+        return web.json_response({"error": "token required"}, status=403)
+    response: web.StreamResponse = await handler(request)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = \
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " \
+        "connect-src 'self'"
+    return response
+
+
+async def _page(request: web.Request) -> web.StreamResponse:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("peerreview", "labels"),
+                             autoescape=True)
+    book = request.app[BOOK]
+    html = env.get_template("page.html.j2").render(annotator=book.annotator,
+                                                   choices=CHOICES)
+    return web.Response(text=html, content_type="text/html")
+
+
+async def _next(request: web.Request) -> web.StreamResponse:
+    book = request.app[BOOK]
+    unit = book.next_unit()
+    done, total = book.progress()
+    body: dict[str, Any] = {"done": done, "total": total, "eta_s": book.eta_s()}
+    if unit is not None:
+        item = book.items.get(unit.item)
+        body["unit"] = {"id": unit.id, "input": item.input if item else "",
+                        "a": book.text(unit.item, unit.left),
+                        "b": book.text(unit.item, unit.right)}
+        book.shown(unit.id)
+    return web.json_response(body, dumps=lambda x: orjson.dumps(x).decode())
+
+
+async def _label(request: web.Request) -> web.StreamResponse:
+    book = request.app[BOOK]
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "not JSON"}, status=400)
+    choice, unit = body.get("choice"), body.get("unit")
+    if choice not in CHOICES or not isinstance(unit, str) or book.unit(unit) is None:
+        return web.json_response({"error": "unknown unit or choice"}, status=400)
+    rationale = body.get("rationale") if isinstance(body.get("rationale"), str) else ""
+    book.label(unit, choice, rationale[:2000])
+    return web.json_response({"ok": True})
+
+
+async def _undo(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"undone": request.app[BOOK].undo()})
+
+
+def make_app(book: LabelBook, token: str, port: int) -> web.Application:
+    app = web.Application(middlewares=[_guard])
+    app[TOKEN], app[BOOK] = token, book
+    app[HOSTS] = frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
+    app.router.add_get("/", _page)
+    app.router.add_get("/api/next", _next)
+    app.router.add_post("/api/label", _label)
+    app.router.add_post("/api/undo", _undo)
+    return app
+
+
+def serve(folder: str | Path, annotator: str, port: int = 0,
+          announce: Any = print) -> None:
+    """Serve the labelling page until interrupted; ``announce`` gets the URL."""
+    import asyncio
+    import socket
+
+    book = LabelBook.open(Path(folder), annotator)
+    token = secrets.token_urlsafe(24)
+    if not port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+
+    async def main() -> None:
+        runner = web.AppRunner(make_app(book, token, port), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        announce(f"label at http://127.0.0.1:{port}/?token={token}  (Ctrl-C to stop; "
+                 f"labels go to {book.path})")
+        try:
+            while True:
+                await asyncio.sleep(3600)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+__all__ = ["CHOICES", "make_app", "serve"]
