@@ -83,3 +83,12 @@ def test_without_judgments_every_label_is_random_within_strata() -> None:
     units = select(subs, [], 30, seed=0, repeats=0.0)
     assert len(units) == 30
     assert {round(u.probability, 6) for u in units} == {0.3}  # 3 of each stratum's 10
+
+
+def test_item_categories_split_the_strata() -> None:
+    subs, judged = population(20)
+    categories = {f"t{t}": "code" if t % 2 else "prose" for t in range(20)}
+    units = select(subs, judged, 60, seed=0, repeats=0.0, categories=categories)
+    strata = {u.stratum for u in units}
+    assert len(strata) == 20  # 10 model pairs x 2 categories, each in the core
+    assert all(u.stratum.endswith(" | " + categories[u.item]) for u in units)

@@ -55,10 +55,13 @@ def disagreement(judgments: list[Judgment]) -> dict[tuple[str, str, str], float]
 
 
 def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, seed: int = 0,
-           core: float = 0.7, repeats: float = 0.05, doubles: float = 0.1) -> list[Unit]:
+           core: float = 0.7, repeats: float = 0.05, doubles: float = 0.1,
+           categories: dict[str, str] | None = None) -> list[Unit]:
     """Choose ``n`` units (plus repeats) to label.
 
     Args:
+        categories: item -> its category (an item's ``meta.category``): the strata are
+            then model pair x category.
         core: the share drawn at random within strata (the rest by disagreement).
         repeats: the share shown again to the same person, the order swapped.
         doubles: the share to be labelled by two people.
@@ -74,8 +77,9 @@ def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, 
     n = min(n, len(universe))
     spread = disagreement(judgments)
     strata: dict[str, list[int]] = {}
-    for k, (_, a, b) in enumerate(universe):
-        strata.setdefault(f"{a} vs {b}", []).append(k)
+    categories = categories or {}
+    for k, (t, a, b) in enumerate(universe):
+        strata.setdefault(_stratum(a, b, categories.get(t)), []).append(k)
     # The core: an equal share a stratum (what a stratum cannot fill goes to the others).
     n_core = max(1, round(core * n)) if judgments else n
     quota = _shares(n_core, {h: len(ks) for h, ks in strata.items()})
@@ -96,13 +100,18 @@ def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, 
     for k in np.flatnonzero(chosen).tolist():
         t, a, b = universe[k]
         left, right = (a, b) if _coin(seed, t, a, b) else (b, a)
-        units.append(Unit(_id(t, a, b), t, left, right, f"{a} vs {b}", float(probability[k]),
+        units.append(Unit(_id(t, a, b), t, left, right, _stratum(a, b, categories.get(t)),
+                          float(probability[k]),
                           round(float(d[k] - 1e-3), 6), None, bool(rng.random() < doubles)))
     order = rng.permutation(len(units))
     units = [units[i] for i in order]
     again = [u for u in units if rng.random() < repeats]
     return units + [Unit(u.id + "-again", u.item, u.right, u.left, u.stratum, u.probability,
                          u.disagreement, u.id, False) for u in again]
+
+
+def _stratum(a: str, b: str, category: str | None) -> str:
+    return f"{a} vs {b}" + ("" if category is None else f" | {category}")
 
 
 def _shares(total: int, sizes: dict[str, int]) -> dict[str, int]:

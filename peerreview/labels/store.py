@@ -65,8 +65,15 @@ def select_into(folder: str | Path, n: int, seed: int = 0) -> list[Unit]:
                          "would orphan them (move the labels folder away first)", made[0])
     subs = read_submissions(folder / "submissions.jsonl")
     judged = folder / "judgments.jsonl"
+    try:
+        items_file: Path | None = _items_file(folder)
+    except InputError:  # no items here: strata by model pair alone
+        items_file = None
+    items = read_items(items_file) if items_file else []
+    categories = {i.item: str(i.meta["category"]) for i in items
+                  if isinstance(i.meta.get("category"), str | int)}
     units = select(subs, read_judgments(judged).judgments if judged.exists() else [], n,
-                   seed=seed)
+                   seed=seed, categories=categories)
     if not units:
         raise InputError("no item has two submissions to compare", folder / "submissions.jsonl")
     write_file(folder / "labels" / "selection.jsonl", dumps_jsonl([u.to_dict() for u in units]))
