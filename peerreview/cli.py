@@ -134,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
                                               "judgments.jsonl, when reviewed)")
     ls.add_argument("--n", type=int, default=200, help="pairs to label (default 200)")
     ls.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ls.add_argument("--rate", action="store_true",
+                    help="rate single submissions 1-5 instead of comparing pairs")
     lb = sub.add_parser("label", help="label the selection in the browser",
                         description="Serve the labelling page on 127.0.0.1; the printed URL "
                                     "carries the access token.")
@@ -265,11 +267,12 @@ def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> No
 def _label_select(args: argparse.Namespace, out: Console) -> None:
     from peerreview.labels.store import select_into
 
-    units = select_into(args.dir, args.n, args.seed)
+    units = select_into(args.dir, args.n, args.seed, rate=args.rate)
     repeats = sum(u.repeat_of is not None for u in units)
     doubles = sum(u.double for u in units)
-    out.print(f"chose {len(units) - repeats} pairs to label (+{repeats} shown again swapped, "
-              f"{doubles} for two people) -> {Path(args.dir) / 'labels' / 'selection.jsonl'}")
+    what = "submissions to rate" if args.rate else "pairs to label"
+    out.print(f"chose {len(units) - repeats} {what} (+{repeats} shown again, {doubles} for "
+              f"two people) -> {Path(args.dir) / 'labels' / 'selection.jsonl'}")
 
 
 def _label(args: argparse.Namespace, out: Console) -> None:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from playwright.sync_api import expect
 
-from peerreview.labels.store import read_labels, read_units, select_into
+from peerreview.labels.server import make_app
+from peerreview.labels.store import LabelBook, read_labels, read_units, select_into
 from tests.conftest import PAYLOAD, write_jsonl
 
 ANSWERS = {"m1": "plain answer one", "m2": PAYLOAD, "m3": "the third answer"}
@@ -130,3 +136,64 @@ def test_the_token_and_the_host_are_required(served):
     for path in folder.rglob("*"):
         if path.is_file():
             assert token not in path.read_text(errors="replace")
+
+
+def test_a_rating_selection_takes_the_number_keys(browser, tmp_path):
+    write_jsonl(tmp_path / "items.jsonl", [{"item": "q1", "input": "question"}])
+    write_jsonl(tmp_path / "submissions.jsonl", [{"item": "q1", "model": m, "output": text}
+                                                 for m, text in ANSWERS.items()])
+    select_into(tmp_path, 3, seed=0, rate=True)
+    units = {u.id: u for u in read_units(tmp_path / "labels" / "selection.jsonl")}
+    token = "t" * 32
+    with _served(tmp_path, token) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/?token={token}")
+        expect(page.locator("#ask")).to_have_text("How good is this answer?")
+        expect(page.locator("#answer-b")).to_be_hidden()
+        shown = page.text_content("#a")
+        page.keyboard.press("a")  # a pair's key does nothing here
+        page.keyboard.press("4")
+        expect(page.locator("#progress")).to_have_text(re.compile("^1 /"))
+        (label,) = read_labels(tmp_path)["ann"]
+        assert label["choice"] == "4"
+        assert shown == ANSWERS[units[label["unit"]].left]
+        assert _post(base, token, {"unit": label["unit"], "choice": "a"}) == 400
+
+
+@contextlib.contextmanager
+def _served(folder: Path, token: str) -> Iterator[str]:
+    """The labelling app on a free port, in a thread of its own."""
+    book = LabelBook.open(folder, "ann")
+    loop = asyncio.new_event_loop()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner = web.AppRunner(make_app(book, token, port))
+    ready = threading.Event()
+
+    def serve() -> None:  # the test's thread runs Playwright's own loop
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def _post(base: str, token: str, body: dict[str, str]) -> int:
+    request = urllib.request.Request(base + "/api/label", method="POST", headers={
+        "X-Token": token, "Content-Type": "application/json"}, data=json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(request) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)

@@ -8,8 +8,8 @@ import pytest
 
 from peerreview.exam import run_exam
 from peerreview.gold import Gold
-from peerreview.labels.select import select
-from peerreview.records import PairwiseJudgment, Submission
+from peerreview.labels.select import select, select_ratings
+from peerreview.records import PairwiseJudgment, PointwiseJudgment, Submission
 from peerreview.votes import build_table
 
 MODELS = ["m1", "m2", "m3", "m4", "m5"]
@@ -92,3 +92,16 @@ def test_item_categories_split_the_strata() -> None:
     strata = {u.stratum for u in units}
     assert len(strata) == 20  # 10 model pairs x 2 categories, each in the core
     assert all(u.stratum.endswith(" | " + categories[u.item]) for u in units)
+
+
+def test_ratings_stratify_by_model_and_seek_spread_scores() -> None:
+    subs, _ = population(40)
+    scored = [PointwiseJudgment(s.item, f"r{r}", s.model,
+                                (1 + 4 * (r % 2)) if int(s.item[1:]) % 4 == 0 else 3, (1, 5))
+              for s in subs for r in range(2)]  # a quarter of the items split 1 vs 5
+    units = select_ratings(subs, scored, 50, seed=0, repeats=0.0)
+    assert all(u.kind == "rate" and u.right == "" for u in units)
+    assert {u.stratum for u in units} == set(MODELS)
+    assert {u.disagreement for u in units} <= {0.0, 1.0}
+    assert np.mean([u.disagreement == 1.0 for u in units]) > 0.25 + 0.1
+    assert all(0 < u.probability <= 1 for u in units)

@@ -131,3 +131,24 @@ def test_select_into_writes_a_selection_a_book_can_open(tmp_path: Path) -> None:
                                                ("q1", "m2", "m3")]
     book = LabelBook.open(tmp_path, "me")
     assert book.progress() == (0, len(units))  # the repeats are this person's too
+
+
+def test_ratings_export_as_pointwise_gold(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "items.jsonl", [{"item": "q1", "input": "x"}])
+    write_jsonl(tmp_path / "submissions.jsonl", [{"item": "q1", "model": m, "output": m}
+                                                 for m in ("m1", "m2")])
+    (tmp_path / "labels").mkdir()
+    rate = [Unit("r1", "q1", "m1", "", "m1", 0.5, 0.0, kind="rate"),
+            Unit("r2", "q1", "m2", "", "m2", 1.0, 0.0, kind="rate")]
+    write_jsonl(tmp_path / "labels" / "selection.jsonl", [u.to_dict() for u in rate])
+    book = LabelBook.open(tmp_path, "ann")
+    book.label("r1", "4", "")
+    book.label("r2", "2", "")
+    stats = export_gold(tmp_path, tmp_path / "gold.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "gold.jsonl").read_text().splitlines()]
+    assert [(r["model"], r["score"], r["scale"], r["meta"]["weight"]) for r in rows] == \
+        [("m1", 4, [1, 5], 2.0), ("m2", 2, [1, 5], 1.0)]
+    assert (stats.annotators[0].tie_rate, stats.annotators[0].left_rate) == (None, None)
+    gold = gold_from_judgments(tmp_path / "gold.jsonl")
+    assert gold.pairs == {("q1", "m1", "m2"): 1}  # 4 over 2
+    assert gold.item_scores == {"q1": {"m1": 0.75, "m2": 0.25}}

@@ -18,6 +18,7 @@ from peerreview.output import write_file
 from peerreview.records import dumps_jsonl
 
 WINNER = {"a": "first", "b": "second", "t": "tie", "x": "tie"}  # x: both bad, no winner
+SCALE = (1, 5)  # a rating unit's scores
 
 
 @dataclass
@@ -25,7 +26,7 @@ class AnnotatorStats:
     annotator: str
     labels: int  # not skipped
     skipped: int
-    tie_rate: float | None  # t and x
+    tie_rate: float | None  # t and x, of the pair labels
     left_rate: float | None  # of the decided labels, the share that picked A (left)
     self_agreement: float | None  # on units shown again with the order swapped
     repeats: int
@@ -46,10 +47,11 @@ class LabelStats:
 def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
     """Write the labels of ``folder`` as exam gold to ``out``.
 
-    Each line is a pairwise judgment: ``first`` the answer shown as A (left),
+    Each pair's label is a pairwise judgment: ``first`` the answer shown as A (left),
     ``reviewer`` the annotator, ``winner`` first/second/tie ("both bad" is a tie,
-    flagged in ``meta``), ``weight`` 1 / the unit's selection probability. Skips
-    are left out.
+    flagged in ``meta``), ``weight`` 1 / the unit's selection probability. A rating
+    is a pointwise judgment on the 1-5 scale (its weight in ``meta``). Skips are
+    left out.
 
     Raises:
         InputError: no selection, or no labels yet.
@@ -62,7 +64,7 @@ def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
     units = {u.id: u for u in read_units(selection)}
     labels = read_labels(folder)
     ordered = sorted(((x["labelled_at"], name, x) for name, xs in labels.items() for x in xs
-                      if x["choice"] in WINNER and x["unit"] in units),
+                      if _counts(x, units)),
                      key=lambda t: (t[0], t[1]))
     if not ordered:
         raise InputError("no labels yet: run peerreview label first", folder / "labels")
@@ -71,19 +73,29 @@ def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
     rows = []
     for _, name, x in ordered:
         unit = units[x["unit"]]
-        pair = _pair(unit)
-        rows.append({"item": unit.item, "reviewer": name, "first": unit.left,
-                     "second": unit.right, "winner": WINNER[x["choice"]],
-                     "weight": round(1.0 / unit.probability, 6),
-                     "meta": {"unit": unit.id, "probability": unit.probability,
-                              "stratum": unit.stratum, "both_bad": x["choice"] == "x",
-                              "repeat_of": unit.repeat_of, "double": unit.double,
-                              "disagreement": pair in flagged,
-                              "reviewer_disagreement": unit.disagreement,
-                              "rationale": x.get("rationale") or None}})
+        weight = round(1.0 / unit.probability, 6)
+        meta = {"unit": unit.id, "probability": unit.probability, "stratum": unit.stratum,
+                "repeat_of": unit.repeat_of, "double": unit.double,
+                "disagreement": _pair(unit) in flagged,
+                "reviewer_disagreement": unit.disagreement,
+                "rationale": x.get("rationale") or None}
+        if unit.kind == "rate":
+            rows.append({"item": unit.item, "reviewer": name, "model": unit.left,
+                         "score": int(x["choice"]), "scale": list(SCALE),
+                         "meta": {**meta, "weight": weight}})
+        else:
+            rows.append({"item": unit.item, "reviewer": name, "first": unit.left,
+                         "second": unit.right, "winner": WINNER[x["choice"]],
+                         "weight": weight, "meta": {**meta, "both_bad": x["choice"] == "x"}})
     write_file(out, dumps_jsonl(rows))
     return LabelStats(len(rows), _strata(ordered, units), _annotators(labels, units),
                       _kappas(signs), len(flagged))
+
+
+def _counts(label: dict[str, Any], units: dict[str, Unit]) -> bool:
+    """A label that says something (not a skip) about a unit of the selection."""
+    unit = units.get(label["unit"])
+    return unit is not None and label["choice"] != "s"
 
 
 def _pair(unit: Unit) -> tuple[str, str, str]:
@@ -92,7 +104,10 @@ def _pair(unit: Unit) -> tuple[str, str, str]:
 
 
 def _sign(unit: Unit, choice: str) -> int:
-    """+1: the alphabetically first model is better, -1: the other, 0: a tie."""
+    """+1: the alphabetically first model is better, -1: the other, 0: a tie (a
+    rating: its score)."""
+    if unit.kind == "rate":
+        return int(choice)
     if choice in ("t", "x"):
         return 0
     winner = unit.left if choice == "a" else unit.right
@@ -124,14 +139,15 @@ def _annotators(labels: dict[str, list[dict[str, Any]]],
                 units: dict[str, Unit]) -> list[AnnotatorStats]:
     out = []
     for name, xs in sorted(labels.items()):
-        kept = [x for x in xs if x["choice"] in WINNER and x["unit"] in units]
-        decided = [x for x in kept if x["choice"] in ("a", "b")]
+        kept = [x for x in xs if _counts(x, units)]
+        pairs = [x for x in kept if units[x["unit"]].kind == "pair"]
+        decided = [x for x in pairs if x["choice"] in ("a", "b")]
         mine = {x["unit"]: _sign(units[x["unit"]], x["choice"]) for x in kept}
         again = [(mine[u.repeat_of], s) for uid, s in mine.items()
                  if (u := units[uid]).repeat_of and u.repeat_of in mine]
         out.append(AnnotatorStats(
             name, len(kept), sum(1 for x in xs if x["choice"] == "s"),
-            _share(sum(1 for x in kept if x["choice"] in ("t", "x")), len(kept)),
+            _share(sum(1 for x in pairs if x["choice"] in ("t", "x")), len(pairs)),
             _share(sum(1 for x in decided if x["choice"] == "a"), len(decided)),
             _share(sum(1 for a, b in again if a == b), len(again)), len(again)))
     return out

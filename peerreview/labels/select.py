@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from peerreview.records import Judgment, PairwiseJudgment, Submission
+from peerreview.records import Judgment, PairwiseJudgment, PointwiseJudgment, Submission
 from peerreview.votes import FloatArray
 
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One thing to label: a pair of submissions on an item, in a shown order."""
+    """One thing to label: a pair of submissions on an item, in a shown order (or,
+    for rating, one submission)."""
 
     id: str
     item: str
@@ -36,6 +37,7 @@ class Unit:
     disagreement: float  # among the reviewers, 0 (agree) to 1
     repeat_of: str | None = None  # the unit shown again, the order swapped
     double: bool = False  # to be labelled by two people
+    kind: str = "pair"  # "pair": which is better; "rate": ``left`` alone, scored 1-5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,61 +59,105 @@ def disagreement(judgments: list[Judgment]) -> dict[tuple[str, str, str], float]
 def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, seed: int = 0,
            core: float = 0.7, repeats: float = 0.05, doubles: float = 0.1,
            categories: dict[str, str] | None = None) -> list[Unit]:
-    """Choose ``n`` units (plus repeats) to label.
+    """Choose ``n`` pairs (plus repeats) to label.
 
     Args:
-        categories: item -> its category (an item's ``meta.category``): the strata are
-            then model pair x category.
         core: the share drawn at random within strata (the rest by disagreement).
         repeats: the share shown again to the same person, the order swapped.
         doubles: the share to be labelled by two people.
+        categories: item -> its category (an item's ``meta.category``): the strata are
+            then model pair x category.
     """
     rng = np.random.default_rng(seed)
+    categories = categories or {}
     models_of: dict[str, list[str]] = {}
     for s in submissions:
         models_of.setdefault(s.item, []).append(s.model)
     universe = [(t, a, b) for t in sorted(models_of)
                 for a, b in itertools.combinations(sorted(models_of[t]), 2)]
-    if not universe:
-        return []
-    n = min(n, len(universe))
     spread = disagreement(judgments)
-    strata: dict[str, list[int]] = {}
+    d = np.array([spread.get(u, 0.0) for u in universe])
+    strata = [_stratum(f"{a} vs {b}", categories.get(t)) for t, a, b in universe]
+    units = []
+    for k, probability in _draw(strata, d, n, core if judgments else 1.0, rng):
+        t, a, b = universe[k]
+        left, right = (a, b) if _coin(seed, t, a, b) else (b, a)
+        units.append(Unit(_id(t, a, b), t, left, right, strata[k], probability,
+                          round(float(d[k]), 6), None, bool(rng.random() < doubles)))
+    return _shuffled_with_repeats(units, rng, repeats, swap=True)
+
+
+def select_ratings(submissions: list[Submission], judgments: list[Judgment], n: int, *,
+                   seed: int = 0, core: float = 0.7, repeats: float = 0.05,
+                   doubles: float = 0.1, categories: dict[str, str] | None = None
+                   ) -> list[Unit]:
+    """Choose ``n`` submissions (plus repeats) to rate 1-5: strata are the models (x
+    category), the rest go where the reviewers' scores spread most."""
+    rng = np.random.default_rng(seed)
     categories = categories or {}
-    for k, (t, a, b) in enumerate(universe):
-        strata.setdefault(_stratum(a, b, categories.get(t)), []).append(k)
-    # The core: an equal share a stratum (what a stratum cannot fill goes to the others).
-    n_core = max(1, round(core * n)) if judgments else n
-    quota = _shares(n_core, {h: len(ks) for h, ks in strata.items()})
-    p_core = np.zeros(len(universe))
-    chosen = np.zeros(len(universe), bool)
-    for h, ks in strata.items():
+    universe = sorted({(s.item, s.model) for s in submissions})
+    spread = score_spread(judgments)
+    d = np.array([spread.get(u, 0.0) for u in universe])
+    strata = [_stratum(m, categories.get(t)) for t, m in universe]
+    units = [Unit(_id(t, m, ""), t, m, "", strata[k], probability, round(float(d[k]), 6),
+                  None, bool(rng.random() < doubles), kind="rate")
+             for k, probability in _draw(strata, d, n, core if spread else 1.0, rng)
+             for t, m in [universe[k]]]
+    return _shuffled_with_repeats(units, rng, repeats, swap=False)
+
+
+def score_spread(judgments: list[Judgment]) -> dict[tuple[str, str], float]:
+    """Per (item, model): twice the standard deviation of the reviewers' scores, on a
+    0-1 scale (0: they agree; 1: half say the bottom, half the top)."""
+    scores: dict[tuple[str, str], list[float]] = {}
+    for j in judgments:
+        if isinstance(j, PointwiseJudgment) and j.score is not None:
+            low, high = j.scale
+            scores.setdefault((j.item, j.model), []).append((j.score - low) / (high - low))
+    return {k: min(1.0, 2 * float(np.std(v))) for k, v in scores.items()}
+
+
+def _draw(strata: list[str], spread: FloatArray, n: int, core: float,
+          rng: np.random.Generator) -> list[tuple[int, float]]:
+    """Which of the units (indices) to label, each with its probability of being chosen.
+
+    The core (``core`` of ``n``) is an equal share a stratum, uniform within (what a
+    stratum cannot fill goes to the others); the rest is Poisson sampling of the
+    units left, proportional to ``spread`` (plus a little, so every unit can be drawn).
+    """
+    size = len(strata)
+    if size == 0:
+        return []
+    n = min(n, size)
+    members: dict[str, list[int]] = {}
+    for k, h in enumerate(strata):
+        members.setdefault(h, []).append(k)
+    quota = _shares(max(1, round(core * n)), {h: len(ks) for h, ks in members.items()})
+    p_core = np.zeros(size)
+    chosen = np.zeros(size, bool)
+    for h, ks in members.items():
         if quota[h]:
             chosen[rng.choice(ks, quota[h], replace=False)] = True
             p_core[ks] = quota[h] / len(ks)
-    # The rest: Poisson sampling proportional to disagreement among the units left.
-    d = np.array([spread.get(u, 0.0) for u in universe]) + 1e-3  # every unit can be drawn
     rest = n - int(chosen.sum())
-    p_dis = _capped(d, rest) if rest > 0 else np.zeros(len(universe))
-    drawn = ~chosen & (rng.random(len(universe)) < p_dis)
-    chosen |= drawn
-    probability = p_core + (1 - p_core) * p_dis
-    units = []
-    for k in np.flatnonzero(chosen).tolist():
-        t, a, b = universe[k]
-        left, right = (a, b) if _coin(seed, t, a, b) else (b, a)
-        units.append(Unit(_id(t, a, b), t, left, right, _stratum(a, b, categories.get(t)),
-                          float(probability[k]),
-                          round(float(d[k] - 1e-3), 6), None, bool(rng.random() < doubles)))
-    order = rng.permutation(len(units))
-    units = [units[i] for i in order]
-    again = [u for u in units if rng.random() < repeats]
-    return units + [Unit(u.id + "-again", u.item, u.right, u.left, u.stratum, u.probability,
-                         u.disagreement, u.id, False) for u in again]
+    p_spread = _capped(spread + 1e-3, rest) if rest > 0 else np.zeros(size)
+    chosen |= ~chosen & (rng.random(size) < p_spread)
+    probability = p_core + (1 - p_core) * p_spread
+    return [(k, float(probability[k])) for k in np.flatnonzero(chosen).tolist()]
 
 
-def _stratum(a: str, b: str, category: str | None) -> str:
-    return f"{a} vs {b}" + ("" if category is None else f" | {category}")
+def _shuffled_with_repeats(units: list[Unit], rng: np.random.Generator, share: float,
+                           swap: bool) -> list[Unit]:
+    """The units in random order, then a ``share`` of them again (swapped, for pairs)."""
+    units = [units[i] for i in rng.permutation(len(units))]
+    again = [u for u in units if rng.random() < share]
+    return units + [replace(u, id=u.id + "-again", left=u.right if swap else u.left,
+                            right=u.left if swap else u.right, repeat_of=u.id, double=False)
+                    for u in again]
+
+
+def _stratum(models: str, category: str | None) -> str:
+    return models + ("" if category is None else f" | {category}")
 
 
 def _shares(total: int, sizes: dict[str, int]) -> dict[str, int]:

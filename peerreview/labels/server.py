@@ -20,7 +20,8 @@ from aiohttp import web
 
 from peerreview.labels.store import LabelBook
 
-CHOICES = {"a": "left", "b": "right", "t": "tie", "x": "both bad", "s": "skip"}
+CHOICES = {"a": "A better", "b": "B better", "t": "tie", "x": "both bad", "s": "skip"}
+RATINGS = ("1", "2", "3", "4", "5")  # for a rating unit (and "s", skip)
 TOKEN = web.AppKey("token", str)
 BOOK = web.AppKey("book", LabelBook)
 HOSTS = web.AppKey("hosts", frozenset)
@@ -47,7 +48,7 @@ async def _page(request: web.Request) -> web.StreamResponse:
                              autoescape=True)
     book = request.app[BOOK]
     html = env.get_template("page.html.j2").render(annotator=book.annotator,
-                                                   choices=CHOICES)
+                                                   choices=CHOICES, ratings=RATINGS)
     return web.Response(text=html, content_type="text/html")
 
 
@@ -58,9 +59,9 @@ async def _next(request: web.Request) -> web.StreamResponse:
     body: dict[str, Any] = {"done": done, "total": total, "eta_s": book.eta_s()}
     if unit is not None:
         item = book.items.get(unit.item)
-        body["unit"] = {"id": unit.id, "input": item.input if item else "",
+        body["unit"] = {"id": unit.id, "kind": unit.kind, "input": item.input if item else "",
                         "a": book.text(unit.item, unit.left),
-                        "b": book.text(unit.item, unit.right)}
+                        "b": book.text(unit.item, unit.right) if unit.right else ""}
         book.shown(unit.id)
     return web.json_response(body, dumps=lambda x: orjson.dumps(x).decode())
 
@@ -71,11 +72,13 @@ async def _label(request: web.Request) -> web.StreamResponse:
         body = await request.json()
     except ValueError:
         return web.json_response({"error": "not JSON"}, status=400)
-    choice, unit = body.get("choice"), body.get("unit")
-    if choice not in CHOICES or not isinstance(unit, str) or book.unit(unit) is None:
+    choice, unit_id = body.get("choice"), body.get("unit")
+    unit = book.unit(unit_id) if isinstance(unit_id, str) else None
+    allowed = ("s", *RATINGS) if unit is not None and unit.kind == "rate" else tuple(CHOICES)
+    if unit is None or choice not in allowed:
         return web.json_response({"error": "unknown unit or choice"}, status=400)
     rationale = body.get("rationale") if isinstance(body.get("rationale"), str) else ""
-    book.label(unit, choice, rationale[:2000])
+    book.label(unit.id, choice, rationale[:2000])
     return web.json_response({"ok": True})
 
 
@@ -122,4 +125,4 @@ def serve(folder: str | Path, annotator: str, port: int = 0,
     asyncio.run(main())
 
 
-__all__ = ["CHOICES", "make_app", "serve"]
+__all__ = ["CHOICES", "RATINGS", "make_app", "serve"]

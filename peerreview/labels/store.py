@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from peerreview.errors import InputError
-from peerreview.labels.select import Unit, select
+from peerreview.labels.select import Unit, select, select_ratings
 from peerreview.output import write_file
 from peerreview.records import (
     Item,
@@ -29,7 +29,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 def read_units(path: Path) -> list[Unit]:
     """The selection, in its order."""
-    return [Unit(**{k: u[k] for k in Unit.__dataclass_fields__}) for _, u in iter_jsonl(path)]
+    return [Unit(**{k: u[k] for k in Unit.__dataclass_fields__ if k in u})
+            for _, u in iter_jsonl(path)]
 
 
 def read_labels(folder: Path) -> dict[str, list[dict[str, Any]]]:
@@ -48,9 +49,10 @@ def read_labels(folder: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def select_into(folder: str | Path, n: int, seed: int = 0) -> list[Unit]:
+def select_into(folder: str | Path, n: int, seed: int = 0, rate: bool = False) -> list[Unit]:
     """Choose what to label from ``folder``'s submissions (and its judgments, when
-    present) and write ``labels/selection.jsonl``.
+    present) and write ``labels/selection.jsonl``: pairs to compare, or with ``rate``
+    single submissions to score 1-5.
 
     Raises:
         InputError: no submissions, a bad ``n``, or labels already made on an earlier
@@ -72,8 +74,9 @@ def select_into(folder: str | Path, n: int, seed: int = 0) -> list[Unit]:
     items = read_items(items_file) if items_file else []
     categories = {i.item: str(i.meta["category"]) for i in items
                   if isinstance(i.meta.get("category"), str | int)}
-    units = select(subs, read_judgments(judged).judgments if judged.exists() else [], n,
-                   seed=seed, categories=categories)
+    units = (select_ratings if rate else select)(
+        subs, read_judgments(judged).judgments if judged.exists() else [], n, seed=seed,
+        categories=categories)
     if not units:
         raise InputError("no item has two submissions to compare", folder / "submissions.jsonl")
     write_file(folder / "labels" / "selection.jsonl", dumps_jsonl([u.to_dict() for u in units]))
