@@ -303,7 +303,8 @@ def _label_export(args: argparse.Namespace, out: Console) -> None:
         if results:
             out.print(exam_table(results, args.threshold))
     out.print(f"wrote {stats.gold} gold labels ({stats.flagged} pairs where labels "
-              f"disagree) -> {args.out}")
+              f"disagree; weighted, the decided ones count as {stats.effective:.0f} "
+              f"random labels) -> {args.out}")
 
 
 def _report(args: argparse.Namespace, out: Console) -> None:

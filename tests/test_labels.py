@@ -64,6 +64,7 @@ def test_export_writes_gold_in_label_order_with_the_shown_order(labelled: Path) 
     assert rows[0]["meta"]["rationale"] == "m1 is right"
     assert rows[2]["meta"]["repeat_of"] == "u1"
     assert stats.flagged == 1 and stats.gold == 4
+    assert stats.effective == pytest.approx(10 ** 2 / 28)  # weights 2, 4, 2, 2
     assert stats.strata == {"m1 vs m2": (4, 0)}
     ann1, ann2 = stats.annotators
     assert (ann1.labels, ann1.tie_rate, ann1.left_rate, ann1.self_agreement, ann1.repeats) == \

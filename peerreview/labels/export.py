@@ -41,6 +41,7 @@ class LabelStats:
     annotators: list[AnnotatorStats]
     kappa: dict[tuple[str, str], tuple[float | None, int]]  # pair -> (kappa, shared units)
     flagged: int  # units whose labels disagree
+    effective: float  # Kish's effective number of the decided labels, (sum w)^2 / sum w^2
     notes: list[str] = field(default_factory=list)
 
 
@@ -70,7 +71,7 @@ def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
         raise InputError("no labels yet: run peerreview label first", folder / "labels")
     signs = _signs(ordered, units)
     flagged = {pair for pair, s in signs.items() if len(set(s.values())) > 1}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for _, name, x in ordered:
         unit = units[x["unit"]]
         weight = round(1.0 / unit.probability, 6)
@@ -88,8 +89,11 @@ def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
                          "second": unit.right, "winner": WINNER[x["choice"]],
                          "weight": weight, "meta": {**meta, "both_bad": x["choice"] == "x"}})
     write_file(out, dumps_jsonl(rows))
+    w = np.array([r.get("weight") or r["meta"]["weight"] for r in rows
+                  if r.get("winner") != "tie"])
     return LabelStats(len(rows), _strata(ordered, units), _annotators(labels, units),
-                      _kappas(signs), len(flagged))
+                      _kappas(signs), len(flagged),
+                      float(w.sum() ** 2 / (w ** 2).sum()) if w.size else 0.0)
 
 
 def _counts(label: dict[str, Any], units: dict[str, Unit]) -> bool:
