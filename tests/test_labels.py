@@ -153,3 +153,14 @@ def test_ratings_export_as_pointwise_gold(tmp_path: Path) -> None:
     gold = gold_from_judgments(tmp_path / "gold.jsonl")
     assert gold.pairs == {("q1", "m1", "m2"): 1}  # 4 over 2
     assert gold.item_scores == {"q1": {"m1": 0.75, "m2": 0.25}}
+
+
+def test_a_unit_is_labelled_once_a_person_and_a_broken_line_is_named(labelled: Path) -> None:
+    book = LabelBook.open(labelled, "ann1")
+    with pytest.raises(InputError, match="labelled already"):
+        book.label("u1", "b", "")
+    with (labelled / "labels" / "ann2.jsonl").open("a") as f:
+        f.write(json.dumps({"seq": 9, "unit": "u2"}) + "\n")
+    with pytest.raises(InputError) as exc:
+        read_labels(labelled)
+    assert (exc.value.line, exc.value.field) == (2, "choice")

@@ -18,6 +18,7 @@ import jinja2
 import orjson
 from aiohttp import web
 
+from peerreview.errors import InputError
 from peerreview.labels.store import LabelBook
 
 CHOICES = {"a": "A better", "b": "B better", "t": "tie", "x": "both bad", "s": "skip"}
@@ -78,7 +79,10 @@ async def _label(request: web.Request) -> web.StreamResponse:
     if unit is None or choice not in allowed:
         return web.json_response({"error": "unknown unit or choice"}, status=400)
     rationale = body.get("rationale") if isinstance(body.get("rationale"), str) else ""
-    book.label(unit.id, choice, rationale[:2000])
+    try:
+        book.label(unit.id, choice, rationale[:2000])
+    except InputError as exc:  # labelled already (a second tab, a double click)
+        return web.json_response({"error": str(exc)}, status=409)
     return web.json_response({"ok": True})
 
 

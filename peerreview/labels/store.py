@@ -40,7 +40,14 @@ def read_labels(folder: Path) -> dict[str, list[dict[str, Any]]]:
         if path.name == "selection.jsonl":
             continue
         kept: list[dict[str, Any]] = []
-        for _, line in iter_jsonl(path):
+        for number, line in iter_jsonl(path):
+            needed = ("seq", "retract") if "retract" in line else \
+                ("seq", "unit", "choice", "labelled_at")
+            for name in needed:
+                if name not in line:
+                    raise InputError("missing (a label line has seq, unit, choice and "
+                                     "labelled_at; a retraction seq and retract)",
+                                     path, number, name)
             if "retract" in line:
                 kept = [x for x in kept if x["seq"] != line["retract"]]
             else:
@@ -165,8 +172,13 @@ class LabelBook:
         self._shown[unit_id] = time.time()
 
     def label(self, unit_id: str, choice: str, rationale: str) -> None:
+        """Raises: InputError: no such unit, or this annotator labelled it already."""
         unit = self.unit(unit_id)
-        assert unit is not None
+        if unit is None:
+            raise InputError(f"no unit {unit_id!r} in the selection", field="unit")
+        if any(x["unit"] == unit_id for x in read_labels(self.folder).get(self.annotator, [])):
+            raise InputError(f"unit {unit_id!r} is labelled already (undo first)",
+                             self.path, field="unit")
         shown = self._shown.get(unit_id)
         now = time.time()
         if shown is not None:
