@@ -192,7 +192,8 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
     for note in result.notes:
         err.print(f"[yellow]note:[/] {note}")
     if not args.quiet:
-        print_rank(result, out)
+        print_rank(result, out, args.threshold if result.study and result.study.exam_gold
+                   else None)
     out.print(f"wrote {args.out}")
 
 
@@ -348,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NoQualifiedReviewer as exc:
         from peerreview.console import STDERR, exam_table
 
-        STDERR.print(exam_table(exc.results))
+        STDERR.print(exam_table(exc.results, getattr(args, "threshold", None)))
         _fail(f"peerreview: error: {exc}")
         return 2
     except InputError as exc:

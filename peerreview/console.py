@@ -106,9 +106,9 @@ def agreement_table(result: RankResult) -> Table:
     return table
 
 
-def print_rank(result: RankResult, console: Console) -> None:
+def print_rank(result: RankResult, console: Console, threshold: float | None = None) -> None:
     """Everything ``rank`` has to say."""
-    console.print(exam_table(result.exam))
+    console.print(exam_table(result.exam, threshold))
     console.print(leaderboard_table(result))
     if result.agreement is not None:
         console.print(agreement_table(result))
