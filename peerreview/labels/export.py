@@ -13,7 +13,7 @@ import numpy as np
 from peerreview.errors import InputError
 from peerreview.exam import cohen_kappa
 from peerreview.labels.select import Unit
-from peerreview.labels.store import read_labels, read_units
+from peerreview.labels.store import read_labels, read_units, selection_file
 from peerreview.output import write_file
 from peerreview.records import dumps_jsonl
 
@@ -58,11 +58,7 @@ def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
         InputError: no selection, or no labels yet.
     """
     folder = Path(folder)
-    selection = folder / "labels" / "selection.jsonl"
-    if not selection.exists():
-        raise InputError("no labels/selection.jsonl here: run peerreview label-select first",
-                         folder)
-    units = {u.id: u for u in read_units(selection)}
+    units = {u.id: u for u in read_units(selection_file(folder))}
     labels = read_labels(folder)
     ordered = sorted(((x["labelled_at"], name, x) for name, xs in labels.items() for x in xs
                       if _counts(x, units)),

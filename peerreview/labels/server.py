@@ -26,6 +26,7 @@ RATINGS = ("1", "2", "3", "4", "5")  # for a rating unit (and "s", skip)
 TOKEN = web.AppKey("token", str)
 BOOK = web.AppKey("book", LabelBook)
 HOSTS = web.AppKey("hosts", frozenset)
+PAGE = web.AppKey("page", str)  # rendered once
 
 
 @web.middleware
@@ -45,20 +46,14 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 async def _page(request: web.Request) -> web.StreamResponse:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("peerreview", "labels"),
-                             autoescape=True)
-    book = request.app[BOOK]
-    html = env.get_template("page.html.j2").render(annotator=book.annotator,
-                                                   choices=CHOICES, ratings=RATINGS)
-    return web.Response(text=html, content_type="text/html")
+    return web.Response(text=request.app[PAGE], content_type="text/html")
 
 
 async def _next(request: web.Request) -> web.StreamResponse:
     book = request.app[BOOK]
-    unit = book.next_unit()
-    done, total = book.progress()
-    body: dict[str, Any] = {"done": done, "total": total, "eta_s": book.eta_s()}
-    if unit is not None:
+    state = book.state()
+    body: dict[str, Any] = {"done": state.done, "total": state.total, "eta_s": state.eta_s}
+    if (unit := state.unit) is not None:
         item = book.items.get(unit.item)
         body["unit"] = {"id": unit.id, "kind": unit.kind, "input": item.input if item else "",
                         "a": book.text(unit.item, unit.left),
@@ -93,6 +88,10 @@ async def _undo(request: web.Request) -> web.StreamResponse:
 def make_app(book: LabelBook, token: str, port: int) -> web.Application:
     app = web.Application(middlewares=[_guard])
     app[TOKEN], app[BOOK] = token, book
+    env = jinja2.Environment(loader=jinja2.PackageLoader("peerreview", "labels"),
+                             autoescape=True)
+    app[PAGE] = env.get_template("page.html.j2").render(annotator=book.annotator,
+                                                         choices=CHOICES, ratings=RATINGS)
     app[HOSTS] = frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
     app.router.add_get("/", _page)
     app.router.add_get("/api/next", _next)

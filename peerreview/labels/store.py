@@ -33,12 +33,25 @@ def read_units(path: Path) -> list[Unit]:
             for _, u in iter_jsonl(path)]
 
 
+def selection_file(folder: Path) -> Path:
+    """Raises: InputError: the folder has no selection yet."""
+    path = folder / "labels" / "selection.jsonl"
+    if not path.exists():
+        raise InputError("no labels/selection.jsonl here: run peerreview label-select first",
+                         folder)
+    return path
+
+
+def _label_files(folder: Path) -> list[Path]:
+    """One file an annotator."""
+    return sorted(p for p in (folder / "labels").glob("*.jsonl")
+                  if p.name != "selection.jsonl")
+
+
 def read_labels(folder: Path) -> dict[str, list[dict[str, Any]]]:
     """Every annotator's labels in order, retracted ones removed."""
     out = {}
-    for path in sorted((folder / "labels").glob("*.jsonl")):
-        if path.name == "selection.jsonl":
-            continue
+    for path in _label_files(folder):
         kept: list[dict[str, Any]] = []
         for number, line in iter_jsonl(path):
             needed = ("seq", "retract") if "retract" in line else \
@@ -68,16 +81,13 @@ def select_into(folder: str | Path, n: int, seed: int = 0, rate: bool = False) -
     folder = Path(folder)
     if n < 1:
         raise InputError(f"expected at least 1, got {n}", field="--n")
-    made = [p for p in (folder / "labels").glob("*.jsonl") if p.name != "selection.jsonl"]
+    made = _label_files(folder)
     if made:
         raise InputError("labels were already made on the current selection; a new one "
                          "would orphan them (move the labels folder away first)", made[0])
     subs = read_submissions(folder / "submissions.jsonl")
     judged = folder / "judgments.jsonl"
-    try:
-        items_file: Path | None = _items_file(folder)
-    except InputError:  # no items here: strata by model pair alone
-        items_file = None
+    items_file = _items_file(folder)  # without items, strata by model pair alone
     items = read_items(items_file) if items_file else []
     categories = {i.item: str(i.meta["category"]) for i in items
                   if isinstance(i.meta.get("category"), str | int)}
@@ -88,6 +98,14 @@ def select_into(folder: str | Path, n: int, seed: int = 0, rate: bool = False) -
         raise InputError("no item has two submissions to compare", folder / "submissions.jsonl")
     write_file(folder / "labels" / "selection.jsonl", dumps_jsonl([u.to_dict() for u in units]))
     return units
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    unit: Unit | None  # the next to label; None: all done
+    done: int
+    total: int
+    eta_s: float | None  # at this annotator's recent pace
 
 
 @dataclass
@@ -110,11 +128,12 @@ class LabelBook:
         if not _NAME.match(annotator):
             raise InputError("an annotator's name is letters, digits, '.', '_' or '-'",
                              field="--annotator")
-        selection = folder / "labels" / "selection.jsonl"
-        if not selection.exists():
-            raise InputError("no labels/selection.jsonl here: run peerreview label-select "
-                             "first", folder)
-        items = {i.item: i for i in read_items(_items_file(folder))}
+        selection = selection_file(folder)
+        items_file = _items_file(folder)
+        if items_file is None:
+            raise InputError("no items.jsonl here, nor a run.json naming the task's items",
+                             folder)
+        items = {i.item: i for i in read_items(items_file)}
         subs = read_submissions(folder / "submissions.jsonl")
         book = cls(folder, annotator, read_units(selection), items,
                    {(s.item, s.model): s.output for s in subs},
@@ -129,7 +148,8 @@ class LabelBook:
         return self.texts.get((item, model), "")
 
     def _labelled(self) -> dict[str, set[str]]:
-        """unit -> the annotators who labelled it (not skipped)."""
+        """unit -> the annotators who labelled it (a skip included: it leaves their
+        queue)."""
         who: dict[str, set[str]] = {}
         for name, labels in read_labels(self.folder).items():
             for x in labels:
@@ -153,20 +173,21 @@ class LabelBook:
                 queue.append(u)
         return queue
 
+    def state(self) -> Progress:
+        """What to show next, and how far this annotator is (the labels read once)."""
+        who = self._labelled()
+        queue = self._mine(who)
+        done = sum(1 for u in self.units if self.annotator in who.get(u.id, set()))
+        pace = self.times[-20:]
+        return Progress(queue[0] if queue else None, done, done + len(queue),
+                        len(queue) * sum(pace) / len(pace) if pace else None)
+
     def next_unit(self) -> Unit | None:
-        queue = self._mine(self._labelled())
-        return queue[0] if queue else None
+        return self.state().unit
 
     def progress(self) -> tuple[int, int]:
-        who = self._labelled()
-        done = sum(1 for u in self.units if self.annotator in who.get(u.id, set()))
-        return done, done + len(self._mine(who))
-
-    def eta_s(self) -> float | None:
-        done, total = self.progress()
-        if not self.times:
-            return None
-        return (total - done) * sum(self.times[-20:]) / len(self.times[-20:])
+        state = self.state()
+        return state.done, state.total
 
     def shown(self, unit_id: str) -> None:
         self._shown[unit_id] = time.time()
@@ -204,8 +225,8 @@ class LabelBook:
             handle.write(orjson.dumps(line) + b"\n")
 
 
-def _items_file(folder: Path) -> Path:
-    """items.jsonl beside the submissions, or the run's task items."""
+def _items_file(folder: Path) -> Path | None:
+    """items.jsonl beside the submissions, or the run's task items, or None."""
     if (folder / "items.jsonl").exists():
         return folder / "items.jsonl"
     facts = folder / "run.json"
@@ -213,5 +234,5 @@ def _items_file(folder: Path) -> Path:
         task = (orjson.loads(facts.read_bytes()).get("config") or {}).get("task") or {}
         if task.get("items"):
             return Path(task["items"])
-    raise InputError("no items.jsonl here, nor a run.json naming the task's items", folder)
+    return None
 
