@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # each command imports what it uses, so that --help and statu
 
     from peerreview.runfiles import RunResult
 
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="peerreview",
@@ -132,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "disagree on most, each with its selection probability.")
     ls.add_argument("dir", metavar="DIR", help="a folder with submissions.jsonl (and "
                                               "judgments.jsonl, when reviewed)")
-    ls.add_argument("--n", type=int, default=200, help="pairs to label (default 200)")
+    ls.add_argument("--n", type=int, default=200,
+                    help="pairs (with --rate, submissions) to label (default 200)")
     ls.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ls.add_argument("--rate", action="store_true",
                     help="rate single submissions 1-5 instead of comparing pairs")
@@ -284,25 +286,15 @@ def _label(args: argparse.Namespace, out: Console) -> None:
 
 def _label_export(args: argparse.Namespace, out: Console) -> None:
     from peerreview.console import exam_table, label_tables
-    from peerreview.exam import run_exam
-    from peerreview.labels.export import export_gold
-    from peerreview.study import load_study
+    from peerreview.labels.export import exam_on_labels, export_gold
 
     stats = export_gold(args.dir, args.out)
     out.print(label_tables(stats))
-    judged = Path(args.dir) / "judgments.jsonl"
-    if judged.exists():  # how each reviewer does on these labels, weighted
-        try:
-            study = load_study([judged], exam_gold=args.out)
-            assert study.exam_gold is not None
-            results = run_exam(study.table, study.exam_gold, threshold=args.threshold)
-        except NoQualifiedReviewer as exc:
-            results = exc.results
-        except InputError as exc:
-            results = []
-            out.print(f"no exam on these labels: {exc}", markup=False)
-        if results:
-            out.print(exam_table(results, args.threshold))
+    results, why_not = exam_on_labels(args.dir, args.out, args.threshold)
+    if why_not:
+        out.print(f"no exam on these labels: {why_not}", markup=False)
+    if results:
+        out.print(exam_table(results, args.threshold))
     out.print(f"wrote {stats.gold} gold labels ({stats.flagged} pairs where labels "
               f"disagree; weighted, the decided ones count as {stats.effective:.0f} "
               f"random labels) -> {args.out}")

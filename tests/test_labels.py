@@ -11,7 +11,7 @@ from peerreview.cli import main
 from peerreview.errors import InputError
 from peerreview.exam import run_exam
 from peerreview.gold import gold_from_judgments
-from peerreview.labels.export import export_gold
+from peerreview.labels.export import exam_on_labels, export_gold
 from peerreview.labels.select import Unit
 from peerreview.labels.store import LabelBook, read_labels, select_into
 from peerreview.records import PairwiseJudgment
@@ -164,3 +164,13 @@ def test_a_unit_is_labelled_once_a_person_and_a_broken_line_is_named(labelled: P
     with pytest.raises(InputError) as exc:
         read_labels(labelled)
     assert (exc.value.line, exc.value.field) == (2, "choice")
+
+
+def test_exam_on_labels_grades_the_folders_reviewers(labelled: Path) -> None:
+    export_gold(labelled, labelled / "gold.jsonl")
+    assert exam_on_labels(labelled, labelled / "gold.jsonl") == ([], None)  # no judgments
+    write_jsonl(labelled / "judgments.jsonl", [pw("q1", "r", "m1", "m2", "second"),
+                                               pw("q2", "r", "m1", "m2", "first")])
+    (exam,), why_not = exam_on_labels(labelled, labelled / "gold.jsonl", threshold=0.7)
+    assert why_not is None
+    assert exam.exam_accuracy == pytest.approx(4 / 6) and not exam.qualified

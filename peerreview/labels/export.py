@@ -10,12 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from peerreview.errors import InputError
-from peerreview.exam import cohen_kappa
+from peerreview.errors import InputError, NoQualifiedReviewer
+from peerreview.exam import ExamResult, cohen_kappa, run_exam
 from peerreview.labels.select import Unit
 from peerreview.labels.store import read_labels, read_units, selection_file
 from peerreview.output import write_file
 from peerreview.records import dumps_jsonl
+from peerreview.study import load_study
 
 WINNER = {"a": "first", "b": "second", "t": "tie", "x": "tie"}  # x: both bad, no winner
 SCALE = (1, 5)  # a rating unit's scores
@@ -96,6 +97,23 @@ def _counts(label: dict[str, Any], units: dict[str, Unit]) -> bool:
     """A label that says something (not a skip) about a unit of the selection."""
     unit = units.get(label["unit"])
     return unit is not None and label["choice"] != "s"
+
+
+def exam_on_labels(folder: str | Path, gold: str | Path, threshold: float = 0.6
+                   ) -> tuple[list[ExamResult], str | None]:
+    """Every reviewer of ``folder``'s judgments graded on the exported ``gold``
+    (weighted); no results and why, when the folder has no judgments to grade."""
+    judged = Path(folder) / "judgments.jsonl"
+    if not judged.exists():
+        return [], None
+    try:
+        study = load_study([judged], exam_gold=gold)
+        assert study.exam_gold is not None
+        return run_exam(study.table, study.exam_gold, threshold=threshold), None
+    except NoQualifiedReviewer as exc:  # the table still says who scored what
+        return exc.results, None
+    except InputError as exc:
+        return [], str(exc)
 
 
 def _pair(unit: Unit) -> tuple[str, str, str]:
