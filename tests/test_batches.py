@@ -111,3 +111,27 @@ def test_the_dry_run_prices_a_batch_model_at_half(tmp_path: Path) -> None:
     direct = {(r.model, r.stage): r for r in plan(load_config(config))}
     row, full = batched["judge-1", "review"], direct["judge-1", "review"]
     assert row.calls == full.calls and row.cost_usd == pytest.approx(full.cost_usd / 2)
+
+
+def test_a_broken_results_line_leaves_its_call_for_the_next_batch() -> None:
+    """Lines that are not JSON objects with a custom_id are skipped, not a crash; an
+    Anthropic result that is not an object is a failed call with its reason."""
+    import asyncio
+
+    from peerreview.config import ModelConfig
+    from peerreview.models.anthropic import AnthropicBackend
+
+    backend = AnthropicBackend("c", ModelConfig(provider="anthropic", model="m",
+                                                base_url="http://127.0.0.1:9"))
+    text = "\n".join(['{"custom_id": "k1", "result": "oops"}', "not json", "[1, 2]",
+                      '{"result": {"type": "succeeded"}}', ""])
+    assert [k for k, _ in backend.batch_records(text, "b1")] == ["k1"]
+
+    async def results() -> dict[str, object]:
+        async def fetched(*_: object, **__: object) -> str:
+            return text
+        backend._api = fetched  # type: ignore[method-assign]
+        return dict(await backend.batch_results("b1"))
+
+    got = asyncio.run(results())
+    assert list(got) == ["k1"] and got["k1"] == "batch b1: no result: "

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from peerreview.models.base import Response
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
 
@@ -59,18 +57,16 @@ class AnthropicBackend(EndpointBackend):
         text = await self._api("GET", f"{self.base}/messages/batches/{batch_id}/results",
                                text=True)
         results: dict[str, Response | str] = {}
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            record = orjson.loads(line)
-            key, result = str(record.get("custom_id")), record.get("result") or {}
+        for key, record in self.batch_records(text, batch_id):
+            result = record.get("result")
+            result = result if isinstance(result, dict) else {}
             if result.get("type") == "succeeded":
                 try:
                     results[key] = self.read(result.get("message"))
                 except Malformed as exc:
                     results[key] = f"bad answer in batch {batch_id}: {exc}"
             else:
-                results[key] = f"batch {batch_id}: {result.get('type')}: " + \
+                results[key] = f"batch {batch_id}: {result.get('type') or 'no result'}: " + \
                     str(result.get("error", ""))[:300]
         return results
 

@@ -186,6 +186,7 @@ class EndpointBackend(ABC):
 
     def _fail(self, message: str) -> CallError:
         return CallError(redact(f"model {self.name!r}: {message}", self._secrets), self.name)
+
     async def check(self) -> None:
         """GET /models on each replica once. A refused connection or a DNS failure
         pauses that replica (and stops the model if it is the only one left); 401/403,
@@ -317,6 +318,25 @@ class EndpointBackend(ABC):
     async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
         """An ended batch's answers by call key: a response, or why there is none."""
         raise self._fail("this provider has no batch API")
+
+    def batch_records(self, text: str, batch_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The ``(custom_id, record)`` of each line of a batch's results. A line that is
+        not a JSON object with a custom_id is said and skipped: its call stays missing
+        and goes into the next batch."""
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict) or record.get("custom_id") is None:
+                log.warning(f"model {self.name!r}: batch {batch_id}: line {number} of its "
+                            "results is not a result; its call will be asked again")
+                continue
+            records.append((str(record["custom_id"]), record))
+        return records
 
     async def _api(self, method: str, url: str, **kwargs: Any) -> Any:
         """One request of a batch API: its JSON answer (or text, ``text=True``).

@@ -137,18 +137,16 @@ class OpenAIBackend(EndpointBackend):
         results: dict[str, Response | str] = {}
         for file_id in self._batch_files.get(batch_id, []):
             text = await self._api("GET", f"{self.base}/files/{file_id}/content", text=True)
-            for line in text.splitlines():
-                if not line.strip():
-                    continue
-                record = orjson.loads(line)
-                key, answer = str(record.get("custom_id")), record.get("response")
+            for key, record in self.batch_records(text, batch_id):
+                answer = record.get("response")
                 if isinstance(answer, dict) and answer.get("status_code") == 200:
                     try:
                         results[key] = self.read(answer.get("body"))
                     except Malformed as exc:
                         results[key] = f"bad answer in batch {batch_id}: {exc}"
                 else:
-                    error = record.get("error") or (answer or {}).get("body")
+                    error = record.get("error") or \
+                        (answer.get("body") if isinstance(answer, dict) else None)
                     results[key] = f"batch {batch_id}: {str(error)[:300]}"
         return results
 
