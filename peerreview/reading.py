@@ -55,7 +55,7 @@ def _schema() -> dict[str, Any]:
     return {"item": pl.String, "reviewer": pl.String, "first": pl.String,
             "second": pl.String, "winner": pl.String, "model": pl.String,
             "score": pl.Float64, "scale": pl.List(pl.Float64), "raw": pl.String,
-            "confidence": pl.Float64, "strength": pl.Int64}
+            "confidence": pl.Float64, "strength": pl.Int64, "weight": pl.Float64}
 
 
 def load_judgments(paths: list[str | Path] | list[str] | list[Path],
@@ -122,6 +122,7 @@ def _fast(path: Path, rule: OffScale) -> pl.DataFrame:
     bad |= pointwise & (c("scale").list.len().fill_null(0) != 2)
     bad |= c("confidence").is_not_null() & ~c("confidence").is_between(0, 1)
     bad |= c("strength").is_not_null() & (c("strength") < 1)
+    bad |= c("weight").is_not_null() & ~((c("weight") > 0) & (c("weight") < 1e12))
     bad |= pointwise & (c("confidence").is_not_null() | c("strength").is_not_null())
     for name in _IDS:  # text, not a list or an object
         bad |= (c(name) == "") | c(name).str.starts_with("[") | c(name).str.starts_with("{")

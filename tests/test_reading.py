@@ -37,6 +37,10 @@ BAD_LINES = [
      '"confidence": 1.5}', "confidence"),
     ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
      '"strength": 0}', "strength"),
+    ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
+     '"weight": -1}', "weight"),
+    ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
+     '"weight": "2"}', "weight"),
     ('{"item": "t1", "reviewer"', None),
     ("[1, 2]", None),
 ]
