@@ -18,7 +18,7 @@ from peerreview.errors import InputError
 from peerreview.exam import Weighting
 from peerreview.output import write_files
 from peerreview.ranking import Qualification, RankOptions, RankResult, rank
-from peerreview.records import OffScale, read_submissions
+from peerreview.records import OffScale, dumps_json, read_submissions
 from peerreview.report import ReportInputs, render
 from peerreview.schedule import Schedule
 from peerreview.study import load_study
@@ -60,7 +60,7 @@ def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
         files["leaderboard.parquet"] = result.leaderboard_parquet()
     files.update(render(ReportInputs(result, title="peerreview rank",
                                      threshold=options.threshold, facts=facts)))
-    files["run.json"] = orjson.dumps(facts, option=orjson.OPT_INDENT_2) + b"\n"
+    files["run.json"] = dumps_json(facts)
     return result, files
 
 

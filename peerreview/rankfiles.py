@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import orjson
 
-from peerreview.records import dumps_jsonl
+from peerreview.records import dumps_json, dumps_jsonl
 
 if TYPE_CHECKING:
     from peerreview.ranking import RankResult
-
-
-def _json(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
 
 def rank_files(result: RankResult) -> dict[str, bytes]:
@@ -46,11 +41,11 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
                 for i, a, b, m in zip(v.item.tolist(), v.a.tolist(), v.b.tolist(),
                                       np.round(v.margin, 12).tolist(), strict=True)]
     files = {
-        "leaderboard.json": _json(board),
+        "leaderboard.json": dumps_json(board),
         "leaderboard.csv": csv_text.getvalue().encode(),
-        "reviewers.json": _json(reviewers),
+        "reviewers.json": dumps_json(reviewers),
         "verdicts.jsonl": dumps_jsonl(verdicts),
-        "cost.json": _json({"judgments_used": result.judgments_used,
+        "cost.json": dumps_json({"judgments_used": result.judgments_used,
                             "judgments_available": result.judgments_available,
                             "schedule": str(result.schedule)}),
     }
@@ -59,5 +54,5 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
         panel["method"] = result.method
         panel["per_reviewer"] = [{"reviewer": s.reviewer, **s.agreement.to_dict()}
                                  for s in result.reviewer_agreement]
-        files["agreement.json"] = _json(panel)
+        files["agreement.json"] = dumps_json(panel)
     return files

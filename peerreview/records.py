@@ -414,3 +414,9 @@ def _compact(value: float) -> float | int:
 def dumps_jsonl(rows: list[dict[str, Any]]) -> bytes:
     """Serialize rows as JSON Lines (UTF-8, one object per line)."""
     return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+
+
+def dumps_json(value: Any) -> bytes:
+    """Serialize an output document: indented JSON (numpy values as numbers), a final
+    newline."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"

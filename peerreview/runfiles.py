@@ -15,7 +15,13 @@ from peerreview.calls import Tally
 from peerreview.config import RunConfig
 from peerreview.models import CallError
 from peerreview.ranking import RankResult
-from peerreview.records import Judgment, Submission, dumps_jsonl, judgment_to_dict
+from peerreview.records import (
+    Judgment,
+    Submission,
+    dumps_json,
+    dumps_jsonl,
+    judgment_to_dict,
+)
 from peerreview.report import ReportInputs, render
 from peerreview.runinputs import rank_options
 
@@ -79,11 +85,11 @@ def run_files(run: RunResult, config: RunConfig
         "reviewers": _mark_failures(orjson.loads(files["reviewers.json"]), config.reviewers,
                                     run.facts.get("failures", {})),
     }
-    files["cost.json"] = _json(cost)
-    files["reviewers.json"] = _json(records["reviewers"])
+    files["cost.json"] = dumps_json(cost)
+    files["reviewers.json"] = dumps_json(records["reviewers"])
     files["submissions.jsonl"] = dumps_jsonl(records["submissions"])
     files["judgments.jsonl"] = dumps_jsonl(records["judgments"])
-    files["run.json"] = _json(run.facts)
+    files["run.json"] = dumps_json(run.facts)
     files.update(render(ReportInputs(run.rank, title="peerreview run",
                                      threshold=rank_options(config).threshold,
                                      facts=run.facts)))
@@ -104,7 +110,3 @@ def _mark_failures(rows: list[dict[str, Any]], candidates: list[str],
         if missing and "exam" in failures[row["reviewer"]]["stages"]:
             row["qualified"], row["weight"] = False, 0.0  # sat out: see Pipeline._stages
     return rows
-
-
-def _json(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
