@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from peerreview.records import Judgment, PairwiseJudgment, PointwiseJudgment, Submission
+from peerreview.schedule import one_order_first
 from peerreview.votes import FloatArray
 
 
@@ -81,7 +82,7 @@ def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, 
     units = []
     for k, probability in _draw(strata, d, n, core if judgments else 1.0, rng):
         t, a, b = universe[k]
-        left, right = (a, b) if _coin(seed, t, a, b) else (b, a)
+        left, right = (a, b) if one_order_first(t, a, b, "label", seed) else (b, a)
         units.append(Unit(_id(t, a, b), t, left, right, strata[k], probability,
                           round(float(d[k]), 6), None, bool(rng.random() < doubles)))
     return _shuffled_with_repeats(units, rng, repeats, swap=True)
@@ -191,11 +192,6 @@ def _capped(weight: FloatArray, expected: int) -> FloatArray:
             break
     capped: FloatArray = np.clip(p, 0, 1)
     return capped
-
-
-def _coin(seed: int, item: str, a: str, b: str) -> bool:
-    digest = hashlib.sha256(f"{seed}\x1flabel\x1f{item}\x1f{a}\x1f{b}".encode()).digest()
-    return digest[0] % 2 == 0
 
 
 def _id(item: str, a: str, b: str) -> str:
