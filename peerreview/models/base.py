@@ -10,6 +10,7 @@ identity, is what keys the call in the run store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,8 +72,19 @@ class Backend(Protocol):
         :class:`CallError` when it cannot serve this model at all."""
         ...
 
-    async def complete(self, request: dict[str, Any]) -> Response:
-        """Answer one prepared request; raise :class:`CallError` when it fails for good."""
+    async def complete(self, request: dict[str, Any], *, attempts: int | None = None,
+                       on_attempt: Callable[[], None] | None = None) -> Response:
+        """Answer one prepared request; raise :class:`CallError` when it fails for good.
+
+        Args:
+            request: what :meth:`prepare` returned.
+            attempts: send it at most this many times (default: the model's
+                ``max_retries + 1``). The caller passes what the run store says is left
+                of the call's attempts, so that no call is sent more often than the
+                config allows across processes.
+            on_attempt: called just before each time the request is sent, so that the
+                caller can count the attempt in the store before it can cost anything.
+        """
         ...
 
     def count_tokens(self, text: str) -> int:
