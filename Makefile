@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/qualification.py
 	$(BIN)/python benchmarks/cost.py --png docs/cost.png
 	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/speed_guard.py
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/scale.py

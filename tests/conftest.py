@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +15,13 @@ import pytest
 DATA = Path(os.environ.get("PEERREVIEW_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
+needs_llama = pytest.mark.skipif(
+    not HAS_LLAMA or os.environ.get("PEERREVIEW_SKIP_LOCAL") == "1",
+    reason="needs the [local] extra (llama-cpp-python): pip install -e '.[local]'"
+    if not HAS_LLAMA else "PEERREVIEW_SKIP_LOCAL=1")
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="needs the [ray] extra: pip install -e '.[ray]'")
 PAYLOAD = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
            '</pre></div><svg onload="window.__pwned = 3">')
 
@@ -22,6 +30,8 @@ PAYLOAD = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwne
 def browser() -> Iterator[Any]:
     if os.environ.get("PEERREVIEW_SKIP_BROWSER") == "1":
         pytest.skip("PEERREVIEW_SKIP_BROWSER=1")
+    if importlib.util.find_spec("playwright") is None or not Path(CHROMIUM).exists():
+        pytest.skip("needs Playwright and Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=[

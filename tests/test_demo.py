@@ -1,22 +1,21 @@
 """The built-in demo on the real embedded model (Gemma 3 270M through llama.cpp).
 
-CI installs the [local] extra; set PEERREVIEW_SKIP_LOCAL=1 to leave this out
-where llama-cpp-python is not built.
+CI installs the [local] extra; without llama-cpp-python (or with
+PEERREVIEW_SKIP_LOCAL=1) these tests skip and say why.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from peerreview.cli import main
+from tests.conftest import needs_llama
 
-pytestmark = pytest.mark.skipif(os.environ.get("PEERREVIEW_SKIP_LOCAL") == "1",
-                                reason="PEERREVIEW_SKIP_LOCAL=1")
+pytestmark = needs_llama
 
 
 def test_demo_runs_the_embedded_model_end_to_end(tmp_path: Path, capsys) -> None:

@@ -11,6 +11,7 @@ import yaml
 
 from peerreview.cli import main
 from peerreview.stub import StubServer
+from tests.conftest import needs_ray
 from tests.live import EVALUATEES, expected_calls, write_config, write_task
 
 FAKE_VLLM = Path(__file__).parent / "fixtures" / "fake_vllm_run_batch.py"
@@ -20,6 +21,7 @@ def board(out: Path) -> list[str]:
     return [r["model"] for r in json.loads((out / "leaderboard.json").read_text())]
 
 
+@needs_ray
 def test_the_ray_executor_runs_the_calls_on_workers(tmp_path: Path) -> None:
     import ray
 
