@@ -1,20 +1,65 @@
-"""Output folders: written all at once or not at all, replaced as a set, and held by
-one run at a time."""
+"""Output folders: replaced as one set, repaired after a kill, held by one process at a
+time.
+
+How :func:`write_files` replaces the set of files in ``DIR``:
+
+1. ``DIR`` is held (:func:`locked`, the kernel's ``flock`` on the folder itself), so a
+   second writer (``run``, ``rank``, ``import``, ``report``) waits for no one: it is
+   refused with the holder's pid.
+2. A write that an earlier process left unfinished is settled first (step 5).
+3. Every file is written and fsynced into a fresh staging folder inside ``DIR``
+   (``.peerreview-staging-*``, on the same file system, so a rename moves it).
+4. The journal ``DIR/.peerreview-journal`` (the staging folder, the new set, the
+   outputs of the old set that the new one lacks) is written whole (a temporary file,
+   fsync, rename). This is the commit point. Before it ``DIR`` holds the old set,
+   untouched; after it the new set is the one that stands.
+5. The files are renamed into place one by one (``os.replace``, atomic each; the
+   manifest ``.peerreview-outputs`` last), the old set's leftovers are removed, then
+   the staging folder, then the journal.
+
+A kill during step 5 leaves the journal behind, and the next peerreview command that
+opens ``DIR`` (``run``, ``rank``, ``import``, ``report``, ``label-select``, ``label``,
+or :func:`settle`) rolls it forward, finishing the renames, before it reads or writes
+anything. A kill before step 4 leaves a staging folder that the next one removes
+(staging folders of older versions, ``.DIR.staging-*`` beside ``DIR``, too). So after
+a kill ``DIR`` holds the old set, the new set, or a new set that the next command
+completes: never a mix that stays. A reader outside peerreview can tell a write in
+progress (or cut off) by the journal being there; the renames take milliseconds.
+
+For tests, ``PEERREVIEW_FAULT=<point>`` makes the process exit at once
+(``os._exit(9)``, as a kill would) at a named point: ``before-journal`` (all staged,
+nothing committed) and ``between-outputs`` (committed, one file renamed).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from peerreview.errors import InputError
+from peerreview.errors import InputError, PeerReviewError, RunFailed
 
 MANIFEST = ".peerreview-outputs"  # the names the last write put into the folder
-LOCK = ".peerreview.lock"
+LOCK = ".peerreview.lock"  # the holder's pid, for the message a second writer gets
+JOURNAL = ".peerreview-journal"  # a committed write whose renames may be unfinished
+STAGING = ".peerreview-staging-"
+
+_HELD: dict[Path, int] = {}  # folders this process holds -> nesting depth
+_HELD_GUARD = threading.Lock()
+
+
+def fault(point: str) -> None:
+    """Exit at once, as a kill would, when ``PEERREVIEW_FAULT`` names ``point`` (a
+    comma-separated list may name several): fault injection for tests."""
+    if point in os.environ.get("PEERREVIEW_FAULT", "").split(","):
+        os._exit(9)
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
@@ -32,24 +77,49 @@ def check_out_dir(out_dir: str | Path) -> Path:
 
 def write_files(out_dir: str | Path, files: dict[str, bytes], *, whole_set: bool = True) -> None:
     """Write ``files`` (name -> content) into ``out_dir`` as a set (or, without
-    ``whole_set``, as an update of some of the set's files).
+    ``whole_set``, as an update of some of the set's files), created if missing.
 
-    Every file is first written into a staging folder beside or inside the target;
-    only when all are written are they moved into place (``os.replace`` is atomic).
-    A new folder appears whole by one rename. Outputs of an earlier write that this
-    set lacks are removed (an agreement.json without --gold this time would belie the
-    new leaderboard); other files, such as the run store, are left alone. On failure
-    the staging folder is removed and ``out_dir`` is left as it was.
+    See the module's docstring for how the set is replaced and repaired after a kill.
+    Outputs of an earlier write that this set lacks are removed (an agreement.json
+    without --gold this time would belie the new leaderboard); other files, such as
+    the run store, are left alone. On a failure before the commit point the folder is
+    left as it was (a folder this call created is removed again).
+
+    Raises:
+        InputError: another process holds the folder, or it cannot be written
+            (read-only).
+        RunFailed: the disk is full.
     """
     out = check_out_dir(out_dir)
-    fresh = not out.exists()
-    parent = out.parent if fresh else out
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
-    earlier = [] if fresh else _manifest(out)
+    created = not out.exists()
+    try:
+        with locked(out, record_pid=False):
+            journal = _stage(out, files, whole_set)
+            try:
+                _roll_forward(out, journal)
+            except BaseException:
+                # Committed: finish what a signal or an error cut short, if it can be.
+                with contextlib.suppress(Exception):
+                    _roll_forward(out, journal)
+                raise
+    except OSError as exc:
+        if created:
+            _remove_if_empty(out)
+        if (plainly := _os_error(exc, out)) is not None:
+            raise plainly from exc
+        raise
+    except BaseException:
+        if created:
+            _remove_if_empty(out)
+        raise
+
+
+def _stage(out: Path, files: dict[str, bytes], whole_set: bool) -> dict[str, object]:
+    """Steps 3 and 4: the new set staged and the journal committed; the journal."""
+    earlier = _manifest(out)
     names = set(files) if whole_set else set(files) | set(earlier)
-    stale = set(earlier) - names
     files = {**files, MANIFEST: "".join(f"{name}\n" for name in sorted(names)).encode()}
+    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=out))
     try:
         for name, content in files.items():
             target = staging / name
@@ -58,18 +128,95 @@ def write_files(out_dir: str | Path, files: dict[str, bytes], *, whole_set: bool
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
-        if fresh:
-            os.rename(staging, out)
-            return
-        for name in sorted(files, key=lambda n: n == MANIFEST):  # the manifest last
+        fault("before-journal")
+        journal: dict[str, object] = {
+            "staging": staging.name,
+            "files": sorted(files, key=lambda n: n == MANIFEST),  # the manifest last
+            "stale": sorted(set(earlier) - names)}
+        write_file(out / JOURNAL, json.dumps(journal).encode())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(out)
+    return journal
+
+
+def _roll_forward(out: Path, journal: dict[str, object]) -> None:
+    """Step 5, from wherever a kill stopped it (each step may be done again)."""
+    staging = out / str(journal["staging"])
+    for number, name in enumerate(_plain(journal.get("files"))):
+        if number == 1:
+            fault("between-outputs")
+        source = staging / name
+        if source.exists():  # else moved already, before a kill
             (out / name).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, out / name)
-        for name in stale:
-            with contextlib.suppress(FileNotFoundError):
-                (out / name).unlink()
+            os.replace(source, out / name)
+    for name in _plain(journal.get("stale")):
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+    shutil.rmtree(staging, ignore_errors=True)
+    _fsync_dir(out)
+    with contextlib.suppress(FileNotFoundError):
+        (out / JOURNAL).unlink()
+    _fsync_dir(out)
+
+
+def _repair(out: Path) -> None:
+    """Step 2: finish a committed write, drop uncommitted staging folders (the folder
+    is held, so none of them is being written)."""
+    try:
+        raw = (out / JOURNAL).read_bytes()
+    except FileNotFoundError:
+        raw = None
+    if raw is not None:
+        try:
+            journal = json.loads(raw)
+            ok = isinstance(journal, dict) and _plain([journal.get("staging")]) and \
+                str(journal["staging"]).startswith(STAGING)
+        except ValueError:
+            ok = False
+        if ok:
+            _roll_forward(out, journal)
+        else:  # not ours (written whole or not at all): nothing to finish
+            (out / JOURNAL).unlink()
+    for stale in out.glob(f"{STAGING}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in out.parent.glob(f".{out.name}.staging-*"):  # older versions staged there
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def settle(out_dir: str | Path) -> None:
+    """Finish or discard a write to ``out_dir`` that a killed process left, before
+    reading the folder's outputs. Does nothing if the folder is missing, or held by
+    another process (which settles it itself).
+
+    Raises:
+        InputError: the folder needs repair and cannot be written.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return
+    if not (out / JOURNAL).exists() and not any(out.glob(f"{STAGING}*")) and \
+            not any(out.parent.glob(f".{out.name}.staging-*")):
+        return  # nothing to settle: a reader needs no lock (nor write access)
+    try:
+        with locked(out, record_pid=False):
+            pass  # the outermost hold repairs
+    except InputError:
+        if _held_elsewhere(out):
+            return
+        raise
+
+
+def _held_elsewhere(out: Path) -> bool:
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        os.close(fd)
+    return False
 
 
 def write_file(path: str | Path, content: bytes) -> None:
@@ -94,40 +241,110 @@ def write_file(path: str | Path, content: bytes) -> None:
             os.unlink(partial)
 
 
+def _plain(names: object) -> list[str]:
+    """Only plain names inside the folder: the manifest and the journal are ours, but
+    a folder is shared."""
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str) and n and not n.startswith("/")
+            and ".." not in Path(n).parts]
+
+
 def _manifest(out: Path) -> list[str]:
     try:
         names = (out / MANIFEST).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return []
-    # Only plain names inside the folder: the manifest is ours, but a folder is shared.
-    return [n for n in names if n and not n.startswith("/") and ".." not in Path(n).parts]
+    return _plain(names)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the folder's renames durable (a power cut keeps the order of the steps)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _os_error(exc: OSError, out: Path) -> PeerReviewError | None:
+    """What an OSError while writing ``out`` is, said plainly (None: no plainer words)."""
+    where = exc.filename or out
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(f"cannot write here ({exc.strerror}): the folder is read-only; "
+                          "use another --out", where, field="--out")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RunFailed(f"{where}: the disk is full ({exc.strerror}); the outputs are "
+                         "left as they were: free some space and run again")
+    return None
 
 
 @contextlib.contextmanager
-def locked(out_dir: str | Path) -> Iterator[Path]:
-    """Hold the output folder for this process alone (created if missing).
+def locked(out_dir: str | Path, *, record_pid: bool = True) -> Iterator[Path]:
+    """Hold the output folder for this process alone (created if missing); a write cut
+    off by a kill is settled first. Held again by the same process, it nests.
 
-    The lock is the kernel's (``flock``): it ends with the process, even a killed one.
+    The lock is the kernel's (``flock`` on the folder): it ends with the process, even
+    a killed one. With ``record_pid`` the pid goes into ``DIR/.peerreview.lock`` for
+    the message another process gets (it is written anyway when that file exists).
 
     Raises:
-        InputError: another process holds the folder; the message names its pid.
+        InputError: another process holds the folder (the message names its pid), or
+            the folder cannot be written.
     """
     out = check_out_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    handle = (out / LOCK).open("a+")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if (plainly := _os_error(exc, out)) is not None:
+            raise plainly from exc
+        raise
+    key = out.resolve()
+    with _HELD_GUARD:
+        depth = _HELD.get(key, 0)
+        if depth:
+            _HELD[key] = depth + 1
+    if depth:
+        try:
+            yield out
+        finally:
+            with _HELD_GUARD:
+                _HELD[key] -= 1
+        return
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "unknown"
-            raise InputError(f"another peerreview run (pid {pid}) is writing into this "
-                             "folder: wait for it to end, or use another --out", out,
-                             field="--out") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield out
+            raise InputError(f"another peerreview run (pid {_holder(out)}) is writing "
+                             "into this folder: wait for it to end, or use another --out",
+                             out, field="--out") from None
+        with _HELD_GUARD:
+            _HELD[key] = 1
+        try:
+            try:
+                if record_pid or (out / LOCK).exists():
+                    (out / LOCK).write_text(str(os.getpid()), encoding="utf-8")
+                _repair(out)
+            except OSError as exc:
+                if (plainly := _os_error(exc, out)) is not None:
+                    raise plainly from exc
+                raise
+            yield out
+        finally:
+            with _HELD_GUARD:
+                del _HELD[key]
     finally:
-        handle.close()
+        os.close(fd)
+
+
+def _holder(out: Path) -> str:
+    try:
+        return (out / LOCK).read_text(encoding="utf-8").strip() or "unknown"
+    except OSError:
+        return "unknown"
