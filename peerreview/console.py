@@ -1,4 +1,9 @@
-"""The terminal: rich tables, and the one stderr console for notices and progress."""
+"""The terminal: rich tables, and the one stderr console for notices and progress.
+
+Every name and message from outside (data files, configs, models, endpoints) goes
+through :func:`plain`: a rich ``Text`` with control characters shown escaped, never
+read as markup or emoji codes.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from peerreview.errors import InputError
+from peerreview.text import inert
 
 if TYPE_CHECKING:
     from peerreview.exam import ExamResult
@@ -21,12 +27,30 @@ if TYPE_CHECKING:
 STDERR = Console(stderr=True)  # one console for progress bars, notices and log lines
 
 
+def plain(value: object, style: str = "", *, lines: bool = False) -> Text:
+    """Outside text to print: control characters shown escaped, never markup.
+
+    Args:
+        value: a name, an answer, an error message; shown as ``str(value)``.
+        style: a rich style for the whole text.
+        lines: keep tabs and newlines (a message); else the text stays on one line.
+    """
+    return Text(inert(value, lines=lines), style=style)
+
+
+def notice(console: Console, label: str, message: object, style: str = "yellow") -> None:
+    """A ``label:`` in ``style``, then a message with outside text in it, inert."""
+    console.print(Text.assemble((f"{label}:", style), " ", plain(message, lines=True)))
+
+
 class ConsoleHandler(logging.Handler):
-    """Log records printed through :data:`STDERR`, so they appear above live bars."""
+    """Log records printed through :data:`STDERR`, so they appear above live bars.
+
+    Log messages carry names and error bodies from outside: printed inert."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        STDERR.print(f"{record.levelname.lower()}: {self.format(record)}", markup=False,
-                     highlight=False, soft_wrap=True)
+        STDERR.print(plain(f"{record.levelname.lower()}: {self.format(record)}", lines=True),
+                     soft_wrap=True)
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -39,14 +63,15 @@ def exam_table(results: list[ExamResult], threshold: float | None = None) -> Tab
                                     f" (qualifies at accuracy >= {threshold:.2f})")
     table = Table(title=title, title_justify="left")
     for col in ("reviewer", "exam acc.", "95% CI", "items", "kappa", "pos. consist.",
-                "latent", "abstained", "qualified", "weight"):
+                "latent", "unreadable", "qualified", "weight"):
         table.add_column(col, justify="left" if col == "reviewer" else "right")
     for r in sorted(results, key=lambda r: (-(r.qualification_score or 0), r.reviewer)):
         ci = "–" if r.ci_low is None else f"{r.ci_low:.2f}–{r.ci_high:.2f}"
-        table.add_row(r.reviewer, _num(r.exam_accuracy), ci,
+        table.add_row(plain(r.reviewer), _num(r.exam_accuracy), ci,
                       "–" if r.exam_items is None else str(r.exam_items), _num(r.kappa, 2),
                       _num(r.position_consistency, 2), _num(r.latent_reliability),
-                      f"{r.abstentions}/{r.judgments}",
+                      f"{r.abstentions}/{r.judgments}"
+                      + (f" ({r.abstentions / r.judgments:.0%})" if r.judgments else ""),
                       "[green]yes[/]" if r.qualified else "[red]no[/]", _num(r.weight))
     return table
 
@@ -57,13 +82,13 @@ def label_tables(stats: LabelStats) -> Group:
     for col in ("stratum", "labels", "ties"):
         strata.add_column(col, justify="left" if col == "stratum" else "right")
     for h, (n, ties) in stats.strata.items():
-        strata.add_row(escape(h), str(n), str(ties))
+        strata.add_row(plain(h), str(n), str(ties))
     people = Table(title="Annotators", title_justify="left")
     for col in ("annotator", "labels", "skipped", "tie rate", "left-pick rate",
                 "self-agreement (repeats)"):
         people.add_column(col, justify="left" if col == "annotator" else "right")
     for a in stats.annotators:
-        people.add_row(escape(a.annotator), str(a.labels), str(a.skipped), _num(a.tie_rate, 2),
+        people.add_row(plain(a.annotator), str(a.labels), str(a.skipped), _num(a.tie_rate, 2),
                        _num(a.left_rate, 2), f"{_num(a.self_agreement, 2)} ({a.repeats})")
     parts: list[Table] = [strata, people]
     if stats.kappa:
@@ -71,7 +96,7 @@ def label_tables(stats: LabelStats) -> Group:
         for col in ("annotators", "shared units", "Cohen's kappa"):
             between.add_column(col, justify="left" if col == "annotators" else "right")
         for (x, y), (kappa, n) in stats.kappa.items():
-            between.add_row(escape(f"{x} / {y}"), str(n), _num(kappa, 2))
+            between.add_row(plain(f"{x} / {y}"), str(n), _num(kappa, 2))
         parts.append(between)
     return Group(*parts)
 
@@ -85,7 +110,7 @@ def leaderboard_table(result: RankResult) -> Table:
         ci = "–" if row.ci_low is None or row.ci_high is None else \
             f"{row.ci_low:.3f}–{row.ci_high:.3f}"
         rank_ci = "–" if row.rank_low is None else f"{row.rank_low}–{row.rank_high}"
-        table.add_row(str(row.rank), row.model, f"{row.score:.4g}", ci, rank_ci)
+        table.add_row(str(row.rank), plain(row.model), f"{row.score:.4g}", ci, rank_ci)
     return table
 
 
@@ -101,7 +126,7 @@ def agreement_table(result: RankResult) -> Table:
                   _num(a.kendall_tau), _num(a.spearman), _num(a.item_spearman))
     for s in sorted(result.reviewer_agreement, key=lambda s: -s.agreement.pairwise_accuracy):
         g = s.agreement
-        table.add_row(s.reviewer, f"{g.pairwise_accuracy:.3f}", str(g.pairs),
+        table.add_row(plain(s.reviewer), f"{g.pairwise_accuracy:.3f}", str(g.pairs),
                       _num(g.kendall_tau), _num(g.spearman), _num(g.item_spearman))
     return table
 
@@ -121,7 +146,7 @@ def plan_table(rows: list[PlannedCalls]) -> Table:
     for col in ("model", "stage", "calls", "prompt tok.", "completion tok.", "est. cost"):
         table.add_column(col, justify="left" if col in ("model", "stage") else "right")
     for r in rows:
-        table.add_row(r.model, r.stage, f"{r.calls:,}", f"{r.prompt_tokens:,}",
+        table.add_row(plain(r.model), r.stage, f"{r.calls:,}", f"{r.prompt_tokens:,}",
                       f"{r.completion_tokens:,}", f"${r.cost_usd:.4f}")
     total = sum(r.calls for r in rows)
     table.add_row("[bold]total[/]", "", f"[bold]{total:,}[/]",
@@ -146,13 +171,15 @@ def status_table(run_dir: str | Path) -> Table | Group:
     done = "finished" if (Path(run_dir) / "leaderboard.json").exists() else "not finished"
     stages = ", ".join(f"{k.removeprefix('stage.')} {v['done']}/{v['total']}"
                        for k, v in sorted(facts.items()) if k.startswith("stage."))
-    table = Table(title=f"Run {run_dir}: {done}" + (f"; {stages}" if stages else ""),
+    table = Table(title=plain(f"Run {run_dir}: {done}" + (f"; {stages}" if stages else ""),
+                              "table.title"),
                   title_justify="left")
     for col in ("model", "provider", "calls", "failed", "prompt tok.", "completion tok.",
                 "cost", "mean latency (incl. queue)"):
         table.add_column(col, justify="left" if col in ("model", "provider") else "right")
     for row in per_model:
-        table.add_row(row["model"], row["provider"], f"{row['calls']:,}", str(row["failed"]),
+        table.add_row(plain(row["model"]), plain(row["provider"]), f"{row['calls']:,}",
+                      str(row["failed"]),
                       f"{row['prompt_tokens']:,}", f"{row['completion_tokens']:,}",
                       f"${row['cost_usd']:.4f}", f"{row['latency_s']:.3f} s")
     served = [r["model"] for r in per_endpoint]
@@ -163,5 +190,5 @@ def status_table(run_dir: str | Path) -> Table | Group:
     for col in ("model", "replica", "calls"):
         replicas.add_column(col, justify="right" if col == "calls" else "left")
     for row in several:
-        replicas.add_row(row["model"], row["endpoint"], f"{row['calls']:,}")
+        replicas.add_row(plain(row["model"]), plain(row["endpoint"]), f"{row['calls']:,}")
     return Group(table, replicas)
