@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -26,6 +27,7 @@ from pydantic import (
 from peerreview.callkey import CallIdentity, normalize_url
 from peerreview.errors import InputError
 from peerreview.exam import Weighting
+from peerreview.prompts import task_template
 from peerreview.records import OffScale
 from peerreview.redact import MASK
 
@@ -71,6 +73,7 @@ class ModelConfig(_Strict):
     preamble: str = ""  # text put before the task prompt (e.g. worked examples for a base model)
     params: dict[str, Any] = Field(default_factory=dict)  # extra request body fields
     structured_output: bool = False  # ask for a JSON schema answer (response_format)
+    logprobs: bool = False  # openai: read a pairwise verdict's P(A), P(B) (records p_first)
     context_tokens: int | None = Field(None, ge=64)
     on_overflow: Literal["truncate", "error"] = "truncate"
     price: Price = Field(default_factory=Price)
@@ -80,6 +83,23 @@ class ModelConfig(_Strict):
         """Header values may be keys (Azure's ``api-key``): a dumped config (run.json,
         the report, the store) names the headers only."""
         return {name: MASK for name in headers}
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """A URL with an http(s) scheme and a host, each replica's."""
+        for number, url in enumerate([value] if isinstance(value, str) else value or [], 1):
+            try:
+                parts = urlsplit(url)
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018 (a port that is not a number raises)
+            except ValueError:
+                ok = False
+            if not ok:
+                which = f"replica {number}: " if isinstance(value, list) else ""
+                raise ValueError(f"{which}expected an http:// or https:// URL with a host "
+                                 f"(e.g. http://127.0.0.1:8000/v1), got {url!r}")
+        return value
 
     @model_validator(mode="after")
     def _provider_fields(self) -> ModelConfig:
@@ -92,6 +112,10 @@ class ModelConfig(_Strict):
                              "knows)")
         if self.provider == "python" and not (self.function and ":" in self.function):
             raise ValueError("a python model needs 'function: module:function'")
+        if self.logprobs and (self.provider != "openai" or self.structured_output):
+            raise ValueError("logprobs: true reads the first answer token's probabilities "
+                             "of an openai-compatible endpoint (not with structured_output, "
+                             "whose first token is '{')")
         return self
 
     @property
@@ -146,6 +170,16 @@ class TaskConfig(_Strict):
     submissions: Path | None = None
     rubric: str | None = None  # the task's own review criteria, shown to reviewers
 
+    @field_validator("prompt")
+    @classmethod
+    def _template(cls, prompt: str) -> str:
+        """Checked for Jinja2 syntax when the config is read, not at the first call."""
+        try:
+            task_template(prompt)
+        except InputError as exc:
+            raise ValueError(exc.message) from exc
+        return prompt
+
 
 class ReviewConfig(_Strict):
     mode: Literal["pairwise", "5-level", "100-level"] = "pairwise"
@@ -191,6 +225,8 @@ class ExamConfig(_Strict):
 class ChairConfig(_Strict):
     method: Literal["vote", "mean", "bradley-terry", "elo", "peer-rank"] | None = None
     bootstrap: int = Field(0, ge=0)  # as rank's --bootstrap: no intervals unless asked
+    strength: int = Field(3, ge=1)  # as rank's --strength: a strong verdict counts N times
+    soft: bool = False  # as rank's --soft: judgments with p_first vote by probability
 
 
 class ExecutorConfig(_Strict):
@@ -236,7 +272,9 @@ class RunConfig(_Strict):
     def _names(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if names is None:
             return None
-        models = info.data.get("models") or {}
+        if "models" not in info.data:  # models failed to validate: its error says why
+            return names
+        models = info.data["models"]
         task = info.data.get("task")
         given = info.field_name == "evaluatees" and task is not None and task.submissions
         unknown = [n for n in names if n not in models]
@@ -299,11 +337,57 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return node.start_mark.line + 1 if node is not None else line
 
 
+class ConfigErrors(InputError):
+    """Every problem of a config at once (``problems``, in the file's order); the first
+    is the error's file, line and field, the others follow in its message."""
+
+    def __init__(self, problems: list[InputError]) -> None:
+        first, rest = problems[0], problems[1:]
+        more = "".join(f"\n  also {p}" for p in rest)
+        super().__init__(first.message + more, first.path, first.line, first.field)
+        self.problems = problems
+
+
+def _duplicate_keys(root: yaml.Node | None, path: Path, where: tuple[str, ...] = ()
+                    ) -> list[InputError]:
+    """A key given twice in one mapping (YAML would silently keep the last)."""
+    found: list[InputError] = []
+    if isinstance(root, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in root.value:
+            name = str(key.value)
+            if name in seen and name != "<<":
+                found.append(InputError(
+                    f"given twice (first at line {seen[name]}); YAML would keep only this "
+                    "one: remove one of them", path, key.start_mark.line + 1,
+                    ".".join((*where, name))))
+            seen.setdefault(name, key.start_mark.line + 1)
+            found += _duplicate_keys(value, path, (*where, name))
+    elif isinstance(root, yaml.SequenceNode):
+        for number, value in enumerate(root.value):
+            found += _duplicate_keys(value, path, (*where, str(number)))
+    return found
+
+
+def _problems(exc: ValidationError, root: yaml.Node | None, path: Path) -> list[InputError]:
+    """Every pydantic error as an InputError at its YAML line."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling against the documented config)"
+        problems.append(InputError(message, path, _line_of(root, loc),
+                                   ".".join(str(k) for k in loc) or None))
+    return problems
+
+
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run config; paths in it become relative to its folder.
 
     Raises:
-        InputError: unreadable YAML or a bad key, naming the key's YAML path and line.
+        InputError: unreadable YAML; or bad keys (:class:`ConfigErrors`: all of them,
+            each with its YAML path and line), keys given twice among them.
     """
     path = Path(path)
     try:
@@ -318,17 +402,14 @@ def load_config(path: str | Path) -> RunConfig:
                          mark.line + 1 if mark else None) from exc
     if not isinstance(data, dict):
         raise InputError("the config must be a YAML mapping (task:, models:, ...)", path, 1)
+    problems = _duplicate_keys(root, path)
+    config = None
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        where = ".".join(str(k) for k in loc) or None
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling against the documented config)"
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise InputError(message + more, path, _line_of(root, loc), where) from exc
+        problems += _problems(exc, root, path)
+    if problems or config is None:
+        raise ConfigErrors(sorted(problems, key=lambda p: (p.line or 0, p.field or "")))
     resolved = config.resolve(path.parent)
     resolved._source, resolved._root = path, root
     return resolved
