@@ -171,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
 def _rank(args: argparse.Namespace, out: Console) -> None:
     from peerreview.commands import rank_into, rank_spec
     from peerreview.console import STDERR as err
-    from peerreview.console import print_rank
+    from peerreview.console import notice, print_rank
     from peerreview.ranking import RankOptions
 
     weighting = "poly" if args.weighting == "power" else args.weighting
@@ -188,19 +188,20 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
     result = rank_into(args.out, spec, parquet=args.parquet)
     if result.duplicates:
         d = result.duplicates[0]
-        err.print(f"[yellow]warning:[/] {len(result.duplicates)} duplicate judgment(s) ignored, "
-                  f"the first of each kept (e.g. {d.path}:{d.line} repeats "
-                  f"{d.kept_path}:{d.kept_line})")
+        notice(err, "warning", f"{len(result.duplicates)} duplicate judgment(s) ignored, "
+               f"the first of each kept (e.g. {d.path}:{d.line} repeats "
+               f"{d.kept_path}:{d.kept_line})")
     for note in result.notes:
-        err.print(f"[yellow]note:[/] {note}")
+        notice(err, "note", note)
     if not args.quiet:
         print_rank(result, out, args.threshold if result.study and result.study.exam_gold
                    else None)
-    out.print(f"wrote {args.out}")
+    out.print(f"wrote {args.out}", markup=False)
 
 
 def _import(args: argparse.Namespace, out: Console) -> None:
     from peerreview.console import STDERR as err
+    from peerreview.console import notice, plain
     from peerreview.importers import importer
 
     kwargs: dict[str, Any] = {"dimension": args.dimension,
@@ -212,19 +213,20 @@ def _import(args: argparse.Namespace, out: Console) -> None:
     data = importer(args.name)(*args.path, **kwargs)
     data.write(args.out)
     for note in data.notes:
-        err.print(f"[yellow]note:[/] {note}")
+        notice(err, "note", note)
     abstained = data.abstentions()
     out.print(f"{args.name}: {len(data.items)} items, {len(data.submissions)} submissions, "
-              f"{len(data.judgments)} judgments, {len(data.gold)} gold labels -> {args.out}")
+              f"{len(data.judgments)} judgments, {len(data.gold)} gold labels -> {args.out}",
+              markup=False)
     for reviewer in sorted({j.reviewer for j in data.judgments}):
         if abstained[reviewer]:
-            out.print(f"  {reviewer}: {abstained[reviewer]} unreadable answers kept as "
-                      "abstentions")
+            out.print(plain(f"  {reviewer}: {abstained[reviewer]} unreadable answers kept as "
+                            "abstentions"))
 
 
 def _run(args: argparse.Namespace, out: Console) -> None:
     from peerreview.config import load_config
-    from peerreview.console import plan_table
+    from peerreview.console import plain, plan_table
     from peerreview.demo import demo_config_path
     from peerreview.pipeline import run
     from peerreview.plan import plan
@@ -240,7 +242,7 @@ def _run(args: argparse.Namespace, out: Console) -> None:
                      budget_usd=getattr(args, "budget_usd", None),
                      wait=not getattr(args, "no_wait", False))
     except BatchesPending as exc:
-        out.print(str(exc))
+        out.print(plain(exc, lines=True))
         return
     except RunFailed as exc:
         if exc.partial is not None:  # ranked with the models that answered: show it
@@ -264,7 +266,7 @@ def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> No
               f"{t.prompt_tokens + t.completion_tokens:,} tokens, ${t.cost_usd:.4f}"
               + (f", {t.truncated} prompts truncated" if t.truncated else "")
               + f"; {result.seconds:.1f} s")
-    out.print(f"wrote {args.out}")
+    out.print(f"wrote {args.out}", markup=False)
 
 
 def _label_select(args: argparse.Namespace, out: Console) -> None:
@@ -275,7 +277,7 @@ def _label_select(args: argparse.Namespace, out: Console) -> None:
     doubles = sum(u.double for u in units)
     what = "submissions to rate" if args.rate else "pairs to label"
     out.print(f"chose {len(units) - repeats} {what} (+{repeats} shown again, {doubles} for "
-              f"two people) -> {Path(args.dir) / 'labels' / 'selection.jsonl'}")
+              f"two people) -> {Path(args.dir) / 'labels' / 'selection.jsonl'}", markup=False)
 
 
 def _label(args: argparse.Namespace, out: Console) -> None:
@@ -285,26 +287,26 @@ def _label(args: argparse.Namespace, out: Console) -> None:
 
 
 def _label_export(args: argparse.Namespace, out: Console) -> None:
-    from peerreview.console import exam_table, label_tables
+    from peerreview.console import exam_table, label_tables, plain
     from peerreview.labels.export import exam_on_labels, export_gold
 
     stats = export_gold(args.dir, args.out)
     out.print(label_tables(stats))
     results, why_not = exam_on_labels(args.dir, args.out, args.threshold)
     if why_not:
-        out.print(f"no exam on these labels: {why_not}", markup=False)
+        out.print(plain(f"no exam on these labels: {why_not}", lines=True))
     if results:
         out.print(exam_table(results, args.threshold))
     out.print(f"wrote {stats.gold} gold labels ({stats.flagged} pairs where labels "
               f"disagree; weighted, the decided ones count as {stats.effective:.0f} "
-              f"random labels) -> {args.out}")
+              f"random labels) -> {args.out}", markup=False)
 
 
 def _report(args: argparse.Namespace, out: Console) -> None:
     from peerreview.commands import report_into
 
     report_into(args.dir)
-    out.print(f"wrote {Path(args.dir) / 'report.html'} and summary.md")
+    out.print(f"wrote {Path(args.dir) / 'report.html'} and summary.md", markup=False)
 
 
 def _status(args: argparse.Namespace, out: Console) -> None:
@@ -314,10 +316,10 @@ def _status(args: argparse.Namespace, out: Console) -> None:
 
 
 def _fail(message: str) -> None:
-    from peerreview.console import STDERR
+    from peerreview.console import STDERR, plain
     from peerreview.redact import redact
 
-    STDERR.print(redact(message), style="red", markup=False, highlight=False, soft_wrap=True)
+    STDERR.print(plain(redact(message), "red", lines=True), soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from peerreview.report import charts
 from peerreview.report.browser import browser_data
 from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
 from peerreview.study import Study
+from peerreview.text import inert
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
     from peerreview.ranking import RankResult
@@ -58,8 +59,9 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 def markdown_text(value: object) -> str:
     """Untrusted text (a model or reviewer name) as inert Markdown on one line: HTML
     escaped, Markdown's emphasis, link, code and table characters backslash-escaped,
-    line breaks folded to spaces."""
-    text = html.escape(" ".join(str(value).split()), quote=False)
+    line breaks folded to spaces, other control characters written as visible escapes
+    (``\\x1b``) and lone surrogates as U+FFFD."""
+    text = html.escape(inert(" ".join(str(value).split())), quote=False)
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
