@@ -56,11 +56,11 @@ def export_gold(folder: str | Path, out: str | Path) -> LabelStats:
     left out.
 
     Raises:
-        InputError: no selection, or no labels yet.
+        InputError: no selection, no labels yet, or a malformed label line.
     """
     folder = Path(folder)
     units = {u.id: u for u in read_units(selection_file(folder))}
-    labels = read_labels(folder)
+    labels = read_labels(folder, units)  # a choice a unit does not take: file:line:field
     ordered = sorted(((x["labelled_at"], name, x) for name, xs in labels.items() for x in xs
                       if _counts(x, units)),
                      key=lambda t: (t[0], t[1]))

@@ -4,7 +4,10 @@ A random token in the printed URL is required on every request and never written
 disk; a request naming another Host is refused (no page elsewhere can drive this
 one). Model names never reach the page: it shows answers A (left) and B (right), in
 the order the selection fixed, and the server keeps which model was where. Labels
-are appended to ``labels/<annotator>.jsonl``; undo appends a retraction.
+are appended to ``labels/<annotator>.jsonl``; undo appends a retraction. Several
+annotators may serve one folder at once: each is shown units nobody else holds (see
+:mod:`peerreview.labels.store`). A request body that is not what the page sends is a
+400, never a server error.
 """
 
 from __future__ import annotations
@@ -19,10 +22,8 @@ import orjson
 from aiohttp import web
 
 from peerreview.errors import InputError
-from peerreview.labels.store import LabelBook
+from peerreview.labels.store import CHOICES, RATINGS, LabelBook, allowed_choices
 
-CHOICES = {"a": "A better", "b": "B better", "t": "tie", "x": "both bad", "s": "skip"}
-RATINGS = ("1", "2", "3", "4", "5")  # for a rating unit (and "s", skip)
 TOKEN = web.AppKey("token", str)
 BOOK = web.AppKey("book", LabelBook)
 HOSTS = web.AppKey("hosts", frozenset)
@@ -66,17 +67,21 @@ async def _label(request: web.Request) -> web.StreamResponse:
     book = request.app[BOOK]
     try:
         body = await request.json()
-    except ValueError:
+    except ValueError:  # not JSON, not UTF-8
         return web.json_response({"error": "not JSON"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "expected a JSON object"}, status=400)
     choice, unit_id = body.get("choice"), body.get("unit")
     unit = book.unit(unit_id) if isinstance(unit_id, str) else None
-    allowed = ("s", *RATINGS) if unit is not None and unit.kind == "rate" else tuple(CHOICES)
-    if unit is None or choice not in allowed:
+    if unit is None or not isinstance(choice, str) or choice not in allowed_choices(unit):
         return web.json_response({"error": "unknown unit or choice"}, status=400)
-    rationale = body.get("rationale") if isinstance(body.get("rationale"), str) else ""
+    rationale = body.get("rationale")
+    if rationale is not None and not isinstance(rationale, str):
+        return web.json_response({"error": "rationale must be text"}, status=400)
     try:
-        book.label(unit.id, choice, rationale[:2000])
-    except InputError as exc:  # labelled already (a second tab, a double click)
+        book.label(unit.id, choice, (rationale or "")[:2000])
+    except InputError as exc:  # labelled already (a second tab, a double click), or
+        # leased to another annotator
         return web.json_response({"error": str(exc)}, status=409)
     return web.json_response({"ok": True})
 
