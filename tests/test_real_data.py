@@ -41,6 +41,13 @@ def test_pandalm_import(data_dir: Path) -> None:
     assert len(data.gold) == 3 * 999
 
 
+@pytest.mark.parametrize("name", ["summeval", "vicuna80", "pandalm"])
+def test_real_sets_pass_the_shape_checks(data_dir: Path, name: str) -> None:
+    """The released sets have every submission, one spelling per model and no input
+    repeated with other white space: any warning here would be a false alarm."""
+    assert importer(name)(data_dir / name).warnings == []
+
+
 def test_contract_on_vicuna80(imported: dict[str, Path], tmp_path: Path) -> None:
     d = imported["vicuna80"]
     code = main(["rank", "--judgments", str(d / "judgments.jsonl"), "--exam-gold",

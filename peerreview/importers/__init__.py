@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from peerreview.errors import InputError
 from peerreview.output import write_files
 from peerreview.records import (
@@ -34,6 +32,7 @@ class ImportedSet:
     judgments: list[Judgment]
     gold: list[Judgment]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shape problems (importers/shape.py)
 
     def abstentions(self) -> Counter[str]:
         """Unreadable reviewer answers (kept as abstentions), per reviewer."""
@@ -51,7 +50,7 @@ class ImportedSet:
             "items.jsonl": dumps_jsonl([item_dict(i) for i in self.items]),
             "submissions.jsonl": dumps_jsonl([asdict(s) for s in self.submissions]),
         }
-        if self.judgments:  # outputs alone (alpaca_eval) have no judgments or gold
+        if self.judgments:  # outputs alone have no judgments or gold
             files["judgments.jsonl"] = dumps_jsonl([judgment_to_dict(j) for j in self.judgments])
         if self.gold:
             files["gold.jsonl"] = dumps_jsonl([judgment_to_dict(j) for j in self.gold])
@@ -66,16 +65,6 @@ def _abstained(j: Judgment) -> bool:
     return (j.winner if hasattr(j, "winner") else j.score) is None
 
 
-def load_json(path: Path) -> Any:
-    """Read one JSON document, with errors naming the file."""
-    try:
-        return orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc})", path) from None
-
-
 def require_dir(path: Path, what: str) -> None:
     """Fail clearly when a data set folder is not where it should be."""
     if not path.is_dir():
@@ -83,6 +72,7 @@ def require_dir(path: Path, what: str) -> None:
 
 
 IMPORTERS = ("summeval", "vicuna80", "pandalm", "alpaca-eval", "mt-bench", "arena-hard")
+__all__ = ["IMPORTERS", "ImportedSet", "import_set", "importer", "require_dir"]
 
 
 def importer(name: str) -> Callable[..., ImportedSet]:
@@ -101,3 +91,39 @@ def importer(name: str) -> Callable[..., ImportedSet]:
     if name not in table:
         raise InputError(f"unknown data set {name!r}; choose from {', '.join(table)}")
     return table[name]
+
+
+# The options each importer takes, beyond its paths (the CLI's flag for messages).
+_OPTIONS: dict[str, dict[str, str]] = {
+    "summeval": {"dimension": "--dimension", "off_scale": "--off-scale"},
+    "vicuna80": {},
+    "pandalm": {},
+    "alpaca-eval": {"keep_first": "--keep-first"},
+    "mt-bench": {"keep_first": "--keep-first", "ties": "--ties"},
+    "arena-hard": {"keep_first": "--keep-first", "baseline": "--baseline"},
+}
+
+
+def import_set(name: str, paths: list[str | Path], **options: Any) -> ImportedSet:
+    """Import a data set by name: ``paths`` are its folder (or alpaca_eval's files);
+    ``options`` not given (None) take the importer's defaults.
+
+    Raises:
+        InputError: an option the importer does not take, a second folder, or bad data.
+    """
+    takes = _OPTIONS.get(name)
+    if takes is None:
+        importer(name)  # the unknown-name error
+        raise AssertionError(name)
+    given = {k: v for k, v in options.items() if v is not None and v is not False}
+    for key in given:
+        if key not in takes:
+            flag = "--" + key.replace("_", "-")
+            users = [n for n, o in _OPTIONS.items() if key in o]
+            raise InputError(f"{flag} is for {' and '.join(users) or 'no importer'}, not {name}",
+                             field=flag)
+    if not paths:
+        raise InputError(f"name the {name} data to import", field="PATH")
+    if len(paths) > 1 and name != "alpaca-eval":
+        raise InputError(f"{name} takes one folder, got {len(paths)} paths", field="PATH")
+    return importer(name)(*paths, **given)

@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 
-from peerreview.errors import InputError
-from peerreview.importers import ImportedSet, load_json
+from peerreview.importers import ImportedSet
+from peerreview.importers.shape import shape_warnings
+from peerreview.importers.sources import read_records
 from peerreview.records import Item, Judgment, PairwiseJudgment, Submission, Winner
 
 _CODES: dict[str, Winner] = {"0": "tie", "1": "first", "2": "second", "tie": "tie"}
@@ -31,14 +32,12 @@ def import_pandalm(path: str | Path) -> ImportedSet:
     """Import PandaLM from its folder (``testset-v1.json`` and the reviewer files)."""
     root = Path(path)
     test = root / "testset-v1.json"
-    rows = load_json(test)
-    if not isinstance(rows, list):
-        raise InputError("expected a JSON list of records", test)
+    source, rows = read_records(test, "PandaLM {idx, cmp_key, instruction, ...}")
     items: list[Item] = []
     submissions: list[Submission] = []
     gold: list[Judgment] = []
     pairs: dict[str, tuple[str, str]] = {}
-    for n, row in enumerate(rows):
+    for n, row in rows:
         try:
             item = str(row["idx"])
             first, second = row["cmp_key"].split("_")
@@ -51,22 +50,26 @@ def import_pandalm(path: str | Path) -> ImportedSet:
                 gold.append(PairwiseJudgment(item, f"annotator{k}", first, second,
                                              _winner(row[f"annotator{k}"])))
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise InputError(f"unexpected record ({exc!r})", test, None, f"[{n}]") from None
+            raise source.error(n, f"unexpected record ({exc!r})") from None
         pairs[item] = (first, second)
 
     judgments: list[Judgment] = []
     notes: list[str] = []
     for reviewer, (name, result_key, reason_key) in REVIEWERS.items():
-        file = root / name
-        for n, row in enumerate(load_json(file)):
+        answers, rows = read_records(root / name, f"{reviewer} {{idx, {result_key}}}")
+        for n, row in rows:
+            if not isinstance(row, dict):
+                raise answers.error(n, f"expected a JSON object, got {type(row).__name__}")
             item = str(row.get("idx"))
             if item not in pairs:
-                raise InputError(f"idx {item!r} is not in testset-v1.json", file, None, f"[{n}]")
+                raise answers.error(n, f"idx {item!r} is not in testset-v1.json", "idx")
             first, second = pairs[item]
             raw = f"{row.get(result_key)}: {row.get(reason_key) or ''}".strip()
             judgments.append(PairwiseJudgment(item, reviewer, first, second,
                                               _winner(row.get(result_key)), raw))
-    return ImportedSet(items, submissions, judgments, gold, notes)
+    # Each item pairs its own two models: a model missing from an item is the design.
+    return ImportedSet(items, submissions, judgments, gold, notes,
+                       shape_warnings(items, submissions, judgments, complete=False))
 
 
 def _text(value: object) -> str:

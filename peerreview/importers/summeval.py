@@ -17,6 +17,7 @@ from pathlib import Path
 from peerreview.answers import parse_choice, parse_rating
 from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
+from peerreview.importers.shape import shape_warnings
 from peerreview.records import (
     Item,
     Judgment,
@@ -97,4 +98,6 @@ def import_summeval(path: str | Path, dimension: str = "relevance",
                 notes.append(f"{reviewer}: {repeats} repeated answers to the same article "
                              "and system ignored (the first is kept)")
     notes += off_scale_note(off, off_scale)
-    return ImportedSet(list(items.values()), submissions, judgments, gold, notes)
+    item_list = list(items.values())
+    return ImportedSet(item_list, submissions, judgments, gold, notes,
+                       shape_warnings(item_list, submissions, judgments))

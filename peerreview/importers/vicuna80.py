@@ -23,6 +23,7 @@ from typing import Any
 
 from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
+from peerreview.importers.shape import shape_warnings
 from peerreview.records import Item, Judgment, PairwiseJudgment, Submission, Winner, iter_jsonl
 
 MODELS = ("gpt4", "claude", "gpt35", "bard", "vicuna-13b")
@@ -104,4 +105,5 @@ def import_vicuna80(path: str | Path) -> ImportedSet:
             count[item] += 1
             gold.append(PairwiseJudgment(item, f"human-{count[item]}", first, second,
                                          _winner(obj)))
-    return ImportedSet(items, submissions, judgments, gold, notes)
+    return ImportedSet(items, submissions, judgments, gold, notes,
+                       shape_warnings(items, submissions, judgments))
