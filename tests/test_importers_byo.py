@@ -51,7 +51,8 @@ def test_alpaca_eval_bad_record_names_file_position_and_field(tmp_path: Path) ->
     with pytest.raises(InputError) as caught:
         importer("alpaca-eval")(path)
     assert (caught.value.path, caught.value.line, caught.value.field) == (
-        str(path), 2, "generator")
+        str(path), 1, "generator")  # the list is on one line
+    assert caught.value.message.endswith("(record 2 of the list)")
 
 
 def test_from_alpaca_eval_outputs_to_a_leaderboard_naming_only_reviewers(
