@@ -39,6 +39,7 @@ import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -282,6 +283,44 @@ def _os_error(exc: OSError, out: Path) -> PeerReviewError | None:
         return RunFailed(f"{where}: the disk is full ({exc.strerror}); the outputs are "
                          "left as they were: free some space and run again")
     return None
+
+
+def run_store_error(exc: OSError | sqlite3.Error, path: Path) -> PeerReviewError:
+    """What went wrong opening the run store ``path``, said as what it is: a folder
+    where the file should be, a store another process has locked, a read-only folder,
+    a full disk, a file that is no store. Exit 2 where the user picked the wrong place
+    (:class:`InputError`), 1 where the machine failed (:class:`RunFailed`)."""
+    if isinstance(exc, OSError):
+        return _os_error(exc, path.parent) or RunFailed(
+            f"{path}: cannot open the run store: {exc.strerror}")
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if path.is_dir():
+        return InputError("is a folder, not a run store file: move it away, or use another "
+                          "--out", path)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return InputError("the run store is locked by another process (a peerreview on this "
+                          "folder, or a program that has it open): wait for it to end, or "
+                          "use another --out", path)
+    if name.startswith("SQLITE_READONLY") or (
+            name.startswith("SQLITE_CANTOPEN") and not os.access(path.parent, os.W_OK)):
+        return InputError("cannot write the run store: the folder (or the file) is "
+                          "read-only; use another --out", path)
+    if name.startswith("SQLITE_FULL") or _disk_full(path.parent):
+        return RunFailed(f"{path}: the disk is full: free some space and run again")
+    if name.startswith("SQLITE_NOTADB"):
+        return InputError("not a peerreview run store (not an SQLite file): move it away, "
+                          "or use another --out", path)
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        return RunFailed(f"{path}: cannot open the run store ({exc}): check the disk and "
+                         "the folder's permissions")
+    return InputError(f"not a peerreview run store: {exc}", path)
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
