@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from peerreview.errors import InputError
+from peerreview.fields import EXTRAS, TABLE_EXTRAS, Extra
 from peerreview.records import (
     Duplicate,
     OffScale,
@@ -55,7 +56,25 @@ def _schema() -> dict[str, Any]:
     return {"item": pl.String, "reviewer": pl.String, "first": pl.String,
             "second": pl.String, "winner": pl.String, "model": pl.String,
             "score": pl.Float64, "scale": pl.List(pl.Float64), "raw": pl.String,
-            "confidence": pl.Float64, "strength": pl.Int64, "weight": pl.Float64}
+            **{f.name: pl.Int64 if f.whole else pl.Float64 for f in EXTRAS}}
+
+
+def _outside(extra: Extra) -> pl.Expr:
+    """Rows whose value of an optional number is given and not allowed (as
+    :meth:`peerreview.fields.Extra.valid` says)."""
+    import polars as pl
+
+    value = pl.col(extra.name)
+    if extra.open_ends:
+        allowed = (value > extra.low) & (value < extra.high)
+    else:
+        allowed = (value >= extra.low) & (value <= extra.high)
+    return value.is_not_null() & ~allowed
+
+
+# What the readers hand on: every table column, the line and whether it was off scale.
+_KEPT = ("item", "reviewer", "first", "second", "winner", "model", "score", "low", "high",
+         "raw", *(f.name for f in TABLE_EXTRAS), "_line", "off")
 
 
 def load_judgments(paths: list[str | Path] | list[str] | list[Path],
@@ -76,7 +95,7 @@ def load_judgments(paths: list[str | Path] | list[str] | list[Path],
             frame = _fast(path, off_scale)
         except _Unsure:
             frame = _exact(path, off_scale)
-        frames.append(frame.with_columns(pl.lit(k, pl.Int64).alias("_file")))
+        frames.append(frame.select(_KEPT).with_columns(pl.lit(k, pl.Int64).alias("_file")))
     rows = pl.concat(frames, how="vertical")
     if rows["off"].any():
         off.update(rows.filter(pl.col("off"))["reviewer"].to_list())
@@ -120,10 +139,10 @@ def _fast(path: Path, rule: OffScale) -> pl.DataFrame:
     bad |= pairwise & (c("first").is_null() | c("second").is_null() | (c("first") == c("second"))
                        | (c("winner").is_not_null() & ~c("winner").is_in(_WINNERS)))
     bad |= pointwise & (c("scale").list.len().fill_null(0) != 2)
-    bad |= c("confidence").is_not_null() & ~c("confidence").is_between(0, 1)
-    bad |= c("strength").is_not_null() & (c("strength") < 1)
-    bad |= c("weight").is_not_null() & ~((c("weight") > 0) & (c("weight") < 1e12))
-    bad |= pointwise & (c("confidence").is_not_null() | c("strength").is_not_null())
+    for extra in EXTRAS:
+        bad |= _outside(extra)
+        if extra.in_table:  # given on a pointwise row: the exact reader decides
+            bad |= pointwise & c(extra.name).is_not_null()
     for name in _IDS:  # text, not a list or an object
         bad |= (c(name) == "") | c(name).str.starts_with("[") | c(name).str.starts_with("{")
     looks_bare = pl.any_horizontal(c(name).str.contains(_BARE) for name in _IDS)
@@ -187,16 +206,16 @@ def _exact(path: Path, rule: OffScale) -> pl.DataFrame:
     fast path's columns."""
     import polars as pl
 
-    rows: dict[str, list[Any]] = {name: [] for name in (
-        "item", "reviewer", "first", "second", "winner", "model", "score", "low", "high",
-        "raw", "confidence", "_line", "off")}
+    rows: dict[str, list[Any]] = {name: [] for name in _KEPT}
     for line, j, outside in read_judgment_lines(path, rule):
         if isinstance(j, PairwiseJudgment):
             values: tuple[Any, ...] = (j.item, j.reviewer, j.first, j.second, j.winner, None,
-                                       None, None, None, j.raw, j.confidence, line, outside)
+                                       None, None, None, j.raw,
+                                       *(getattr(j, f.name) for f in TABLE_EXTRAS),
+                                       line, outside)
         else:
             values = (j.item, j.reviewer, None, None, None, j.model, j.score, j.scale[0],
-                      j.scale[1], j.raw, None, line, outside)
+                      j.scale[1], j.raw, *(None for _ in TABLE_EXTRAS), line, outside)
         for name, value in zip(rows, values, strict=True):
             rows[name].append(value)
     if not rows["_line"]:
@@ -226,7 +245,8 @@ def _table(pairwise: pl.DataFrame, pointwise: pl.DataFrame) -> JudgmentTable:
     return assemble_table(TableParts(
         items=items, models=models, reviewers=reviewers, p_item=p_item, p_reviewer=p_rev,
         first=first, second=second, winner_code=code,
-        confidence=pairwise["confidence"].fill_null(np.nan).to_numpy(),
+        extras={f.name: pairwise[f.name].cast(pl.Float64).fill_null(f.missing).to_numpy()
+                for f in TABLE_EXTRAS},
         p_raw=_objects(pairwise["raw"]), s_item=s_item, s_reviewer=s_rev, model=model,
         score=pointwise["score"].fill_null(np.nan).to_numpy(),
         low=pointwise["low"].to_numpy(), high=pointwise["high"].to_numpy(),

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from peerreview.errors import InputError
+from peerreview.fields import EXTRAS, describe
 
 Winner = Literal["first", "second", "tie"]
 WINNERS: tuple[str, ...] = ("first", "second", "tie")
@@ -83,6 +84,7 @@ class PairwiseJudgment:
     confidence: float | None = None  # the probability the reviewer put on its verdict
     strength: int | None = None  # 2: a strong verdict (arena-hard's >>); None: plain
     weight: float | None = None  # gold only: 1 / the label's selection probability
+    p_first: float | None = None  # the reviewer's probability that ``first`` is better
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +146,10 @@ def _text(obj: dict[str, Any], key: str, path: Path, line: int, *, optional: boo
         raise InputError("missing (expected a string)", path, line, key)
     value = obj[key]
     if not isinstance(value, str):
-        raise InputError(f"expected a string, got {_describe(value)}", path, line, key)
+        raise InputError(f"expected a string, got {describe(value)}", path, line, key)
     if not optional and not value:
         raise InputError("must not be empty", path, line, key)
     return value
-
-
-def _describe(value: Any) -> str:
-    text = orjson.dumps(value).decode()
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{type(value).__name__} {text}"
 
 
 def _number(value: Any) -> bool:
@@ -169,7 +164,7 @@ def _scale(obj: dict[str, Any], path: Path, line: int) -> tuple[float, float]:
         or not all(_number(v) and math.isfinite(v) for v in scale)
         or not scale[0] < scale[1]
     ):
-        got = "missing" if scale is None else f"got {_describe(scale)}"
+        got = "missing" if scale is None else f"got {describe(scale)}"
         raise InputError(f"expected [low, high] with low < high, {got}", path, line, "scale")
     return (float(scale[0]), float(scale[1]))
 
@@ -195,12 +190,11 @@ def parse_judgment(obj: dict[str, Any], path: Path, line: int,
         winner = obj["winner"]
         if winner is not None and winner not in WINNERS:
             raise InputError(
-                f'expected "first", "second", "tie" or null, got {_describe(winner)}',
+                f'expected "first", "second", "tie" or null, got {describe(winner)}',
                 path, line, "winner",
             )
-        return PairwiseJudgment(item, reviewer, first, second, winner, raw,
-                                _confidence(obj, path, line), _strength(obj, path, line),
-                                _weight(obj, path, line))
+        extras: dict[str, Any] = {f.name: f.read(obj, path, line) for f in EXTRAS}
+        return PairwiseJudgment(item, reviewer, first, second, winner, raw, **extras)
     if "model" in obj:
         model = _text(obj, "model", path, line)
         scale = _scale(obj, path, line)
@@ -209,7 +203,7 @@ def parse_judgment(obj: dict[str, Any], path: Path, line: int,
         score = obj["score"]
         if score is not None:
             if not _number(score) or not math.isfinite(score):
-                raise InputError(f"expected a number or null, got {_describe(score)}",
+                raise InputError(f"expected a number or null, got {describe(score)}",
                                  path, line, "score")
             try:
                 score = off_scale_score(float(score), scale, off_scale)
@@ -327,7 +321,7 @@ def read_items(path: str | Path) -> list[Item]:
         seen[item_id] = line
         meta = obj.get("meta") or {}
         if not isinstance(meta, dict):
-            raise InputError(f"expected an object, got {_describe(meta)}", path, line, "meta")
+            raise InputError(f"expected an object, got {describe(meta)}", path, line, "meta")
         items.append(Item(item_id, _text(obj, "input", path, line),
                           _text(obj, "reference", path, line, optional=True), meta))
     if not items:
@@ -354,36 +348,6 @@ def read_submissions(path: str | Path) -> list[Submission]:
     return submissions
 
 
-def _strength(obj: dict[str, Any], path: Path, line: int) -> int | None:
-    value = obj.get("strength")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"expected a whole number >= 1, got {_describe(value)}", path, line,
-                         "strength")
-    return value
-
-
-def _confidence(obj: dict[str, Any], path: Path, line: int) -> float | None:
-    value = obj.get("confidence")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise InputError(f"expected a probability between 0 and 1, got {_describe(value)}",
-                         path, line, "confidence")
-    return float(value)
-
-
-def _weight(obj: dict[str, Any], path: Path, line: int) -> float | None:
-    value = obj.get("weight")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e12:
-        raise InputError(f"expected a positive number (1 / selection probability), got "
-                         f"{_describe(value)}", path, line, "weight")
-    return float(value)
-
-
 def judgment_to_dict(judgment: Judgment) -> dict[str, Any]:
     """The contract's JSON object for a judgment."""
     if isinstance(judgment, PairwiseJudgment):
@@ -398,12 +362,11 @@ def judgment_to_dict(judgment: Judgment) -> dict[str, Any]:
                "score": score, "scale": [_compact(v) for v in judgment.scale]}
     if judgment.raw is not None:
         out["raw"] = judgment.raw
-    if isinstance(judgment, PairwiseJudgment) and judgment.confidence is not None:
-        out["confidence"] = round(judgment.confidence, 6)
-    if isinstance(judgment, PairwiseJudgment) and judgment.strength is not None:
-        out["strength"] = judgment.strength
-    if isinstance(judgment, PairwiseJudgment) and judgment.weight is not None:
-        out["weight"] = round(judgment.weight, 6)
+    if isinstance(judgment, PairwiseJudgment):
+        for extra in EXTRAS:
+            value = getattr(judgment, extra.name)
+            if value is not None:
+                out[extra.name] = extra.written(value)
     return out
 
 

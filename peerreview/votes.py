@@ -7,16 +7,22 @@ contract's verdicts are keyed that way).
 A *vote* on the unordered pair {a, b} is seen from a: +1 prefers a, -1 prefers b,
 0 is a tie or an abstention (METHOD.md). Each pairwise judgment is one vote; a
 pointwise reviewer casts one vote per pair of models it scored on an item, the
-sign of the score difference.
+sign of the score difference. What a vote counts in the chair beyond that (a strong
+verdict N times, a soft verdict by its probability) is decided once, here, by
+:func:`vote_worth`.
+
+The optional numbers of a pairwise judgment (:data:`peerreview.fields.TABLE_EXTRAS`)
+are columns of :class:`Votes` by the same names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
+from peerreview.fields import TABLE_EXTRAS
 from peerreview.records import Judgment, PairwiseJudgment, PointwiseJudgment
 
 IntArray = npt.NDArray[np.int64]
@@ -39,6 +45,8 @@ class Votes:
     abstain: BoolArray
     a_first: IntArray  # 1 a shown first, 0 b shown first, NO_ORDER from scores
     confidence: FloatArray  # the probability the reviewer put on its verdict; NaN: none
+    strength: FloatArray  # 2: a strong verdict (arena-hard's >>); 1: plain
+    p_first: FloatArray  # the reviewer's P(the one shown first is better); NaN: none
     raw: ObjectArray  # the reviewer's answer (str) or None
 
     def __len__(self) -> int:
@@ -113,9 +121,7 @@ class JudgmentTable:
         p, s = self.pairwise, self.scores
         return JudgmentTable(
             self.items, [m for m, u in zip(self.models, used, strict=True) if u], self.reviewers,
-            Votes(p.item, p.reviewer, new[p.a], new[p.b], p.vote, p.abstain, p.a_first,
-                  p.confidence, p.raw),
-            Scores(s.item, s.reviewer, new[s.model], s.score, s.low, s.high, s.raw))
+            replace(p, a=new[p.a], b=new[p.b]), replace(s, model=new[s.model]))
 
     def for_reviewers(self, keep: BoolArray) -> JudgmentTable:
         """The same table with only the judgments of reviewers where ``keep`` is true."""
@@ -130,6 +136,10 @@ class JudgmentTable:
                              self.scores.take(keep[self.scores.item]))
 
 
+def _extra_lists() -> dict[str, list[float | None]]:
+    return {extra.name: [] for extra in TABLE_EXTRAS}
+
+
 @dataclass(slots=True)
 class PairwiseColumns:
     """Pairwise judgments as parallel lists, in reading order."""
@@ -139,7 +149,7 @@ class PairwiseColumns:
     first: list[str] = field(default_factory=list)
     second: list[str] = field(default_factory=list)
     winner: list[str | None] = field(default_factory=list)
-    confidence: list[float | None] = field(default_factory=list)
+    extras: dict[str, list[float | None]] = field(default_factory=_extra_lists)
     raw: list[str | None] = field(default_factory=list)
 
 
@@ -179,7 +189,7 @@ class TableParts:
     first: IntArray  # the model shown first
     second: IntArray
     winner_code: IntArray  # 1 first, -1 second, 0 tie, 2 abstention
-    confidence: FloatArray
+    extras: dict[str, FloatArray]  # each of TABLE_EXTRAS, its ``missing`` value for none
     p_raw: ObjectArray
     s_item: IntArray  # pointwise rows
     s_reviewer: IntArray
@@ -197,7 +207,8 @@ def assemble_table(t: TableParts) -> JudgmentTable:
     a_first = (t.first < t.second).astype(np.int64)
     votes = Votes(item=t.p_item, reviewer=t.p_reviewer, a=np.minimum(t.first, t.second),
                   b=np.maximum(t.first, t.second), vote=np.where(a_first == 1, winner, -winner),
-                  abstain=abstain, a_first=a_first, confidence=t.confidence, raw=t.p_raw)
+                  abstain=abstain, a_first=a_first, raw=t.p_raw,
+                  **{extra.name: t.extras[extra.name] for extra in TABLE_EXTRAS})
     scores = Scores(item=t.s_item, reviewer=t.s_reviewer, model=t.model, score=t.score,
                     low=t.low, high=t.high, raw=t.s_raw)
     return JudgmentTable(t.items, t.models, t.reviewers, votes, scores)
@@ -214,17 +225,19 @@ def table_from_columns(p: PairwiseColumns, s: PointwiseColumns) -> JudgmentTable
         items=items, models=models, reviewers=reviewers, p_item=item_ix[:n],
         p_reviewer=reviewer_ix[:n], first=model_ix[:n], second=model_ix[n:2 * n],
         winner_code=np.fromiter(map(_WINNER_CODE.__getitem__, p.winner), np.int64, n),
-        confidence=_floats(p.confidence), p_raw=_objects(p.raw), s_item=item_ix[n:],
+        extras={extra.name: _floats(p.extras[extra.name], extra.missing)
+                for extra in TABLE_EXTRAS},
+        p_raw=_objects(p.raw), s_item=item_ix[n:],
         s_reviewer=reviewer_ix[n:], model=model_ix[2 * n:], score=_floats(s.score),
         low=np.asarray(s.low, np.float64).reshape(m),
         high=np.asarray(s.high, np.float64).reshape(m), s_raw=_objects(s.raw)))
 
 
-def _floats(values: list[float | None]) -> FloatArray:
-    """Numbers with None as NaN."""
+def _floats(values: list[float | None], missing: float = np.nan) -> FloatArray:
+    """Numbers with None as ``missing``."""
     if not values or set(values) == {None}:
-        return np.full(len(values), np.nan)
-    return np.fromiter((np.nan if x is None else x for x in values), np.float64, len(values))
+        return np.full(len(values), missing)
+    return np.fromiter((missing if x is None else x for x in values), np.float64, len(values))
 
 
 def _objects(values: list[str | None]) -> ObjectArray:
@@ -243,7 +256,8 @@ def build_table(judgments: list[Judgment]) -> JudgmentTable:
             p.first.append(j.first)
             p.second.append(j.second)
             p.winner.append(j.winner)
-            p.confidence.append(j.confidence)
+            for name, column in p.extras.items():
+                column.append(getattr(j, name))
             p.raw.append(j.raw)
         else:
             assert isinstance(j, PointwiseJudgment)
@@ -287,15 +301,59 @@ def score_votes(scores: Scores) -> Votes:
     diff = s.score[ia] - s.score[ib]
     missing = np.isnan(diff)
     vote = np.where(missing, 0, np.sign(np.nan_to_num(diff))).astype(np.int64)
-    return Votes(s.item[ia], s.reviewer[ia], s.model[ia], s.model[ib], vote, missing,
-                 np.full(ia.size, NO_ORDER, np.int64), np.full(ia.size, np.nan),
-                 np.full(ia.size, None, dtype=object))
+    return Votes(item=s.item[ia], reviewer=s.reviewer[ia], a=s.model[ia], b=s.model[ib],
+                 vote=vote, abstain=missing, a_first=np.full(ia.size, NO_ORDER, np.int64),
+                 raw=np.full(ia.size, None, dtype=object), **_no_extras(ia.size))
+
+
+def _no_extras(n: int) -> dict[str, FloatArray]:
+    """The optional columns of ``n`` votes that carry none (scores' votes)."""
+    return {extra.name: np.full(n, extra.missing) for extra in TABLE_EXTRAS}
 
 
 def _no_votes() -> Votes:
     empty = np.zeros(0, np.int64)
-    return Votes(empty, empty, empty, empty, empty, np.zeros(0, np.bool_), empty,
-                 np.zeros(0), np.empty(0, dtype=object))
+    return Votes(item=empty, reviewer=empty, a=empty, b=empty, vote=empty,
+                 abstain=np.zeros(0, np.bool_), a_first=empty, raw=np.empty(0, dtype=object),
+                 **_no_extras(0))
+
+
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """What a vote counts in the chair, beyond PRE's one judgment, one vote.
+
+    Args:
+        strength: how many times a strong verdict (``strength`` >= 2, arena-hard's
+            ``>>``) counts, as arena-hard's ``--weight`` (default 3); 1 ignores strength.
+        soft: a judgment with ``p_first`` counts 2 p_first - 1 toward the one shown
+            first (P(first) - P(second)) instead of +-1; one without counts its vote.
+    """
+
+    strength: int = 3
+    soft: bool = False
+
+
+@dataclass(slots=True)
+class VoteWorth:
+    """Per vote: its value for a (in [-1, 1]) and how many times it counts."""
+
+    value: FloatArray
+    count: FloatArray
+
+
+def vote_worth(votes: Votes, counting: Counting | None = None) -> VoteWorth:
+    """What every vote counts, for every chair: the vote (or with ``soft`` its
+    probability seen from a), counted ``strength`` times where the verdict is strong.
+    Judgments without strength or p_first (every recorded set of PRE) count +-1, once.
+    """
+    counting = counting or Counting()
+    value = votes.vote.astype(np.float64)
+    if counting.soft:
+        known = ~np.isnan(votes.p_first) & ~votes.abstain & (votes.a_first >= 0)
+        toward_first = 2.0 * votes.p_first[known] - 1.0
+        value[known] = np.where(votes.a_first[known] == 1, toward_first, -toward_first)
+    count = np.where(votes.strength >= 2, float(counting.strength), 1.0)
+    return VoteWorth(value, count)
 
 
 def pair_key(item: IntArray, a: IntArray, b: IntArray, n_models: int) -> IntArray:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from peerreview.errors import InputError
+from peerreview.fields import TABLE_EXTRAS
 from peerreview.reading import load_judgments
 from peerreview.records import OffScale, read_judgments
 from peerreview.votes import JudgmentTable, build_table
@@ -41,6 +42,16 @@ BAD_LINES = [
      '"weight": -1}', "weight"),
     ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
      '"weight": "2"}', "weight"),
+    ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
+     '"p_first": 1.5}', "p_first"),
+    ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
+     '"p_first": "0.7"}', "p_first"),
+    ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
+     '"p_first": -0.5}', "p_first"),
+    ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
+     '"strength": 2.5}', "strength"),
+    ('{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "tie", '
+     '"strength": true}', "strength"),
     ('{"item": "t1", "reviewer"', None),
     ("[1, 2]", None),
 ]
@@ -50,7 +61,9 @@ def same_table(x: JudgmentTable, y: JudgmentTable) -> None:
     assert (x.items, x.models, x.reviewers) == (y.items, y.models, y.reviewers)
     for name in ("item", "reviewer", "a", "b", "vote", "abstain", "a_first"):
         assert np.array_equal(getattr(x.pairwise, name), getattr(y.pairwise, name)), name
-    assert np.array_equal(x.pairwise.confidence, y.pairwise.confidence, equal_nan=True)
+    for extra in TABLE_EXTRAS:
+        assert np.array_equal(getattr(x.pairwise, extra.name), getattr(y.pairwise, extra.name),
+                              equal_nan=True), extra.name
     assert x.pairwise.raw.tolist() == y.pairwise.raw.tolist()
     for name in ("item", "reviewer", "model", "low", "high"):
         assert np.array_equal(getattr(x.scores, name), getattr(y.scores, name)), name
@@ -115,3 +128,31 @@ def test_the_off_scale_rule_is_the_same(tmp_path: Path, rule: OffScale) -> None:
 def test_numeric_looking_ids_in_quotes_are_read_as_given(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "j.jsonl", [pw("17", "3", "true", "-1", "first")])
     assert load_judgments([path]).table.items == ["17"]
+
+
+def test_optional_numbers_read_the_same_both_ways(tmp_path: Path) -> None:
+    rows = [{**pw("t1", "r", "A", "B", "first"), "p_first": 0.8, "strength": 2},
+            {**pw("t1", "r", "B", "A", "first"), "p_first": 0.375, "confidence": 0.9},
+            pw("t1", "r2", "A", "B", "second"),
+            {**pw("t2", "r", "A", "B", None), "p_first": 0.5, "weight": 2.0}]
+    path = write_jsonl(tmp_path / "j.jsonl", rows)
+    fast = load_judgments([path]).table
+    same_table(fast, build_table(read_judgments(path).judgments))
+    # rows in reading order; votes seen from A (the first model by name)
+    assert fast.pairwise.p_first.tolist()[:2] == [0.8, 0.375]
+    assert fast.pairwise.strength.tolist() == [2.0, 1.0, 1.0, 1.0]
+    assert np.isnan(fast.pairwise.p_first[2])
+
+
+def test_files_read_fast_and_exactly_are_read_together(tmp_path: Path) -> None:
+    """One file the fast path takes and one it leaves to the exact reader (a pointwise
+    row carrying a confidence): their rows are joined (the columns used to differ, and
+    polars refused to join them)."""
+    fast_file = write_jsonl(tmp_path / "a.jsonl", [pw("t1", "r", "A", "B", "first")])
+    exact_file = write_jsonl(tmp_path / "b.jsonl", [
+        {**pw("t1", "r2", "A", "B", "second"), "p_first": 0.25},
+        {**pt("t2", "r2", "A", 3), "confidence": 0.5}])
+    loaded = load_judgments([fast_file, exact_file]).table
+    same_table(loaded, build_table(read_judgments([fast_file, exact_file]).judgments))
+    assert loaded.reviewers == ["r", "r2"]
+    assert np.isnan(loaded.pairwise.p_first[0]) and loaded.pairwise.p_first[1] == 0.25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from peerreview.errors import InputError
@@ -126,3 +127,58 @@ def test_off_scale_error_names_file_line_and_field(tmp_path: Path) -> None:
     err = info.value
     assert (err.path, err.line, err.field) == (str(path), 1, "score")
     assert "0 is outside the scale [1, 5]" in err.message
+
+
+PF = '{"item": "t1", "reviewer": "r", "first": "A", "second": "B", "winner": "first"'
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ('"p_first": 1.5', "expected a probability between 0 and 1 (that the submission shown "
+                       "first is better), got float 1.5"),
+    ('"p_first": "0.7"', 'got str "0.7"'),
+    ('"p_first": true', "got bool true"),
+    ('"p_first": -0.1', "got float -0.1"),
+    ('"strength": 2.5', "expected a whole number >= 1, got float 2.5"),
+    ('"weight": 0', "expected a positive number (1 / selection probability), got int 0"),
+])
+def test_a_bad_optional_number_names_file_line_and_field(tmp_path: Path, extra: str,
+                                                          words: str) -> None:
+    err = error_for(tmp_path, GOOD + PF + ", " + extra + "}\n")
+    name = extra.split('"')[1]
+    assert (err.line, err.field) == (2, name)
+    assert words in str(err)
+
+
+def test_p_first_is_read_and_written_back() -> None:
+    from peerreview.records import judgment_to_dict, parse_judgment
+
+    obj = {**pw("t1", "r", "A", "B", "first"), "p_first": 0.7312345678, "strength": 2}
+    j = parse_judgment(obj, Path("x"), 1)
+    assert isinstance(j, PairwiseJudgment)
+    assert (j.p_first, j.strength, j.confidence, j.weight) == (0.7312345678, 2, None, None)
+    assert judgment_to_dict(j) == {**pw("t1", "r", "A", "B", "first"), "strength": 2,
+                                   "p_first": 0.731235}
+    assert parse_judgment({**obj, "p_first": 1}, Path("x"), 1).p_first == 1.0  # type: ignore[union-attr]
+
+
+def test_every_optional_number_is_read_written_and_in_the_table() -> None:
+    """The field table drives all four places: a field in EXTRAS is read by the exact
+    reader, written back by the writer, and (unless gold-only) a column of the votes."""
+    from peerreview.fields import EXTRAS
+    from peerreview.records import judgment_to_dict, parse_judgment
+    from peerreview.votes import Votes, build_table
+
+    values = {"confidence": 0.8, "strength": 2, "weight": 4.0, "p_first": 0.25}
+    assert {f.name for f in EXTRAS} == set(values)
+    obj = {**pw("t1", "r", "B", "A", "second"), **values}
+    j = parse_judgment(obj, Path("x"), 1)
+    assert judgment_to_dict(j) == obj
+    votes = build_table([j]).pairwise
+    for extra in EXTRAS:
+        if extra.in_table:
+            assert getattr(votes, extra.name).tolist() == [values[extra.name]], extra.name
+        else:
+            assert extra.name not in Votes.__slots__
+    missing = build_table([parse_judgment(pw("t1", "r", "B", "A", "second"), Path("x"), 1)])
+    assert missing.pairwise.strength.tolist() == [1.0]
+    assert np.isnan(missing.pairwise.p_first).all() and np.isnan(missing.pairwise.confidence).all()

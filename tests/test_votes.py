@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from peerreview.records import parse_judgment
 from peerreview.votes import build_table, find_keys
@@ -31,3 +32,23 @@ def test_scores_vote_by_their_order_and_missing_abstains() -> None:
            zip(v.a, v.b, v.vote, v.abstain, strict=True)}
     assert got == {(0, 1): (1, False), (0, 2): (0, True), (0, 3): (0, False),
                    (1, 2): (0, True), (1, 3): (-1, False), (2, 3): (0, True)}
+
+
+def test_vote_worth_by_hand() -> None:
+    """Seen from a (A, first by name): a strong A>>B counts N times; a soft vote is
+    2 p_first - 1 toward the one shown first; no p_first, or an abstention, stays hard."""
+    from peerreview.records import PairwiseJudgment
+    from peerreview.votes import Counting, vote_worth
+
+    table = build_table([
+        PairwiseJudgment("t1", "r", "A", "B", "first", strength=2, p_first=0.9),  # A shown 1st
+        PairwiseJudgment("t1", "r", "B", "A", "first", p_first=0.75),  # B shown first, wins
+        PairwiseJudgment("t2", "r", "B", "A", "second"),  # no p_first: A wins, +1
+        PairwiseJudgment("t3", "r", "A", "B", None, p_first=0.9)])  # an abstention: 0
+    v = table.pairwise
+    hard = vote_worth(v)
+    assert hard.value.tolist() == [1.0, -1.0, 1.0, 0.0]
+    assert hard.count.tolist() == [3.0, 1.0, 1.0, 1.0]  # arena-hard's default weight 3
+    soft = vote_worth(v, Counting(strength=1, soft=True))
+    assert soft.value.tolist() == pytest.approx([0.8, -0.5, 1.0, 0.0])
+    assert soft.count.tolist() == [1.0, 1.0, 1.0, 1.0]
