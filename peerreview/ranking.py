@@ -51,7 +51,7 @@ from peerreview.records import (
 )
 from peerreview.schedule import Schedule, cascade_order, select, separated
 from peerreview.study import Study, load_study, study_of
-from peerreview.votes import FloatArray, JudgmentTable
+from peerreview.votes import Counting, FloatArray, JudgmentTable
 
 
 @dataclass(slots=True)
@@ -74,6 +74,13 @@ class RankOptions:
     budget: int | None = None  # at most this many judgments (schedules other than full too)
     off_scale: OffScale = OffScale.KEEP  # scores outside their scale, when reading files
     baseline: str | None = None  # use only pairs with this model (alpaca_eval's design)
+    strength: int = 3  # a strong verdict (arena-hard's >>) counts this many times
+    soft: bool = False  # judgments with p_first vote by their probability
+
+    @property
+    def counting(self) -> Counting:
+        """What a vote counts in every chair (see :func:`peerreview.votes.vote_worth`)."""
+        return Counting(strength=self.strength, soft=self.soft)
 
 
 @dataclass(slots=True)
@@ -147,6 +154,9 @@ def _check_options(opts: RankOptions) -> None:
                          f"{', '.join(LATENT_MODELS)}")
     if opts.method is not None and opts.method not in METHODS:
         raise InputError(f"unknown method {opts.method!r}; choose from {', '.join(METHODS)}")
+    if isinstance(opts.strength, bool) or not isinstance(opts.strength, int) \
+            or opts.strength < 1:
+        raise InputError(f"--strength must be a whole number >= 1, got {opts.strength!r}")
 
 
 def rank(
@@ -219,7 +229,8 @@ def rank(
         table = against_baseline(table, opts.baseline)
     used_table, first_share = _scheduled(table, exam, weights, chair, opts, notes)
     evidence = gather_evidence(used_table, weights, by_mean=chair.by_mean,
-                               normalize=opts.normalize, first_share=first_share)
+                               normalize=opts.normalize, first_share=first_share,
+                               counting=opts.counting)
     board = leaderboard(chair, evidence, n_boot=opts.bootstrap, seed=opts.seed)
 
     agreement = None
@@ -231,7 +242,7 @@ def rank(
         if opts.per_reviewer:
             for r, name in enumerate(table.reviewers):
                 ev = reviewer_evidence(table, r, by_mean=chair.by_mean,
-                                       normalize=opts.normalize)
+                                       normalize=opts.normalize, counting=opts.counting)
                 singles.append(ReviewerAgreement(
                     name, measure_agreement(ev, chair.scores(ev), gold_labels)))
 
@@ -259,7 +270,7 @@ def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray
         notes.append("one-order saves nothing here: these judgments have no display order")
 
     settled = settled_by(dict(zip(table.reviewers, weights.tolist(), strict=True)), chair,
-                         opts.seed)
+                         opts.seed, opts.counting)
     used = select(table, opts.schedule, order, seed=opts.seed, budget=opts.budget,
                   settled=settled)
     if opts.schedule is not Schedule.ONE_ORDER:
@@ -288,14 +299,14 @@ def against_baseline(table: JudgmentTable, baseline: str) -> JudgmentTable:
     return table.subset((p.a == b) | (p.b == b), np.ones(len(table.scores), np.bool_))
 
 
-def settled_by(weights: dict[str, float], chair: Chair,
-               seed: int) -> Callable[[JudgmentTable], bool]:
+def settled_by(weights: dict[str, float], chair: Chair, seed: int,
+               counting: Counting | None = None) -> Callable[[JudgmentTable], bool]:
     """The adaptive schedule's stopping rule, for recorded and live runs alike: whether
     the bootstrap rank intervals of adjacent models, from the judgments so far under
-    these reviewer weights, separate."""
+    these reviewer weights (and ``counting``), separate."""
     def settled(so_far: JudgmentTable) -> bool:
         w = np.array([weights.get(r, 0.0) for r in so_far.reviewers])
-        evidence = gather_evidence(so_far, w, by_mean=chair.by_mean)
+        evidence = gather_evidence(so_far, w, by_mean=chair.by_mean, counting=counting)
         return separated(leaderboard(chair, evidence, n_boot=200, seed=seed))
     return settled
 

@@ -4,6 +4,9 @@ The chair first turns the qualified reviewers' weighted judgments into a *verdic
 for every item and every unordered pair judged on it (a margin: > 0 a better, < 0 b
 better, 0 a tie), then ranks the models. Verdicts follow PRE: a weighted vote over
 both orders, or for the ``mean`` method the difference of weighted mean item scores.
+What each vote counts (a strong verdict N times, a soft one by its probability) comes
+from :func:`peerreview.votes.vote_worth`, gathered once into :class:`Evidence`, so
+that every chair counts the same.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from peerreview.votes import FloatArray, IntArray, JudgmentTable, Scores, Votes, pair_key
+from peerreview.votes import (
+    Counting,
+    FloatArray,
+    IntArray,
+    JudgmentTable,
+    Scores,
+    Votes,
+    pair_key,
+    vote_worth,
+)
 
 
 @dataclass(slots=True)
@@ -30,39 +42,40 @@ class Verdicts:
         return int(self.item.size)
 
 
-def debiased_votes(votes: Votes, first_share: FloatArray) -> FloatArray:
+def debiased_votes(votes: Votes, first_share: FloatArray,
+                   value: FloatArray | None = None) -> FloatArray:
     """Votes with each reviewer's first-position bias removed: a decided vote shown in
-    one order counts 2 (won - q_r) for the first shown, where q_r is the share of wins
-    r gives the first shown when neither is better. Unbiased (q = 1/2): +-1 as before;
-    a reviewer that always picks the first shown (q = 1): no evidence."""
-    value = votes.vote.astype(np.float64)
-    ordered = (votes.a_first >= 0) & (votes.vote != 0) & ~votes.abstain
+    one order counts 2 (won - q_r) for the first shown, where won is 1 or 0 (a soft
+    vote: the reviewer's probability that the first is better) and q_r is the share of
+    wins r gives the first shown when neither is better. Unbiased (q = 1/2): +-1 as
+    before; a reviewer that always picks the first shown (q = 1): no evidence.
+
+    Args:
+        votes: the votes.
+        first_share: q_r per reviewer.
+        value: each vote's value for a before debiasing (default the vote, +-1 or 0).
+    """
+    value = votes.vote.astype(np.float64) if value is None else value.copy()
+    ordered = (votes.a_first >= 0) & (value != 0) & ~votes.abstain
     a_shown_first = votes.a_first[ordered] == 1
-    first_won = (votes.vote[ordered] > 0) == a_shown_first
+    first_won = (1.0 + np.where(a_shown_first, value[ordered], -value[ordered])) / 2.0
     toward_first = 2.0 * (first_won - first_share[votes.reviewer[ordered]])
     value[ordered] = np.where(a_shown_first, toward_first, -toward_first)
     return value
 
 
-def vote_values(votes: Votes, first_share: FloatArray | None = None) -> FloatArray:
-    """What each vote counts for a: +1, -1 or 0, or with ``first_share`` (per reviewer)
-    its position-debiased value (:func:`debiased_votes`)."""
-    if first_share is None:
-        return votes.vote.astype(np.float64)
-    return debiased_votes(votes, first_share)
-
-
 def vote_verdicts(votes: Votes, value: FloatArray, weights: FloatArray,
-                  n_models: int) -> Verdicts:
+                  n_models: int, count: FloatArray | None = None) -> Verdicts:
     """margin(t, a, b) = sum over reviewers of w_r times the sum of r's votes on {a, b}
-    at t (both orders), each vote counting ``value``. A pair whose every vote was an
-    abstention has margin 0."""
+    at t (both orders), each vote counting ``value``, ``count`` times (default once).
+    A pair whose every vote was an abstention has margin 0."""
     if not len(votes):
         empty = np.zeros(0, np.int64)
         return Verdicts(empty, empty, empty, np.zeros(0, np.float64))
     keys = pair_key(votes.item, votes.a, votes.b, n_models)
     uniq, inverse = np.unique(keys, return_inverse=True)
-    margin = np.bincount(inverse, weights[votes.reviewer] * value,
+    counted = value if count is None else value * count
+    margin = np.bincount(inverse, weights[votes.reviewer] * counted,
                          minlength=uniq.size).astype(np.float64)
     item, rest = np.divmod(uniq, n_models * n_models)
     a, b = np.divmod(rest, n_models)
@@ -124,15 +137,16 @@ def verdict_outcomes(verdicts: Verdicts, n_items: int, n_models: int) -> tuple[F
 @dataclass(slots=True)
 class Evidence:
     """What every chair works from, gathered once (arena-rank's ``PairDataset``): the
-    qualified reviewers' judgments and weights, each vote's value (position-debiased
-    where the schedule asks it), and the verdicts."""
+    qualified reviewers' judgments and weights, each vote's value (soft, and
+    position-debiased where the schedule asks it) and count, and the verdicts."""
 
     table: JudgmentTable
     weights: FloatArray  # per reviewer, sums to 1 over the qualified, 0 elsewhere
     votes: Votes
-    value: FloatArray  # per vote: what it counts for a (+1, -1, 0, or debiased)
+    value: FloatArray  # per vote: what it counts for a (+1, -1, 0, soft or debiased)
     verdicts: Verdicts
     item_scores: FloatArray  # (items x models); NaN where the model has no verdict
+    count: FloatArray | None = None  # per vote: times it counts (strength); None: once
 
     @property
     def n_items(self) -> int:
@@ -144,42 +158,51 @@ class Evidence:
 
     def row_weights(self, item_weights: FloatArray | None = None) -> FloatArray:
         """Each vote's weight, scaled so that the mean qualified reviewer weighs 1,
-        times its item's weight (bootstrap counts)."""
+        times the times it counts (a strong verdict's strength) and its item's weight
+        (bootstrap counts)."""
         qualified = max(int(np.count_nonzero(self.weights)), 1)
         w = self.weights[self.votes.reviewer] * qualified
+        if self.count is not None:
+            w = w * self.count
         if item_weights is not None:
             w = w * item_weights[self.votes.item]
         return w
 
 
 def gather_evidence(table: JudgmentTable, weights: FloatArray, *, by_mean: bool,
-                    normalize: bool = False, first_share: FloatArray | None = None) -> Evidence:
+                    normalize: bool = False, first_share: FloatArray | None = None,
+                    counting: Counting | None = None) -> Evidence:
     """Restrict the table to reviewers with weight > 0 and decide every item pair
-    (with ``first_share``, from position-debiased votes)."""
+    (with ``first_share``, from position-debiased votes; ``counting`` says what a
+    strong and a soft verdict count, default :class:`~peerreview.votes.Counting`)."""
     keep = weights > 0
     table = table.for_reviewers(keep)
     votes = table.votes()
     n_items, n_models = len(table.items), len(table.models)
-    value = vote_values(votes, first_share)
+    worth = vote_worth(votes, counting)
+    value = worth.value if first_share is None else debiased_votes(votes, first_share,
+                                                                   worth.value)
+    counted = worth.count if (worth.count != 1.0).any() else None  # PRE's: once each
     if by_mean:
         item_scores = mean_item_scores(table.scores, weights, n_items, n_models,
                                        normalize=normalize)
         verdicts = score_verdicts(item_scores)
     else:
-        verdicts = vote_verdicts(votes, value, weights, n_models)
+        verdicts = vote_verdicts(votes, value, weights, n_models, counted)
         won, played = verdict_outcomes(verdicts, n_items, n_models)
         with np.errstate(invalid="ignore", divide="ignore"):
             item_scores = np.where(played > 0, won / np.where(played > 0, played, 1), np.nan)
-    return Evidence(table, weights, votes, value, verdicts, item_scores)
+    return Evidence(table, weights, votes, value, verdicts, item_scores, counted)
 
 
 def reviewer_evidence(table: JudgmentTable, reviewer: int, *, by_mean: bool,
-                      normalize: bool = False) -> Evidence:
+                      normalize: bool = False, counting: Counting | None = None) -> Evidence:
     """The evidence of one reviewer alone (its weight 1, every other 0): what the
     chair decides from that reviewer's judgments only."""
     alone = np.zeros(len(table.reviewers))
     alone[reviewer] = 1.0
-    return gather_evidence(table, alone, by_mean=by_mean, normalize=normalize)
+    return gather_evidence(table, alone, by_mean=by_mean, normalize=normalize,
+                           counting=counting)
 
 
 class Chair(ABC):

@@ -56,7 +56,7 @@ class PeerRankChair(Chair):
                 weights = base
             weights = weights / weights.sum()
             verdicts = vote_verdicts(evidence.votes, evidence.value, weights,
-                                     evidence.n_models)
+                                     evidence.n_models, evidence.count)
             won, played = verdict_outcomes(verdicts, evidence.n_items, evidence.n_models)
             new = win_rates(won, played, item_weights)
             if np.nanmax(np.abs(new - standing)) < self.tol:
