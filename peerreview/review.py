@@ -4,17 +4,23 @@ Each provider is asked in its own way. Chat models (``openai``) get the chat
 prompts and answer in text, read tolerantly, re-asked at most twice when the
 answer cannot be read. Base models (``local``) get completion prompts and are read
 through the probabilities of the next token: the preference is P(A) against P(B),
-a rating is the expected value over the rating tokens. Python models get the item
-and the texts as arguments. What still cannot be read is an abstention kept with
-its raw answer.
+a rating is the expected value over the rating tokens. A chat model with
+``logprobs: true`` is asked for the first answer token's top log-probabilities as
+well: its pairwise verdict is still read from its text (the prompt asks for the
+verdict alone, so that token is the verdict), and the probability that the answer
+shown first is better, P(A) + P(tie) / 2 over the A, B and tie tokens, is recorded
+beside it as ``p_first`` (the embedded model's too). Python models get the item and
+the texts as arguments. What still cannot be read is an abstention kept with its raw
+answer.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from peerreview.answers import parse_rating, parse_verdict, parse_winner
 from peerreview.calls import Caller
@@ -31,8 +37,10 @@ from peerreview.records import (
     off_scale_score,
 )
 
+log = logging.getLogger("peerreview")
+
 SCALES = {"5-level": (1.0, 5.0), "100-level": (0.0, 100.0)}
-TOP_LOGPROBS = 20
+TOP_LOGPROBS = 20  # OpenAI's most; vLLM's default cap
 _SCHEMAS = {
     "pairwise": {"type": "object", "properties": {"winner": {"enum": ["A", "B", "tie"]}},
                  "required": ["winner"], "additionalProperties": False},
@@ -54,6 +62,15 @@ class Question:
     second: Submission | None = None
 
 
+class Answer(NamedTuple):
+    """What a reviewer's answer was read as: the verdict or rating (None: unreadable),
+    the raw answer, and for a pairwise one read with probabilities, ``p_first``."""
+
+    value: Any
+    raw: str
+    p_first: float | None = None
+
+
 def item_fields(item: Item) -> dict[str, Any]:
     return {"item": item.item, "input": item.input, "reference": item.reference,
             "meta": item.meta}
@@ -73,6 +90,7 @@ class Asker:
         self._cut: set[tuple[str, str]] = set()
         self.off_scale = off_scale
         self.off_scale_counts: Counter[str] = Counter()  # reviewer -> ratings off the scale
+        self._no_logprobs: set[str] = set()  # reviewers warned that none came back
 
     def _config(self, name: str) -> ModelConfig:
         return self.caller.models[name]
@@ -139,11 +157,11 @@ class Asker:
         else:
             fields["first"], fields["second"] = question.first.output, question.second.output
         if config.provider == "python":
-            value, raw = await self._ask_python(reviewer, question, fields)
+            value, raw, p_first = await self._ask_python(reviewer, question, fields)
         elif config.provider == "local":
-            value, raw = await self._ask_completion(reviewer, fields)
+            value, raw, p_first = await self._ask_completion(reviewer, fields)
         else:
-            value, raw = await self._ask_chat(reviewer, fields)
+            value, raw, p_first = await self._ask_chat(reviewer, fields)
         if question.second is None:
             score = self._score(reviewer, None if value is None else float(value))
             return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
@@ -153,7 +171,8 @@ class Asker:
             else None  # arena-hard's [[A>>B]]
         return PairwiseJudgment(question.item.item, reviewer, question.first.model,
                                 question.second.model, value, raw, confidence_of(raw),
-                                strength if strength and strength > 1 else None)
+                                strength if strength and strength > 1 else None,
+                                p_first=p_first if value is not None else None)
 
     def _read(self, text: str) -> str | float | None:
         if self.mode == "pairwise":
@@ -177,29 +196,45 @@ class Asker:
         except ValueError as exc:
             raise CallError(f"model {reviewer!r}: {exc}", reviewer) from exc
 
-    async def _ask_chat(self, name: str, fields: dict[str, Any]) -> tuple[Any, str]:
+    async def _ask_chat(self, name: str, fields: dict[str, Any]) -> Answer:
         config = self._config(name)
         template = reviewer_template("chat", self.mode)
         shrink = ["output"] if self.mode != "pairwise" else ["first", "second"]
         prompt = self._fit(name, template.render, fields, [*shrink, "input"])
         request = self._params(config)
         request["messages"] = [{"role": "user", "content": prompt}]
+        with_logprobs = config.logprobs and self.mode == "pairwise"
+        if with_logprobs:  # the prompt and the reask ask for the verdict alone, first
+            request["top_logprobs"] = TOP_LOGPROBS
         if config.structured_output:
             request["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "verdict", "strict": True, "schema": _SCHEMAS[self.mode]}}
         answers = []
         for _ in range(self.reasks + 1):
-            text = (await self.caller.call(name, request)).text
+            response = await self.caller.call(name, request)
+            text = response.text
             answers.append(text)
             value = self._read(text)
             if value is not None:
-                return value, text
+                return Answer(value, text, self._p_first(name, response.top_logprobs)
+                              if with_logprobs else None)
             request = {**request, "messages": [
                 *request["messages"], {"role": "assistant", "content": text},
                 {"role": "user", "content": reask_template().render(mode=self.mode)}]}
-        return None, "\n---\n".join(answers)
+        return Answer(None, "\n---\n".join(answers))
 
-    async def _ask_completion(self, name: str, fields: dict[str, Any]) -> tuple[Any, str]:
+    def _p_first(self, name: str, top: dict[str, float] | None) -> float | None:
+        """``p_first`` from an answer's first-token probabilities; None (and a warning
+        once per reviewer) when the endpoint sent none or none of A, B and tie."""
+        p = first_share(top or {})
+        if p is None and name not in self._no_logprobs:
+            self._no_logprobs.add(name)
+            log.warning(f"model {name!r}: logprobs: true, but an answer came back without "
+                        "probabilities of A, B or tie as its first token; such verdicts "
+                        "count as hard votes (is the verdict the answer's first token?)")
+        return p
+
+    async def _ask_completion(self, name: str, fields: dict[str, Any]) -> Answer:
         config = self._config(name)
         template = reviewer_template("completion", self.mode)
         shrink = ["output"] if self.mode != "pairwise" else ["first", "second"]
@@ -209,15 +244,15 @@ class Asker:
             request = {**self._params(config), "prompt": prompt, "max_tokens": reserve,
                        "stop": ["\n"]}
             text = (await self.caller.call(name, request)).text
-            return self._read(text), text
+            return Answer(self._read(text), text)
         request = {"prompt": prompt, "top_logprobs": TOP_LOGPROBS}
         top = (await self.caller.call(name, request)).top_logprobs or {}
         if self.mode == "pairwise":
-            return preference(top)
-        return expected_rating(top, 1, 5)
+            return Answer(*preference(top), first_share(top))
+        return Answer(*expected_rating(top, 1, 5))
 
     async def _ask_python(self, name: str, question: Question,
-                          fields: dict[str, Any]) -> tuple[Any, str]:
+                          fields: dict[str, Any]) -> Answer:
         args: dict[str, Any] = {"item": item_fields(question.item)}
         if question.second is None:
             args.update(output=fields["output"], scale=list(SCALES[self.mode]))
@@ -225,12 +260,12 @@ class Asker:
             args.update(first=fields["first"], second=fields["second"])
         text = (await self.caller.call(name, {"call": args})).text
         if self.mode == "pairwise":
-            return (text if text in ("first", "second", "tie") else None), text
+            return Answer(text if text in ("first", "second", "tie") else None, text)
         try:
             value = float(text)
         except ValueError:
-            return None, text
-        return value, text
+            return Answer(None, text)
+        return Answer(value, text)
 
 
 def confidence_of(raw: str | None) -> float | None:
@@ -243,6 +278,19 @@ def confidence_of(raw: str | None) -> float | None:
 
 def _mass(top: dict[str, float], token: str) -> float:
     return sum(math.exp(lp) for t, lp in top.items() if t.strip() == token)
+
+
+def first_share(top: dict[str, float]) -> float | None:
+    """The probability that the answer shown first is better, from the next token's
+    probabilities: (P(A) + P(tie) / 2) / (P(A) + P(B) + P(tie)), a tie counting half
+    each way, so that 2 p_first - 1 = P(A) - P(B) over the three. None when none of
+    them is among the top tokens."""
+    pa, pb = _mass(top, "A"), _mass(top, "B")
+    pt = sum(math.exp(lp) for t, lp in top.items() if t.strip().lower() == "tie")
+    total = pa + pb + pt
+    if total <= 0:
+        return None
+    return (pa + pt / 2) / total
 
 
 def preference(top: dict[str, float]) -> tuple[str | None, str]:
