@@ -226,12 +226,13 @@ class Asker:
     def _p_first(self, name: str, top: dict[str, float] | None) -> float | None:
         """``p_first`` from an answer's first-token probabilities; None (and a warning
         once per reviewer) when the endpoint sent none or none of A, B and tie."""
-        p = first_share(top or {})
+        p = first_share(top or {}, verdict_first=True)
         if p is None and name not in self._no_logprobs:
             self._no_logprobs.add(name)
-            log.warning(f"model {name!r}: logprobs: true, but an answer came back without "
-                        "probabilities of A, B or tie as its first token; such verdicts "
-                        "count as hard votes (is the verdict the answer's first token?)")
+            log.warning(f"model {name!r}: logprobs: true, but an answer's likeliest first "
+                        "token was not A, B or tie (or no probabilities came back); such "
+                        "verdicts count as hard votes (is the verdict the answer's first "
+                        "token?)")
         return p
 
     async def _ask_completion(self, name: str, fields: dict[str, Any]) -> Answer:
@@ -280,11 +281,19 @@ def _mass(top: dict[str, float], token: str) -> float:
     return sum(math.exp(lp) for t, lp in top.items() if t.strip() == token)
 
 
-def first_share(top: dict[str, float]) -> float | None:
+def _is_verdict(token: str) -> bool:
+    return token.strip() in ("A", "B") or token.strip().lower() == "tie"
+
+
+def first_share(top: dict[str, float], *, verdict_first: bool = False) -> float | None:
     """The probability that the answer shown first is better, from the next token's
     probabilities: (P(A) + P(tie) / 2) / (P(A) + P(B) + P(tie)), a tie counting half
     each way, so that 2 p_first - 1 = P(A) - P(B) over the three. None when none of
-    them is among the top tokens."""
+    them is among the top tokens, or with ``verdict_first`` when the likeliest token
+    is none of them (a chat answer that starts with something else: "\n", "**", "The")
+    where a little mass on A and B says nothing of the verdict."""
+    if verdict_first and (not top or not _is_verdict(max(top, key=top.__getitem__))):
+        return None
     pa, pb = _mass(top, "A"), _mass(top, "B")
     pt = sum(math.exp(lp) for t, lp in top.items() if t.strip().lower() == "tie")
     total = pa + pb + pt

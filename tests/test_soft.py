@@ -32,6 +32,12 @@ def test_first_share_by_hand() -> None:
     assert first_share(top) == pytest.approx((0.5 + 0.1) / 1.0)  # (P(A) + P(tie)/2) / sum
     assert first_share({"A": math.log(0.1), "B": math.log(0.3)}) == pytest.approx(0.25)
     assert first_share({" C": 0.0, "**": math.log(0.5)}) is None
+    # a chat answer must start with its verdict: here it starts with a newline
+    newline_first = {"\n": math.log(0.6), "A": math.log(0.01), "B": math.log(0.03)}
+    assert first_share(newline_first) == pytest.approx(0.25)
+    assert first_share(newline_first, verdict_first=True) is None
+    assert first_share({" tie": math.log(0.5), "A": math.log(0.5)},
+                       verdict_first=True) == pytest.approx(0.75)
 
 
 class _Chat(BaseHTTPRequestHandler):
@@ -53,7 +59,7 @@ class _Chat(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._send({"object": "list", "data": [{"id": m, "object": "model"} for m in
-                                               [*EVALUATEES, "judge"]]})
+                                               [*EVALUATEES, "judge", "blurt"]]})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -65,9 +71,11 @@ class _Chat(BaseHTTPRequestHandler):
             b = prompt.split("[Answer B]\n")[1].split("\n\nWhich answer")[0]
             text = "A" if len(a) > len(b) else "B"
             probs = PICK_A if text == "A" else {"A": 0.2, "B": 0.7, "tie": 0.1}
+            if body["model"] == "blurt":  # starts with a newline, the verdict second
+                text, probs = "\n" + text, {"\n": 0.6, "A": 0.01, "B": 0.03}
             if body.get("logprobs"):
                 top = [{"token": t, "logprob": math.log(p)} for t, p in probs.items()]
-                logprobs = {"content": [{"token": text, "logprob": math.log(0.7),
+                logprobs = {"content": [{"token": text[0], "logprob": math.log(0.6),
                                          "top_logprobs": top}]}
         else:
             text = {"strong": "a long and careful answer", "medium": "an answer",
@@ -116,6 +124,20 @@ def test_a_chat_reviewer_with_logprobs_records_p_first(chat: str, tmp_path: Path
         assert all("p_first" not in j for j in judgments)
     board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
     assert [row["model"] for row in board] == EVALUATEES
+
+
+def test_an_answer_not_starting_with_its_verdict_stays_hard(chat: str, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture
+                                                           ) -> None:
+    write_task(tmp_path, n_items=2)
+    config = write_config(tmp_path, chat, reviewers={"blurt": {"logprobs": True}}, exam=False)
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    judgments = _judgments(tmp_path / "out")
+    assert len(judgments) == 12 and all("p_first" not in j for j in judgments)
+    assert sorted(j["winner"] for j in judgments) == ["first"] * 6 + ["second"] * 6
+    warned = [r.getMessage() for r in caplog.records if "likeliest first token" in
+              r.getMessage()]
+    assert len(warned) == 1 and "'blurt'" in warned[0]
 
 
 def test_logprobs_is_for_chat_endpoints_without_structured_output() -> None:
