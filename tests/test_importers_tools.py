@@ -41,8 +41,11 @@ def test_alpaca_eval_preference_is_read_as_alpaca_eval_reads_it() -> None:
     assert read_preference(1.25)[1] == pytest.approx(0.75)
     for dropped in (None, float("nan"), 3, -1, 0.5):  # "not a preference"
         assert read_preference(dropped) == (None, None)
+    assert read_preference("2.0") == ("second", None)  # alpaca_eval reads astype(float)
     with pytest.raises(ValueError, match="expected a number"):
-        read_preference("2")
+        read_preference("two")
+    with pytest.raises(ValueError, match="expected a number"):
+        read_preference(True)
 
 
 def alpaca_files() -> list[str]:
@@ -54,6 +57,8 @@ def test_alpaca_eval_annotations_become_the_judges_judgments() -> None:
     data = import_set("alpaca-eval", list(alpaca_files()))
     assert len(data.items) == 4 and len(data.submissions) == 12  # 3 generators x 4
     assert data.warnings == []
+    # The reference's annotations against itself (kept by alpaca_eval) are no judgment.
+    assert "4 annotation(s) of a model against itself left out" in data.notes
     by_judge: dict[str, list[PairwiseJudgment]] = {}
     for j in data.judgments:
         assert isinstance(j, PairwiseJudgment) and j.first == REFERENCE

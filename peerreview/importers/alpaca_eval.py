@@ -14,7 +14,8 @@ apart by its fields:
   second, 0 or 1.5 a tie, a value in between the judge's probability that the
   second is better (the verdict is the nearer end; ``p_first`` = 2 - preference);
   anything else (null, NaN, outside [1, 2]) is not a preference: an abstention.
-  Both outputs also become submissions.
+  Both outputs also become submissions. An annotation of a model against itself
+  (alpaca_eval keeps its reference's) is left out.
 
 An item's id comes from its instruction alone (``ae-`` and 12 hex digits of its
 SHA-256), so the same instruction gets the same id in every file and every run.
@@ -53,6 +54,12 @@ def read_preference(value: Any) -> tuple[Winner | None, float | None]:
     """
     if value is None:
         return None, None
+    if isinstance(value, str):  # alpaca_eval reads the column with astype(float)
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number (1, 2, 1.5 or 0 for a tie) or null, "
+                             f"got {value!r}"[:120]) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number (1, 2, 1.5 or 0 for a tie) or null, "
                          f"got {type(value).__name__} {value!r}"[:120])
@@ -102,7 +109,7 @@ def import_alpaca_eval(*paths: str | Path, keep_first: bool = False) -> Imported
     items: dict[str, Item] = {}
     pool = SubmissionPool(keep_first)
     judgments: list[Judgment] = []
-    soft = 0
+    soft = itself = 0
     for path in map(Path, paths):
         source, rows = read_records(path, "alpaca_eval {instruction, output, generator}")
         kind = _kind(source, rows[0][1])
@@ -118,13 +125,18 @@ def import_alpaca_eval(*paths: str | Path, keep_first: bool = False) -> Imported
                 pool.add(tid, _text(record, "generator", source, position),
                          _text(record, "output", source, position), place, instruction)
                 continue
-            judgment = _annotation(record, tid, source, position)
             for k in ("1", "2"):
                 pool.add(tid, _text(record, f"generator_{k}", source, position),
                          _text(record, f"output_{k}", source, position), place, instruction)
+            if record["generator_1"] == record["generator_2"]:
+                itself += 1  # alpaca_eval keeps its reference's annotations against itself
+                continue
+            judgment = _annotation(record, tid, source, position)
             soft += judgment.p_first is not None
             judgments.append(judgment)
     notes = pool.notes()
+    if itself:
+        notes.append(f"{itself} annotation(s) of a model against itself left out")
     if soft:
         notes.append(f"{soft} soft preference(s) kept as p_first (the judge's probability "
                      "that the first output is better)")
@@ -138,9 +150,6 @@ def _annotation(record: dict[str, Any], tid: str, source: Source,
                 position: int) -> PairwiseJudgment:
     first = _text(record, "generator_1", source, position)
     second = _text(record, "generator_2", source, position)
-    if first == second:
-        raise source.error(position, f"equals generator_1 ({first!r}): a model is not "
-                                     "compared with itself", "generator_2")
     if "preference" not in record:
         raise source.error(position, "missing (expected 1, 2, 1.5 or 0 for a tie, or a "
                                      "value in between)", "preference")
