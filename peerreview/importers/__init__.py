@@ -120,8 +120,9 @@ def import_set(name: str, paths: list[str | Path], **options: Any) -> ImportedSe
         if key not in takes:
             flag = "--" + key.replace("_", "-")
             users = [n for n, o in _OPTIONS.items() if key in o]
-            raise InputError(f"{flag} is for {' and '.join(users) or 'no importer'}, not {name}",
-                             field=flag)
+            named = ", ".join(users[:-1]) + " and " + users[-1] if len(users) > 1 else \
+                "".join(users) or "no importer"
+            raise InputError(f"{flag} is for {named}, not {name}", field=flag)
     if not paths:
         raise InputError(f"name the {name} data to import", field="PATH")
     if len(paths) > 1 and name != "alpaca-eval":
