@@ -7,18 +7,23 @@ stopped. Each call is committed as soon as it is answered (in a live run, by a
 writer thread, with the calls answered at the same moment), so a kill at any moment
 loses at most the calls in flight and the few answered in its last milliseconds.
 
-The schema is versioned by named migrations (after simonw/llm's ``migrations.py``):
-a store written by an older build is migrated when opened, one written by a newer
-build is refused, never misread.
+The store also counts every attempt of a call (each time it is sent, each batch it
+goes into) before it can cost anything, so that no call is sent more than its
+``max_retries + 1`` times across processes and rounds, and it records provider
+batches as intended before they are created (:mod:`peerreview.batches`).
+
+The schema is versioned by named migrations (:mod:`peerreview.migrations`): a store
+written by an older build is migrated when opened, one written by a newer build is
+refused, never misread.
 """
 
 from __future__ import annotations
 
 import queue
+import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,97 +31,8 @@ from typing import Any
 import orjson
 
 from peerreview.callkey import CallIdentity, call_key, canonical
-from peerreview.errors import InputError
-
-Migration = Callable[[sqlite3.Connection], None]
-
-
-def _m001_initial(db: sqlite3.Connection) -> None:
-    """The first schema (peerreview 0.1.0, before migrations were recorded)."""
-    db.executescript("""
-    CREATE TABLE IF NOT EXISTS calls (
-        key TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL,
-        request BLOB NOT NULL, response TEXT, error TEXT, prompt_tokens INTEGER,
-        completion_tokens INTEGER, latency_s REAL, cost_usd REAL, created REAL NOT NULL);
-    CREATE TABLE IF NOT EXISTS facts (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-    CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, seq INTEGER NOT NULL,
-        value BLOB NOT NULL, PRIMARY KEY (kind, seq));
-    """)
-
-
-def _m002_endpoint_in_call_key(db: sqlite3.Connection) -> None:
-    """Keys gain the endpoint, and calls record the URL that answered them.
-
-    Keys of 0.1.0 named provider, model and request only, so two servers serving
-    the same model name shared answers. Each stored call is re-keyed with the
-    endpoint of the model that made it (the run's recorded config says which);
-    a call whose endpoint cannot be known moves to ``legacy_calls``, kept but never
-    served as an answer.
-    """
-    from peerreview.config import ModelConfig  # the recorded config says the endpoints
-
-    db.execute("ALTER TABLE calls ADD COLUMN endpoint TEXT")
-    db.execute("CREATE TABLE legacy_calls AS SELECT * FROM calls WHERE 0")
-    row = db.execute("SELECT value FROM facts WHERE name = 'config'").fetchone()
-    models = (orjson.loads(row[0]).get("models") or {}) if row else {}
-    endpoints: dict[str, str] = {}
-    for name, raw in models.items():
-        try:
-            endpoints[name] = ModelConfig.model_validate(raw).identity().endpoint
-        except ValueError:
-            continue
-    for key, provider, model, request in db.execute(
-            "SELECT key, provider, model, request FROM calls").fetchall():
-        old = orjson.loads(request)
-        if model not in endpoints or not isinstance(old, dict):
-            db.execute("INSERT INTO legacy_calls SELECT * FROM calls WHERE key = ?", (key,))
-            db.execute("DELETE FROM calls WHERE key = ?", (key,))
-            continue
-        identity = CallIdentity(provider, endpoints[model], str(old.pop("model", model)))
-        old.pop("provider", None)
-        db.execute("UPDATE calls SET key = ?, request = ? WHERE key = ?",
-                   (call_key(identity, old), canonical(identity, old), key))
-
-
-def _m003_batches(db: sqlite3.Connection) -> None:
-    """Provider batches submitted and not yet collected, so that a stopped run polls
-    them again instead of submitting (and paying) twice."""
-    db.execute("CREATE TABLE batches (id TEXT PRIMARY KEY, model TEXT NOT NULL, "
-               "keys BLOB NOT NULL, submitted REAL NOT NULL, collected REAL)")
-
-
-MIGRATIONS: list[tuple[str, Migration]] = [
-    ("m001_initial", _m001_initial),
-    ("m002_endpoint_in_call_key", _m002_endpoint_in_call_key),
-    ("m003_batches", _m003_batches),
-]
-
-
-def migrate(db: sqlite3.Connection, path: Path) -> list[str]:
-    """Apply the migrations this store lacks, each in its own transaction; returns
-    their names.
-
-    Raises:
-        InputError: the store was written by a newer peerreview.
-    """
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
-               "applied REAL NOT NULL)")
-    done = {name for (name,) in db.execute("SELECT name FROM _migrations")}
-    unknown = done - {name for name, _ in MIGRATIONS}
-    if unknown:
-        raise InputError(f"this run store was written by a newer peerreview (migrations "
-                         f"{sorted(unknown)} are unknown here): upgrade peerreview, or use "
-                         "another --out", path)
-    applied = []
-    for name, step in MIGRATIONS:
-        if name in done:
-            continue
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            step(db)
-            db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
-        applied.append(name)
-    return applied
+from peerreview.migrations import MIGRATIONS as MIGRATIONS
+from peerreview.migrations import migrate
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,39 +62,47 @@ _PUT = ("INSERT INTO calls (key, provider, model, request, response, error, "
         "endpoint = excluded.endpoint WHERE calls.response IS NULL")
 
 
+# An attempt counted (``sent`` more sends of a key), and a round of attempts granted.
+_ATTEMPT = ("INSERT INTO attempts (key, sent) VALUES (?, ?) ON CONFLICT(key) "
+            "DO UPDATE SET sent = sent + excluded.sent")
+_GRANT = ("INSERT INTO attempts (key, sent, base) VALUES (?, ?, ?) ON CONFLICT(key) "
+          "DO UPDATE SET base = excluded.base")
+
+Write = tuple[str, tuple[Any, ...]]  # a statement and its parameters
+
+
 class _Writer:
-    """Commits calls on a thread of its own, with its own connection (WAL lets it
-    write beside the readers), so that a live run's event loop never waits on SQLite.
-    Calls that arrive together are committed together."""
+    """Commits calls and attempts on a thread of its own, with its own connection (WAL
+    lets it write beside the readers), so that a live run's event loop never waits on
+    SQLite. What arrives together is committed together, in order."""
 
     def __init__(self, path: Path) -> None:
-        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._queue: queue.Queue[Write | None] = queue.Queue()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(path,), daemon=True,
                                         name="peerreview-store")
         self._thread.start()
 
-    def put(self, row: tuple[Any, ...]) -> None:
+    def put(self, sql: str, row: tuple[Any, ...]) -> None:
         if self.error is not None:
             raise self.error
-        self._queue.put(row)
+        self._queue.put((sql, row))
 
     def _run(self, path: Path) -> None:
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA synchronous=NORMAL")
         try:
             while True:
-                row = self._queue.get()
-                rows = [row]
+                rows = [self._queue.get()]
                 while not self._queue.empty():  # what arrived meanwhile: one transaction
                     rows.append(self._queue.get_nowait())
                 stop = None in rows
-                batch = [r for r in rows if r is not None]
                 try:
-                    if batch:
+                    writes = [r for r in rows if r is not None]
+                    if writes:
                         with db:
                             db.execute("BEGIN")
-                            db.executemany(_PUT, batch)
+                            _execute_runs(db, writes)
                 except sqlite3.Error as exc:
                     self.error = exc
                 for _ in rows:
@@ -189,7 +113,7 @@ class _Writer:
             db.close()
 
     def flush(self) -> None:
-        """Wait until every call handed over is committed."""
+        """Wait until everything handed over is committed."""
         self._queue.join()
         if self.error is not None:
             raise self.error
@@ -197,6 +121,28 @@ class _Writer:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
+
+
+def _execute_runs(db: sqlite3.Connection, writes: list[Write]) -> None:
+    """Execute writes in order, each run of one statement as one executemany."""
+    i = 0
+    while i < len(writes):
+        sql = writes[i][0]
+        j = i
+        while j < len(writes) and writes[j][0] == sql:
+            j += 1
+        db.executemany(sql, [row for _, row in writes[i:j]])
+        i = j
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A provider batch recorded before it is created: its calls, and when."""
+
+    intent: str
+    model: str
+    keys: list[str]
+    created: float
 
 
 class RunStore:
@@ -213,20 +159,26 @@ class RunStore:
     """
 
     def __init__(self, path: str | Path, *, background: bool = False) -> None:
+        from peerreview.output import run_store_error  # said as what it is (read-only, ...)
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise run_store_error(exc, self.path) from exc
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self.migrated = migrate(self._db, self.path)
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise InputError(f"not a peerreview run store: {exc}", self.path) from exc
+            raise run_store_error(exc, self.path) from exc
         except BaseException:
             self._db.close()
             raise
         self._writer = _Writer(self.path) if background else None
+        self._attempts: dict[str, list[int]] | None = None  # key -> [sent, base]
 
     def flush(self) -> None:
         """Wait until every call handed to the writer thread is committed."""
@@ -279,11 +231,133 @@ class RunStore:
         key = call_key(identity, request)
         row = (key, identity.provider, name, blob, response, error, prompt_tokens,
                completion_tokens, latency_s, cost_usd, time.time(), endpoint)
-        if self._writer is not None:
-            self._writer.put(row)
-        else:
-            self._db.execute(_PUT, row)
+        self._write(_PUT, row)
         return key
+
+    def _write(self, sql: str, row: tuple[Any, ...]) -> None:
+        """A write through the writer thread (a live run), else at once."""
+        if self._writer is not None:
+            self._writer.put(sql, row)
+        else:
+            self._db.execute(sql, row)
+
+    # --- Attempts: every send of a call, counted before it is sent. Read once into
+    # memory (one process holds the folder's lock), written through the writer thread.
+
+    def _counts(self) -> dict[str, list[int]]:
+        if self._attempts is None:
+            self.flush()
+            self._attempts = {k: [n, b] for k, n, b in self._db.execute(
+                "SELECT key, sent, base FROM attempts")}
+        return self._attempts
+
+    def sent(self, key: str) -> int:
+        """How many times the call was sent (or put in a batch), over every run."""
+        counts = self._counts().get(key)
+        return counts[0] if counts else 0
+
+    def attempts(self, key: str) -> int:
+        """The attempts of the call in its current round: all of them, unless
+        ``--retry-failed`` granted it another round (:meth:`grant_round`)."""
+        counts = self._counts().get(key)
+        return counts[0] - counts[1] if counts else 0
+
+    def count_attempt(self, key: str) -> None:
+        """One more send of the call (called just before it is sent)."""
+        self._counts().setdefault(key, [0, 0])[0] += 1
+        self._write(_ATTEMPT, (key, 1))
+
+    def count_attempts(self, keys: list[str]) -> None:
+        """One more attempt of each call, committed before this returns (before a batch
+        that holds them can be created)."""
+        counts = self._counts()
+        self.flush()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(_ATTEMPT, [(k, 1) for k in keys])
+        for key in keys:
+            counts.setdefault(key, [0, 0])[0] += 1
+
+    def grant_round(self, key: str) -> None:
+        """Start a new round of attempts for the call: its earlier sends stay counted
+        (in :meth:`sent`), its round starts at zero."""
+        counts = self._counts().setdefault(key, [0, 0])
+        counts[1] = counts[0]
+        self._write(_GRANT, (key, counts[0], counts[0]))
+
+    def last_error(self, key: str) -> str | None:
+        """The error stored for a call that has no answer, if any."""
+        self.flush()
+        row = self._db.execute("SELECT error FROM calls WHERE key = ? AND response IS NULL",
+                               (key,)).fetchone()
+        return row[0] if row else None
+
+    # --- Provider batches: intended (with their calls' attempts), created, collected.
+
+    def run_token(self) -> str:
+        """A random id of this run folder, made once: batches carry it, so that a batch
+        created by a killed process can be recognised as this run's."""
+        row = self._db.execute("SELECT token FROM run_token").fetchone()
+        if row is not None:
+            return str(row[0])
+        token = secrets.token_hex(8)
+        self._db.execute("INSERT INTO run_token VALUES (?)", (token,))
+        return token
+
+    def intend_batch(self, model: str, keys: list[str]) -> Intent:
+        """Record a batch about to be created, and one attempt of each of its calls, in
+        one transaction, before the provider is asked."""
+        intent = Intent(secrets.token_hex(8), model, list(keys), time.time())
+        counts = self._counts()
+        self.flush()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO batch_intents (intent, model, keys, created) "
+                             "VALUES (?, ?, ?, ?)", (intent.intent, model,
+                                                     orjson.dumps(intent.keys), intent.created))
+            self._db.executemany(_ATTEMPT, [(k, 1) for k in keys])
+        for key in keys:
+            counts.setdefault(key, [0, 0])[0] += 1
+        return intent
+
+    def unresolved_intents(self, model: str) -> list[Intent]:
+        """Batches intended whose creation was never recorded (a kill, a failed or
+        unreadable answer to the create request): created or not, nobody knows yet."""
+        return [Intent(i, model, orjson.loads(k), c) for i, k, c in self._db.execute(
+            "SELECT intent, keys, created FROM batch_intents WHERE model = ? AND "
+            "resolved IS NULL ORDER BY created", (model,))]
+
+    def batch_created(self, intent: Intent, batch_id: str) -> None:
+        """The intended batch exists at the provider under ``batch_id``."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR IGNORE INTO batches (id, model, keys, submitted) "
+                             "VALUES (?, ?, ?, ?)", (batch_id, intent.model,
+                                                     orjson.dumps(intent.keys), time.time()))
+            self._db.execute("UPDATE batch_intents SET batch_id = ?, resolved = ? "
+                             "WHERE intent = ?", (batch_id, time.time(), intent.intent))
+
+    def abandon_intent(self, intent: Intent, note: str) -> None:
+        """The intended batch was never created (its attempts stay counted)."""
+        self._db.execute("UPDATE batch_intents SET resolved = ?, note = ? WHERE intent = ?",
+                         (time.time(), note, intent.intent))
+
+    def keys_in_open_batches(self) -> set[str]:
+        """The calls of every batch not collected yet, or intended and not resolved."""
+        rows = self._db.execute(
+            "SELECT keys FROM batches WHERE collected IS NULL UNION ALL "
+            "SELECT keys FROM batch_intents WHERE resolved IS NULL").fetchall()
+        return {k for (keys,) in rows for k in orjson.loads(keys)}
+
+    def batch_ids(self) -> set[str]:
+        """Every batch id this store knows (none is adopted twice)."""
+        return {i for (i,) in self._db.execute("SELECT id FROM batches")}
+
+    def last_batch_end(self, model: str) -> float | None:
+        """When the model's last batch was collected or abandoned (paces the rounds)."""
+        row = self._db.execute("SELECT MAX(collected) FROM batches WHERE model = ?",
+                               (model,)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def add_batch(self, batch_id: str, model: str, keys: list[str]) -> None:
         """Record a submitted provider batch and the calls it answers."""
@@ -296,10 +370,11 @@ class RunStore:
             "SELECT id, keys FROM batches WHERE model = ? AND collected IS NULL "
             "ORDER BY submitted", (model,))}
 
-    def collected(self, batch_id: str) -> None:
-        """A batch's results are in the store."""
-        self._db.execute("UPDATE batches SET collected = ? WHERE id = ?",
-                         (time.time(), batch_id))
+    def collected(self, batch_id: str, note: str | None = None) -> None:
+        """A batch's results are in the store (or, with a note, it was abandoned)."""
+        self.flush()  # its answers first: a kill now never loses a paid batch's answers
+        self._db.execute("UPDATE batches SET collected = ?, note = ? WHERE id = ?",
+                         (time.time(), note, batch_id))
 
     def set_fact(self, name: str, value: Any) -> None:
         """Record a fact of the run (versions, seeds, prompt hashes, config)."""

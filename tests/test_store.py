@@ -143,7 +143,8 @@ def test_an_old_store_is_migrated_with_the_endpoint_in_every_key(tmp_path: Path)
     db = tmp_path / "run.sqlite"
     _old_store(db, {"judge-1": {"model": "default", "base_url": "http://127.0.0.1:9/v1"}})
     with RunStore(db) as store:
-        assert store.migrated == ["m001_initial", "m002_endpoint_in_call_key", "m003_batches"]
+        assert store.migrated == ["m001_initial", "m002_endpoint_in_call_key", "m003_batches",
+                                  "m004_attempts_and_batch_intents"]
         who = CallIdentity("openai", "http://127.0.0.1:9/v1", "default")
         record = store.get(call_key(who, {"messages": [{"role": "user", "content": "q0"}]}))
         assert record is not None and record.model == "judge-1" and record.response == "A"
@@ -187,3 +188,66 @@ def test_the_background_writer_commits_every_call_and_reads_wait_for_it(tmp_path
     store.close()  # closing commits what is pending
     with RunStore(db) as again:
         assert len(again.answered_keys()) == 501
+
+
+def test_a_store_of_batches_before_attempts_counts_one_attempt_a_batch(tmp_path: Path) -> None:
+    """m004 on a store whose calls went into batches before attempts were counted: each
+    batch a call went into is one attempt, so the bound holds for old runs too."""
+    db = tmp_path / "run.sqlite"
+    with RunStore(db):
+        pass
+    raw = sqlite3.connect(db)
+    raw.execute("DROP TABLE attempts")
+    raw.execute("DROP TABLE batch_intents")
+    raw.execute("DROP TABLE run_token")
+    raw.execute("ALTER TABLE batches DROP COLUMN note")
+    raw.execute("DELETE FROM _migrations WHERE name = 'm004_attempts_and_batch_intents'")
+    raw.execute("INSERT INTO batches VALUES ('b1', 'judge', ?, 0, 1)", (json.dumps(["k1", "k2"]),))
+    raw.execute("INSERT INTO batches VALUES ('b2', 'judge', ?, 1, NULL)", (json.dumps(["k2"]),))
+    raw.commit()
+    raw.close()
+    with RunStore(db) as store:
+        assert store.migrated == ["m004_attempts_and_batch_intents"]
+        assert (store.sent("k1"), store.sent("k2"), store.sent("k3")) == (1, 2, 0)
+        assert store.keys_in_open_batches() == {"k2"}
+
+
+def test_attempts_are_counted_across_processes_and_a_round_can_be_granted(
+        tmp_path: Path) -> None:
+    db = tmp_path / "run.sqlite"
+    store = RunStore(db, background=True)
+    for _ in range(3):
+        store.count_attempt("k")
+    store.count_attempts(["k", "other"])
+    store.close()  # what the writer thread holds is committed on close
+    with RunStore(db, background=True) as again:
+        assert (again.sent("k"), again.attempts("k"), again.sent("other")) == (4, 4, 1)
+        again.grant_round("k")
+        again.count_attempt("k")
+    with RunStore(db) as third:
+        assert (third.sent("k"), third.attempts("k")) == (5, 1)  # all sends stay counted
+
+
+def test_a_batch_is_intended_with_its_attempts_then_created_or_abandoned(
+        tmp_path: Path) -> None:
+    db = tmp_path / "run.sqlite"
+    with RunStore(db, background=True) as store:
+        token = store.run_token()
+        first = store.intend_batch("judge", ["k1", "k2"])
+        second = store.intend_batch("judge", ["k3"])
+    raw = sqlite3.connect(db)  # committed before the provider is asked
+    assert raw.execute("SELECT key, sent FROM attempts ORDER BY key").fetchall() == \
+        [("k1", 1), ("k2", 1), ("k3", 1)]
+    raw.close()
+    with RunStore(db) as store:
+        assert store.run_token() == token and len(token) == 16
+        assert [i.intent for i in store.unresolved_intents("judge")] == \
+            [first.intent, second.intent]
+        assert store.keys_in_open_batches() == {"k1", "k2", "k3"}
+        store.batch_created(first, "batch_9")
+        store.abandon_intent(second, "never created")
+        assert store.unresolved_intents("judge") == []
+        assert store.open_batches("judge") == {"batch_9": ["k1", "k2"]}
+        assert store.batch_ids() == {"batch_9"} and store.last_batch_end("judge") is None
+        store.collected("batch_9")
+        assert store.open_batches("judge") == {} and store.last_batch_end("judge") is not None
