@@ -2,8 +2,10 @@
 
 Each loads its inputs once (a :class:`~peerreview.study.Study`), lets data flow one
 way (exam -> chair -> agreement -> outputs -> report) and writes its folder all at
-once. ``rank`` records in DIR/run.json what it read, and ``run`` its config, so that
-``report DIR`` can draw the report again from the same inputs.
+once. ``rank`` records in DIR/run.json what it read, and ``run`` its config, with
+absolute paths, so that ``report DIR`` can draw the report again from the same inputs,
+from any folder. A rank in which nobody qualifies still writes reviewers.json, the
+report and run.json, saying why.
 """
 
 from __future__ import annotations
@@ -14,14 +16,27 @@ from typing import Any
 
 import orjson
 
-from peerreview.errors import InputError
-from peerreview.exam import Weighting
+from peerreview.errors import InputError, NoQualifiedReviewer
+from peerreview.exam import ExamResult, Weighting
 from peerreview.output import write_files
+from peerreview.rankfiles import reviewer_rows
 from peerreview.ranking import Qualification, RankOptions, RankResult, rank
+from peerreview.readable import unreadable_reviewers
 from peerreview.records import OffScale, dumps_json, read_submissions
-from peerreview.report import ReportInputs, render
+from peerreview.report import ReportInputs, UnrankedInputs, render, render_unranked
 from peerreview.schedule import Schedule
 from peerreview.study import load_study
+from peerreview.votes import JudgmentTable, build_table
+
+
+class NothingRanked(NoQualifiedReviewer):
+    """No reviewer qualified; ``files`` say so (reviewers.json, report.html, summary.md
+    and run.json), with the exam table."""
+
+    def __init__(self, message: str, results: list[ExamResult],
+                 files: dict[str, bytes]) -> None:
+        super().__init__(message, results)
+        self.files = files
 
 
 def rank_spec(judgments: list[str], options: RankOptions, *, exam_gold: str | None = None,
@@ -53,8 +68,13 @@ def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
     study = load_study(spec["judgments"], exam_gold=spec["exam_gold"], gold=spec["gold"],
                        items=spec["items"], submissions=spec["submissions"],
                        off_scale=options.off_scale)
-    result = rank(study, options=options)
-    facts = {"rank": spec}
+    facts: dict[str, Any] = {"rank": spec}
+    try:
+        result = rank(study, options=options)
+    except NoQualifiedReviewer as exc:
+        raise NothingRanked(exc.message, exc.results, _unranked_files(
+            exc.message, exc.results, study.table, facts, "peerreview rank",
+            options.threshold if study.exam_gold is not None else None)) from exc
     files = result.files()
     if parquet:
         files["leaderboard.parquet"] = result.leaderboard_parquet()
@@ -64,9 +84,30 @@ def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
     return result, files
 
 
+def _unranked_files(why: str, exam: list[ExamResult], table: JudgmentTable,
+                    facts: dict[str, Any], title: str,
+                    threshold: float | None) -> dict[str, bytes]:
+    """What a rank that qualified nobody writes: the exam, and why."""
+    facts["unranked"] = why
+    return {"reviewers.json": dumps_json(reviewer_rows(exam)),
+            "run.json": dumps_json(facts),
+            **render_unranked(UnrankedInputs(why, exam, unreadable_reviewers(exam, table),
+                                             title=title, threshold=threshold, facts=facts))}
+
+
 def rank_into(out: str | Path, spec: dict[str, Any], *, parquet: bool = False) -> RankResult:
-    """``peerreview rank``: rank as the spec says and write every output into ``out``."""
-    result, files = rank_outputs(spec, parquet=parquet)
+    """``peerreview rank``: rank as the spec says and write every output into ``out``.
+
+    Raises:
+        NoQualifiedReviewer: nobody qualified; reviewers.json, the report and run.json
+            are written all the same, to show the exam.
+    """
+    try:
+        result, files = rank_outputs(spec, parquet=parquet)
+    except NothingRanked as exc:
+        write_files(out, exc.files)
+        raise NoQualifiedReviewer(f"{exc.message}; {Path(out) / 'report.html'} shows the "
+                                  "exam", exc.results) from exc
     write_files(out, files)
     return result
 
@@ -84,7 +125,10 @@ def report_into(out: str | Path) -> None:
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}", facts_path) from exc
     if "rank" in facts:
-        _, files = rank_outputs(facts["rank"])
+        try:
+            _, files = rank_outputs(facts["rank"])
+        except NothingRanked as exc:  # the report of the exam that nobody passed
+            files = exc.files
         write_files(folder, {n: files[n] for n in ("report.html", "summary.md")},
                     whole_set=False)
         return
@@ -95,12 +139,22 @@ def report_into(out: str | Path) -> None:
     from peerreview.runinputs import load_run_inputs, rank_options, run_study
 
     config = RunConfig.model_validate(facts["config"])
-    inputs = load_run_inputs(config)
-    loaded = load_judgments([folder / "judgments.jsonl"])
-    study = run_study(inputs, [], read_submissions(folder / "submissions.jsonl"))
-    study.table, study.duplicates = loaded.table, loaded.duplicates
     options = rank_options(config)
-    result = rank(study, options=options)
-    write_files(folder, render(ReportInputs(result, title="peerreview run",
-                                            threshold=options.threshold, facts=facts)),
+    table = build_table([])
+    try:
+        inputs = load_run_inputs(config)
+        loaded = load_judgments([folder / "judgments.jsonl"])
+        study = run_study(inputs, [], read_submissions(folder / "submissions.jsonl"))
+        table = loaded.table
+        study.table, study.duplicates = table, loaded.duplicates
+        files = render(ReportInputs(rank(study, options=options), title="peerreview run",
+                                    threshold=options.threshold, facts=facts))
+    except InputError as exc:  # a run that ended without a ranking: say why again
+        if "unranked" not in facts:
+            raise
+        exam = exc.results if isinstance(exc, NoQualifiedReviewer) else []
+        by_gold = config.exam is not None and config.exam.by_gold
+        files = _unranked_files(facts["unranked"], exam, table, facts, "peerreview run",
+                                options.threshold if by_gold else None)
+    write_files(folder, {n: files[n] for n in ("report.html", "summary.md")},
                 whole_set=False)

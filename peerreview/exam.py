@@ -16,6 +16,7 @@ import numpy as np
 from peerreview.errors import InputError, NoQualifiedReviewer
 from peerreview.gold import Gold
 from peerreview.options import Weighting as Weighting
+from peerreview.readable import readable_counts, silent_in_review, silent_on_exam
 from peerreview.votes import FloatArray, IntArray, JudgmentTable, Votes, find_keys, pair_key
 
 LOG_ODDS_CAP = 1e-3  # p is clipped to [0, 1 - cap] so that a perfect exam gets a finite weight
@@ -63,6 +64,11 @@ class ExamResult:
     latent_reliability: float | None = None
     consistency_accuracy: float | None = None
     self_confidence: float | None = None
+    # Readable answers (peerreview.readable): nothing readable on the exam does not
+    # qualify; nothing readable in the review (outside the exam) keeps weight 0.
+    exam_readable: int = 0
+    review_judgments: int = 0
+    review_readable: int = 0
 
     @property
     def abstention_rate(self) -> float:
@@ -184,6 +190,11 @@ def run_exam(
                 res.exam_items = int(np.unique(it).size)
                 res.ci_low, res.ci_high = _bootstrap_interval(it, g, n_boot, rng, w)
                 res.kappa = cohen_kappa(votes.vote[rows[mine]], signs[mine])
+        counts = readable_counts(table, gold, rows, votes)
+        for r, res in enumerate(results):
+            res.exam_readable = counts.exam_readable[r]
+            res.review_judgments, res.review_readable = (counts.review_judgments[r],
+                                                         counts.review_readable[r])
         if not rows.size and not allow_unexamined:
             raise InputError(_no_overlap(gold, table), gold.path or None)
     select_and_weight(results, gold is not None, threshold, weighting, exponent,
@@ -212,9 +223,12 @@ def candidates(table: JudgmentTable, votes: Votes | None = None) -> list[ExamRes
     abstentions = np.bincount(table.pairwise.reviewer[table.pairwise.abstain], minlength=n_rev) \
         + np.bincount(table.scores.reviewer[np.isnan(table.scores.score)], minlength=n_rev)
     consistency = position_consistency(votes, n_rev, len(table.models))
+    readable = readable_counts(table)  # without gold: every judgment is the review's
     return [ExamResult(name, None, None, 0, None, None, None, qualified=False, weight=0.0,
                        judgments=int(judgments[r]), abstentions=int(abstentions[r]),
-                       position_consistency=consistency[r])
+                       position_consistency=consistency[r],
+                       review_judgments=readable.review_judgments[r],
+                       review_readable=readable.review_readable[r])
             for r, name in enumerate(table.reviewers)]
 
 
@@ -228,7 +242,7 @@ def select_and_weight(results: list[ExamResult], examined: bool, threshold: floa
         score = res.qualification_score
         if not examined:
             raw[i] = 1.0
-        elif score is not None and score >= threshold:
+        elif score is not None and score >= threshold and not silent_on_exam(res):
             raw[i] = raw_weight(score, weighting, exponent)
     if examined and allow_unexamined:
         fill = float(np.mean(list(raw.values()))) if raw else 1.0
@@ -236,8 +250,15 @@ def select_and_weight(results: list[ExamResult], examined: bool, threshold: floa
             if res.qualification_score is None:
                 raw[i] = fill
     if not raw:
-        raise NoQualifiedReviewer(
-            f"no reviewer qualified ({what} >= {threshold:g} needed)", results)
+        raise NoQualifiedReviewer(_why_nobody(results, examined, threshold, what), results)
+    silent = [i for i in raw if silent_in_review(results[i])]
+    if len(silent) == len(raw):
+        names = ", ".join(repr(results[i].reviewer) for i in silent)
+        where = "qualified reviewer gave a readable answer in the review" if examined \
+            else "reviewer gave a readable answer"
+        raise NoQualifiedReviewer(f"no {where} ({names})", results)
+    for i in silent:  # qualified, but it has said nothing to weigh
+        raw[i] = 0.0
     total = sum(raw.values())
     if total <= 0:
         raise InputError(f"every qualified reviewer has weight 0 under '{weighting}' "
@@ -245,3 +266,21 @@ def select_and_weight(results: list[ExamResult], examined: bool, threshold: floa
     for i, w in raw.items():
         results[i].qualified = True
         results[i].weight = w / total
+
+
+def _why_nobody(results: list[ExamResult], examined: bool, threshold: float,
+                what: str) -> str:
+    """Why no candidate qualified, in the words of what actually happened."""
+    if not results:
+        return "no reviewer candidate has a judgment"
+    if not examined:
+        return "no reviewer candidate could be weighed"
+    silent = [r.reviewer for r in results if silent_on_exam(r)]
+    scores = [r for r in results if r.qualification_score is not None and not silent_on_exam(r)]
+    best = max(scores, key=lambda r: r.qualification_score or 0.0, default=None)
+    said = f"no reviewer qualified ({what} >= {threshold:g} needed"
+    if best is not None:
+        said += f"; the best, {best.reviewer!r}, has {best.qualification_score:.3f}"
+    if silent:
+        said += "; no readable answer on the exam from " + ", ".join(map(repr, silent))
+    return said + ")"

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from peerreview.config import RunConfig
 from peerreview.models.base import estimate_tokens
+from peerreview.models.python import load_functions
 from peerreview.prompts import reviewer_template, task_template
 from peerreview.records import Item
 from peerreview.review import item_fields
-from peerreview.runinputs import RunInputs, load_run_inputs
+from peerreview.runinputs import RunInputs, called_models, config_folder, load_run_inputs
 
 ANSWER_TOKENS = 4
 UNDECIDED = 0.3  # share of pairs a cascade step is expected to leave undecided
@@ -39,9 +40,15 @@ class PlannedCalls:
 
 def plan(config: RunConfig, inputs: RunInputs | None = None) -> list[PlannedCalls]:
     """The calls a fresh run of ``config`` would make, model by model and stage by stage
-    (``inputs``: its files, if read already)."""
+    (``inputs``: its files, if read already). Every python model's function is
+    imported, as the run would, so that one that cannot be is said before any call.
+
+    Raises:
+        InputError: an input file or a python model's function is at fault.
+    """
     cfg = config
     inputs = inputs or load_run_inputs(cfg)
+    load_functions(cfg, called_models(cfg), config_folder(cfg))
     items = list(inputs.items.values())
     evaluatees = inputs.evaluatees
     rows: list[PlannedCalls] = []

@@ -5,14 +5,40 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from peerreview.readable import unreadable_share
 from peerreview.records import dumps_json, dumps_jsonl
 
 if TYPE_CHECKING:
+    from peerreview.exam import ExamResult
     from peerreview.ranking import RankResult
+
+
+def reviewer_rows(exam: list[ExamResult]) -> list[dict[str, Any]]:
+    """reviewers.json's rows: every candidate's exam, weight and answers.
+
+    ``unreadable_share`` is the share of its judgments that could not be read (the
+    abstentions), None for a candidate with no judgment; ``exam_readable`` and
+    ``review_readable`` count the readable ones on the exam and in the review.
+    """
+    return [{
+        "reviewer": r.reviewer, "exam_accuracy": r.exam_accuracy, "exam_items": r.exam_items,
+        "qualified": r.qualified, "weight": r.weight, "judgments": r.judgments,
+        "abstentions": r.abstentions, "exam_votes": r.exam_votes,
+        "exam_ci_low": r.ci_low, "exam_ci_high": r.ci_high, "kappa": r.kappa,
+        "position_consistency": r.position_consistency,
+        "abstention_rate": r.abstention_rate,
+        "unreadable_share": unreadable_share(r.judgments, r.abstentions),
+        "exam_readable": r.exam_readable, "review_judgments": r.review_judgments,
+        "review_readable": r.review_readable,
+        "qualification_score": r.qualification_score,
+        "latent_reliability": r.latent_reliability,
+        "consistency_accuracy": r.consistency_accuracy,
+        "self_confidence": r.self_confidence,
+    } for r in exam]
 
 
 def rank_files(result: RankResult) -> dict[str, bytes]:
@@ -23,18 +49,7 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
                             lineterminator="\n")
     writer.writeheader()
     writer.writerows(board)
-    reviewers = [{
-        "reviewer": r.reviewer, "exam_accuracy": r.exam_accuracy, "exam_items": r.exam_items,
-        "qualified": r.qualified, "weight": r.weight, "judgments": r.judgments,
-        "abstentions": r.abstentions, "exam_votes": r.exam_votes,
-        "exam_ci_low": r.ci_low, "exam_ci_high": r.ci_high, "kappa": r.kappa,
-        "position_consistency": r.position_consistency,
-        "abstention_rate": r.abstention_rate,
-        "qualification_score": r.qualification_score,
-        "latent_reliability": r.latent_reliability,
-        "consistency_accuracy": r.consistency_accuracy,
-        "self_confidence": r.self_confidence,
-    } for r in result.exam]
+    reviewers = reviewer_rows(result.exam)
     t = result.table
     v = result.evidence.verdicts
     verdicts = [{"item": t.items[i], "a": t.models[a], "b": t.models[b], "margin": m}

@@ -6,13 +6,25 @@ recorded config, and both rank the same Study."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
 
 from peerreview.config import RunConfig
 from peerreview.errors import InputError
 from peerreview.exam import Weighting
 from peerreview.gold import Gold, gold_from_judgments
+from peerreview.prompts import task_template
 from peerreview.ranking import Qualification, RankOptions
-from peerreview.records import Item, Judgment, Submission, read_items, read_submissions
+from peerreview.records import (
+    Item,
+    Judgment,
+    Submission,
+    iter_jsonl,
+    read_items,
+    read_submissions,
+)
+from peerreview.review import item_fields
 from peerreview.study import Study, study_of
 
 
@@ -29,6 +41,22 @@ class RunInputs:
     gold: Gold | None  # human labels to measure agreement against
 
 
+def config_folder(config: RunConfig) -> Path:
+    """The folder of the config's file, absolute (the current folder for a config made
+    in code): its paths and its python models' modules are found from there."""
+    source = config._source  # set by load_config; None for a RunConfig made in code
+    return (Path.cwd() if source is None else source.parent).resolve()
+
+
+def called_models(config: RunConfig) -> list[str]:
+    """The models a run of ``config`` calls: its reviewer candidates, and its evaluatees
+    unless the submissions are given."""
+    names = set(config.reviewers)
+    if config.task.submissions is None:
+        names |= set(config.evaluatees or [])
+    return sorted(names)
+
+
 def load_run_inputs(config: RunConfig) -> RunInputs:
     """Read every input file of a run config.
 
@@ -39,7 +67,8 @@ def load_run_inputs(config: RunConfig) -> RunInputs:
     given = read_submissions(config.task.submissions) if config.task.submissions else None
     evaluatees = config.evaluatees or sorted({s.model for s in given or []})
     if given is not None:
-        given = [s for s in given if s.model in evaluatees and s.item in items]
+        _check_items(given, items, config)
+        given = [s for s in given if s.model in evaluatees]
         missing = set(evaluatees) - {s.model for s in given}
         if missing:
             raise InputError(f"no submission of evaluatee(s) {sorted(missing)} on the task's "
@@ -67,6 +96,40 @@ def load_run_inputs(config: RunConfig) -> RunInputs:
     return RunInputs(items, evaluatees, given, exam_items, exam_subs, exam_gold, gold)
 
 
+def _check_items(given: list[Submission], items: dict[str, Item], config: RunConfig) -> None:
+    """A submission for an item the task lacks is an error (a wrong file, or a stale
+    one), not silently dropped.
+
+    Raises:
+        InputError: naming the first such submission's line, and how many there are.
+    """
+    unknown = sum(1 for s in given if s.item not in items)
+    if not unknown:
+        return
+    path = config.task.submissions
+    assert path is not None
+    line, item = next((n, obj.get("item")) for n, obj in iter_jsonl(path)
+                      if obj.get("item") not in items)
+    raise InputError(f"item {item!r} is not in the task's items ({config.task.items}): "
+                     f"{unknown} submission(s) name items it lacks", path, line, "item")
+
+
+def check_prompt(config: RunConfig, items: dict[str, Item]) -> None:
+    """Render the task prompt for every item before any call: a field the template
+    names and an item lacks is a config error, not a failed run.
+
+    Raises:
+        InputError: the prompt cannot be rendered for an item.
+    """
+    template = task_template(config.task.prompt)
+    for item in items.values():
+        try:
+            template.render(item_fields(item))
+        except jinja2.TemplateError as exc:
+            raise InputError(f"the task prompt cannot be rendered for item {item.item!r}: "
+                             f"{exc}", field="task.prompt") from exc
+
+
 def rank_options(config: RunConfig) -> RankOptions:
     """The chair's options of a run config."""
     exam = config.exam
@@ -76,6 +139,7 @@ def rank_options(config: RunConfig) -> RankOptions:
                        if exam and exam.qualification else None,
                        latent_model=exam.latent_model if exam else "dawid-skene",
                        method=config.chair.method, bootstrap=config.chair.bootstrap,
+                       strength=config.chair.strength, soft=config.chair.soft,
                        seed=config.seed,
                        exclude_exam_items=bool(exam and exam.by_gold and exam.items),
                        off_scale=config.review.off_scale,

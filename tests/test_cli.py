@@ -110,7 +110,8 @@ def test_no_reviewer_qualifies_prints_exam(tmp_path: Path,
     assert code == 2
     assert "Qualification exam" in text and "r1" in text and "r2" in text
     assert "no reviewer qualified" in text
-    assert not (tmp_path / "o").exists()
+    # No ranking, but the exam and why (tests/test_endings.py).
+    assert not (tmp_path / "o" / "leaderboard.json").exists()
 
 
 def test_existing_output_folder_keeps_other_files(tmp_path: Path,

@@ -20,6 +20,7 @@ import orjson
 
 from peerreview.chair import make_chair, reviewer_evidence
 from peerreview.chair.bootstrap import ranks
+from peerreview.readable import Unreadable, unreadable_reviewers
 from peerreview.report import charts
 from peerreview.report.browser import browser_data
 from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
@@ -27,6 +28,7 @@ from peerreview.study import Study
 from peerreview.text import inert
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
+    from peerreview.exam import ExamResult
     from peerreview.ranking import RankResult
 
 
@@ -50,6 +52,8 @@ def _env() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined)
     env.filters["num"] = lambda x, d=3: "–" if x is None or x != x else f"{x:.{d}f}"
     env.filters["md"] = markdown_text
+    env.filters["share"] = lambda r: "–" if not r.judgments else \
+        f"{r.abstentions}/{r.judgments} ({r.abstentions / r.judgments:.0%})"
     return env
 
 
@@ -119,6 +123,7 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
         "n_items": len(set(result.evidence.verdicts.item.tolist())),
         "singles": singles, "has_exam": has_exam, "threshold": inputs.threshold,
         "qualified_by": _qualified_by(result),
+        "unreadable": unreadable_reviewers(result.exam, full),
         "model_rank": {row.model: row.rank for row in result.leaderboard},
         "models": table.models,
         "leaderboard_svg": charts.leaderboard_chart(result.leaderboard, score_label),
@@ -135,6 +140,30 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
     html = env.get_template("report.html.j2").render(**context)
     md = env.get_template("summary.md.j2").render(**context)
     return {"report.html": html.encode(), "summary.md": md.encode()}
+
+
+@dataclass(slots=True)
+class UnrankedInputs:
+    """What the report of a run or rank that ranked nothing shows: why, the exam as
+    far as it went, the reviewers that could not be read, and the run's facts."""
+
+    why: str
+    exam: list[ExamResult]
+    unreadable: list[Unreadable]
+    title: str = "peerreview report"
+    threshold: float | None = None  # None: there was no exam
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def render_unranked(inputs: UnrankedInputs) -> dict[str, bytes]:
+    """report.html and summary.md of an ending without a ranking."""
+    context = {"title": inputs.title, "why": inputs.why, "facts": inputs.facts,
+               "exam": sorted(inputs.exam, key=lambda r: r.reviewer),
+               "has_exam": any(r.exam_accuracy is not None for r in inputs.exam),
+               "threshold": inputs.threshold, "unreadable": inputs.unreadable}
+    env = _env()
+    return {"report.html": env.get_template("unranked.html.j2").render(**context).encode(),
+            "summary.md": env.get_template("unranked.md.j2").render(**context).encode()}
 
 
 def write_report(inputs: ReportInputs, out_dir: str | Path) -> None:
