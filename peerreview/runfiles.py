@@ -5,20 +5,26 @@ ranked nothing writes to say why (:func:`unranked_files`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import platform
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+import peerreview
 from peerreview.calls import Tally
 from peerreview.config import RunConfig
 from peerreview.errors import RunFailed
 from peerreview.exam import ExamResult, candidates
 from peerreview.models import CallError
 from peerreview.output import write_files
+from peerreview.prompts import template_hash
 from peerreview.rankfiles import reviewer_rows
 from peerreview.ranking import RankResult
 from peerreview.readable import unreadable_reviewers
@@ -30,7 +36,7 @@ from peerreview.records import (
     judgment_to_dict,
 )
 from peerreview.report import ReportInputs, UnrankedInputs, render, render_unranked
-from peerreview.runinputs import rank_options
+from peerreview.runinputs import config_folder, rank_options
 from peerreview.store import RunStore
 from peerreview.votes import build_table
 
@@ -75,6 +81,26 @@ class RunResult:
     tally: Tally
     seconds: float
     facts: dict[str, Any]
+
+
+def run_facts(cfg: RunConfig) -> dict[str, Any]:
+    """What run.json records of a run before its first call: the config (paths
+    absolute), its folder, the versions, the seed and the reviewer prompts' hashes."""
+    style = {"openai": "chat", "anthropic": "chat", "local": "completion"}
+    prompts = {f"{style[m.provider]}/{cfg.review.mode}.j2":
+               template_hash(f"{style[m.provider]}/{cfg.review.mode}.j2")
+               for n, m in cfg.models.items() if n in cfg.reviewers and m.provider in style}
+    versions = {"peerreview": peerreview.__version__, "python": platform.python_version()}
+    if any(m.provider == "local" for m in cfg.models.values()):
+        # Read from the metadata: importing llama.cpp would load its library.
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions["llama_cpp_python"] = metadata.version("llama-cpp-python")
+    # Settings at their default are left out: the config reads back the same.
+    # Paths made absolute (they are relative to where the run started), so that
+    # report, label-select and label DIR read the same files from any folder.
+    return {"config": cfg.resolve(Path.cwd()).model_dump(mode="json", exclude_defaults=True),
+            "config_dir": str(config_folder(cfg)), "versions": versions, "seed": cfg.seed,
+            "prompt_hashes": prompts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def run_files(run: RunResult, config: RunConfig
