@@ -51,7 +51,7 @@ from peerreview.records import (
 )
 from peerreview.schedule import Schedule, cascade_order, select, separated
 from peerreview.study import Study, load_study, study_of
-from peerreview.votes import Counting, FloatArray, JudgmentTable
+from peerreview.votes import Counting, FloatArray, JudgmentTable, counting_notes
 
 
 @dataclass(slots=True)
@@ -193,7 +193,8 @@ def rank(
     exam_labels = study.exam_gold if qualification is Qualification.GOLD else None
     gold_labels = study.gold
 
-    notes = off_scale_note(study.off_scale, opts.off_scale) + _position_notes(table)
+    notes = off_scale_note(study.off_scale, opts.off_scale) + _position_notes(table) + \
+        counting_notes(table.pairwise, opts.counting)
     warned: set[str] = set()  # the same file may be exam gold and gold
     for labels in (exam_labels, gold_labels):
         if labels is not None and labels.duplicates and labels.path not in warned:

@@ -356,6 +356,22 @@ def vote_worth(votes: Votes, counting: Counting | None = None) -> VoteWorth:
     return VoteWorth(value, count)
 
 
+def counting_notes(votes: Votes, counting: Counting) -> list[str]:
+    """What the user should know of how the votes were counted: strong verdicts counted
+    N times, and with ``soft`` how many judgments had a probability to vote with."""
+    notes = []
+    strong = int((votes.strength >= 2).sum())
+    if strong and counting.strength != 1:
+        notes.append(f"{strong} strong verdict(s) (strength 2, arena-hard's >>) counted "
+                     f"{counting.strength} times each (--strength 1 counts them once)")
+    if counting.soft:
+        soft = int((~np.isnan(votes.p_first) & ~votes.abstain).sum())
+        notes.append(f"--soft: {soft} of {len(votes)} pairwise judgment(s) vote by their "
+                     "p_first; the others by their verdict" if soft else
+                     "--soft: no judgment carries p_first, so every vote is its verdict")
+    return notes
+
+
 def pair_key(item: IntArray, a: IntArray, b: IntArray, n_models: int) -> IntArray:
     """One integer per (item, a, b), for grouping and look-ups."""
     return (item * n_models + a) * n_models + b

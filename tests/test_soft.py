@@ -175,13 +175,18 @@ RANKED = [{**pw("t1", "r", "A", "B", "first"), "strength": 2}, pw("t1", "r", "B"
     (["--soft"], {"A": 0.5, "B": 0.5}),  # t1 to A, t2 to B
     (["--soft", "--strength", "1"], {"A": 0.25, "B": 0.75}),  # t1 a tie, t2 to B
 ])
-def test_rank_strength_and_soft(tmp_path: Path, flags: list[str],
-                                scores: dict[str, float]) -> None:
+def test_rank_strength_and_soft(tmp_path: Path, flags: list[str], scores: dict[str, float],
+                                capsys: pytest.CaptureFixture[str]) -> None:
     path = write_jsonl(tmp_path / "j.jsonl", RANKED)
     out = tmp_path / "out"
     assert main(["rank", "--judgments", str(path), "--out", str(out), "--quiet", *flags]) == 0
     board = json.loads((out / "leaderboard.json").read_text())
     assert {row["model"]: row["score"] for row in board} == scores
+    said = capsys.readouterr().err
+    assert ("1 strong verdict(s) (strength 2, arena-hard's >>) counted 3 times each"
+            in said) == ("1" not in flags)
+    assert ("--soft: 2 of 4 pairwise judgment(s) vote by their p_first" in said) == \
+        ("--soft" in flags)
     options = json.loads((out / "run.json").read_text())["rank"]["options"]
     assert (options["strength"], options["soft"]) == \
         (1 if "1" in flags else 3, "--soft" in flags)
