@@ -84,6 +84,7 @@ def main() -> None:
     with_p = sum(isinstance(j, PairwiseJudgment) and j.p_first is not None for j in gemma)
     rows = []
     for label, judgments in ((f"{REVIEWER} alone", gemma),
+                             ("the 5 recorded reviewers (no probabilities)", panel),
                              (f"{REVIEWER} + the 5 recorded reviewers", gemma + panel)):
         for method in ("vote", "bradley-terry"):
             acc = []
@@ -104,7 +105,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     first = sum(isinstance(j, PairwiseJudgment) and j.winner == "first" for j in gemma)
-    print(f"\n{REVIEWER} chose the answer shown first in {first} of {len(gemma)} calls.")
+    shares = [abs(2 * j.p_first - 1) for j in gemma
+              if isinstance(j, PairwiseJudgment) and j.p_first is not None]
+    print(f"\n{REVIEWER} chose the answer shown first in {first} of {len(gemma)} calls; "
+          f"its mean soft vote |2 p_first - 1| is {sum(shares) / max(len(shares), 1):.2f}.")
     print(f"\n{machine()}")
 
 
