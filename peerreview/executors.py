@@ -3,8 +3,9 @@
 - ``ray``: the calls become a Ray Dataset processed by ``map_batches``, each worker
   running peerreview's own async caller over its batch (Ray's built-in HTTP
   processor keeps about one request in flight per worker); answers stream back to
-  the driver, which alone writes the run store. ``address`` joins a running cluster;
-  without it a local Ray starts.
+  the driver, which alone writes the run store. A model's ``concurrency`` holds for
+  the cluster: it is split across the tasks that run at once. ``address`` joins a
+  running cluster; without it a local Ray starts.
 - ``vllm-batch``: the calls are written as OpenAI batch JSON Lines and handed to
   ``vllm run-batch`` (or the command given) as a subprocess, whose output lines are
   read back by ``custom_id``.
@@ -44,12 +45,19 @@ def run_ray(calls: Calls, models: dict[str, ModelConfig],
                  runtime_env={"env_vars": secrets} if secrets else None)
     import ray.data
 
+    # The cluster holds each model's limit: at most `tasks` Ray tasks run at once (the
+    # CPUs, no more than the smallest concurrency), each with concurrency // tasks of
+    # every model (per replica), so no model has more than its concurrency in flight.
+    smallest = min(models[n].concurrency for n in calls) if calls else 1
+    cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+    tasks = max(1, min(cpus, smallest))
+    shares = {n: models[n].model_copy(update={"concurrency": models[n].concurrency // tasks})
+              for n in calls}
     rows = [{"model": name, "key": key, "body": orjson.dumps(body).decode(),
-             "config": models[name].model_dump_json()}
+             "config": shares[name].model_dump_json()}
             for name, by_key in sorted(calls.items()) for key, body in by_key.items()]
-    size = max(min(m.concurrency for m in (models[n] for n in calls)), 1)
-    dataset = ray.data.from_items(rows).map_batches(_ray_batch, batch_size=size,
-                                                    batch_format="numpy")
+    dataset = ray.data.from_items(rows).map_batches(_ray_batch, batch_size=smallest,
+                                                    batch_format="numpy", concurrency=tasks)
     out: dict[str, dict[str, Response | str]] = {}
     for row in dataset.iter_rows():  # the driver alone ingests, as answers stream in
         answer: Response | str = row["error"] if row["error"] else Response(

@@ -217,11 +217,14 @@ class Pipeline:
         """Run a stage's jobs concurrently; a call that fails for good is counted
         against its model, and the others go on.
 
-        A pool of workers, as many as the models' concurrency together, takes the jobs
-        in order: started all at once, thousands of jobs would each do their first
-        steps (store look-up, prompt) before the first request goes out. A job is
-        started only when a worker takes it. Jobs that wait for provider batches run
-        again once a round of batches is in (:mod:`peerreview.batches`).
+        Each model has its own pool of workers, as many as its concurrency over its
+        replicas, taking its jobs in order, so that a model that hangs holds only its
+        own workers; jobs that ask several models in turn (the cascade's) share one
+        pool as large as all of them. Started all at once, thousands of jobs would
+        each do their first steps (store look-up, prompt) before the first request
+        goes out: a job is started only when a worker takes it. Jobs that wait for
+        provider batches run again once a round of batches is in
+        (:mod:`peerreview.batches`).
         """
         self._bars.stage(name, len(jobs))
         self._store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
@@ -229,6 +232,23 @@ class Pipeline:
         failed = 0
         results: list[T | None] = [None] * len(jobs)
         todo = list(range(len(jobs)))
+        models = self.config.models
+
+        def lane(job: Callable[[], Awaitable[T]]) -> str | None:
+            # The one model a job asks, where its shape names it: partial(asker.submit
+            # or asker.judge, model, ...), panel's partial(_one, asker, model, ...). A
+            # job handed a list of reviewers (the cascade's) asks several: shared.
+            for arg in job.args if isinstance(job, partial) else ():
+                if isinstance(arg, str):
+                    return arg if arg in models else None
+                if isinstance(arg, list | tuple | dict | set):
+                    return None
+            return None
+
+        def width(model: str | None) -> int:
+            chosen = models.values() if model is None else [models[model]]
+            return sum(m.concurrency * len(m.urls) for m in chosen)
+
         async def worker(queue: Iterator[int], waiting: list[int]) -> None:
             nonlocal failed
             for i in queue:
@@ -249,11 +269,17 @@ class Pipeline:
         while todo:
             waiting: list[int] = []
             self._caller.deferred.clear()
-            queue = iter(todo)
-            workers = min(len(todo), sum(m.concurrency for m in self.config.models.values()))
+            lanes: dict[str | None, list[int]] = {}
+            for i in todo:
+                lanes.setdefault(lane(jobs[i]), []).append(i)
+            workers = []
+            for model, indices in lanes.items():
+                queue = iter(indices)
+                workers += [worker(queue, waiting)
+                            for _ in range(min(len(indices), width(model)))]
             ticker = asyncio.create_task(self._bars.ticking())
             try:
-                await asyncio.gather(*(worker(queue, waiting) for _ in range(workers)))
+                await asyncio.gather(*workers)
             finally:
                 ticker.cancel()
             if waiting:

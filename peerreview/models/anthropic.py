@@ -11,6 +11,7 @@ from typing import Any
 
 from peerreview.models.base import Response
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
+from peerreview.models.http import mend
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the API requires max_tokens; the rest is sent only when set
@@ -74,8 +75,8 @@ class AnthropicBackend(EndpointBackend):
         content = payload.get("content") if isinstance(payload, dict) else None
         if not isinstance(content, list):
             raise Malformed("no content in the answer")
-        text = "".join(str(block.get("text", "")) for block in content
-                       if isinstance(block, dict) and block.get("type") == "text")
+        text = mend("".join(str(block.get("text", "")) for block in content
+                            if isinstance(block, dict) and block.get("type") == "text"))
         usage = payload.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         return Response(text, None, count(usage.get("input_tokens")),

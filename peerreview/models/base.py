@@ -84,6 +84,10 @@ class Backend(Protocol):
                 config allows across processes.
             on_attempt: called just before each time the request is sent, so that the
                 caller can count the attempt in the store before it can cost anything.
+                A send again after a refused parameter (a reasoning model's
+                ``max_tokens``, a ``response_format`` the endpoint does not take) is an
+                attempt too. What is sent may be adapted so (remembered per
+                endpoint); the call's key stays that of ``request``.
         """
         ...
 

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,13 @@ class LocalBackend(InProcess):
         return len(self._model().tokenize(text.encode(), add_bos=True))
 
 
-    async def complete(self, request: dict[str, Any]) -> Response:
+    async def complete(self, request: dict[str, Any], *, attempts: int | None = None,
+                       on_attempt: Callable[[], None] | None = None) -> Response:
+        """One attempt (a model in this process has no transient faults to retry)."""
+        if attempts is not None and attempts < 1:
+            raise CallError(f"model {self.name!r}: no attempt left of this call", self.name)
+        if on_attempt is not None:
+            on_attempt()
         return await asyncio.to_thread(self._complete, request)
 
     def _complete(self, request: dict[str, Any]) -> Response:

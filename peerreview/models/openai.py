@@ -15,6 +15,7 @@ import orjson
 from peerreview.config import ModelConfig
 from peerreview.models.base import Response
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
+from peerreview.models.http import mend, words
 
 log = logging.getLogger("peerreview")
 
@@ -40,12 +41,13 @@ def read_completion(payload: Any) -> Response:
         text = ""
     if not isinstance(text, str):
         raise Malformed(f"the message content is {type(text).__name__}, not text")
+    text = mend(text)  # no half surrogate pair leaves models/
     top = None
     logprobs = choices[0].get("logprobs")
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     if isinstance(content, list) and content and isinstance(content[0], dict):
         try:
-            top = {str(t["token"]): float(t["logprob"])
+            top = {mend(str(t["token"])): float(t["logprob"])
                    for t in content[0].get("top_logprobs") or []}
         except (KeyError, TypeError, ValueError) as exc:
             raise Malformed(f"unreadable logprobs: {exc}") from exc
@@ -61,6 +63,35 @@ def _rejects_parameter(status: int, text: str) -> bool:
         "temperature" in text and "support" in text))
 
 
+def _rejects_format(status: int, text: str) -> bool:
+    """Whether an error refuses the asked response_format: a 400 or 422 naming it, or
+    llama-cpp-python's server, which takes ``json_object`` with a schema but answers
+    ``json_schema`` with a 500 whose validation error names ``response_format``."""
+    return status in (400, 422, 500) and any(
+        word in text for word in ("response_format", "json_schema", "json_object"))
+
+
+# What structured_output falls back to, once per endpoint, when it is refused: the
+# schema as json_object's, then plain text (read by the tolerant reader).
+SCHEMA, OBJECT, TEXT = 0, 1, 2
+
+
+def _with_format(body: dict[str, Any], level: int) -> dict[str, Any]:
+    """``body`` with its JSON-schema response_format taken down to ``level``."""
+    spec = body.get("response_format")
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if level == SCHEMA or kind not in ("json_schema", "json_object"):
+        return body
+    if level == TEXT:
+        return {k: v for k, v in body.items() if k != "response_format"}
+    if kind == "json_object":
+        return body
+    schema = spec.get("json_schema") if isinstance(spec, dict) else None
+    schema = schema.get("schema") if isinstance(schema, dict) else None
+    return {**body, "response_format": {"type": "json_object",
+                                        **({"schema": schema} if schema else {})}}
+
+
 class OpenAIBackend(EndpointBackend):
     """Chat completions (``/chat/completions``), with ``Authorization: Bearer``."""
 
@@ -69,6 +100,7 @@ class OpenAIBackend(EndpointBackend):
     def __init__(self, name: str, config: ModelConfig) -> None:
         super().__init__(name, config)
         self._reasoning = config.reasoning
+        self._format = SCHEMA  # what this endpoint takes of a structured response_format
         self._batch_files: dict[str, list[str]] = {}  # batch -> its output and error files
 
     def auth(self, key: str) -> dict[str, str]:
@@ -92,18 +124,33 @@ class OpenAIBackend(EndpointBackend):
         return read_completion(payload)
 
     def adapted(self, body: dict[str, Any]) -> dict[str, Any]:
-        return _for_reasoning(body) if self._reasoning else body
+        """As the endpoint takes it: a reasoning model's parameters, and the structured
+        answer it accepts (the call key stays that of the prepared body)."""
+        return _with_format(_for_reasoning(body) if self._reasoning else body, self._format)
 
-    def adapt(self, body: dict[str, Any], status: int, text: str) -> dict[str, Any] | None:
-        """A reasoning model refused max_tokens or temperature: send what it takes."""
+    def adapt(self, body: dict[str, Any], status: int, text: str) -> bool:
+        """The endpoint refused the response_format: fall back a step (json_object with
+        the schema, then plain text), said once per step. A reasoning model refused
+        max_tokens or temperature: send what it takes."""
+        spec = body.get("response_format")
+        if isinstance(spec, dict) and _rejects_format(status, text):
+            step = OBJECT if spec.get("type") == "json_schema" else TEXT
+            if step > self._format:  # calls in flight may learn it together: said once
+                self._format = step
+                then = "json_object with the schema" if step == OBJECT else \
+                    "plain text (answers read as text)"
+                log.warning(f"model {self.name!r}: the endpoint refused response_format "
+                            f"{spec.get('type')} (HTTP {status}: {words(text)}); asking "
+                            f"for {then} from now on")
+            return True
         if not _rejects_parameter(status, text) or _for_reasoning(body) == body:
-            return None
+            return False
         if not self._reasoning:
             self._reasoning = True
             log.warning(f"model {self.name!r} rejected a parameter; sending "
                         "max_completion_tokens and no temperature from now on (set "
                         "reasoning: true)")
-        return _for_reasoning(body)
+        return True
 
 
     async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
