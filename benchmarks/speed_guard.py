@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-
 from splits import machine
 
 from peerreview.commands import rank_outputs, rank_spec

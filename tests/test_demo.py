@@ -10,8 +10,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from peerreview.cli import main
 from tests.conftest import needs_llama
 
