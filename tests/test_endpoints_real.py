@@ -225,6 +225,27 @@ def test_a_server_listing_other_ids_is_asked_anyway(tmp_path: Path,
     assert err.count("lists /models/weights-Q4_K_M.gguf, not 'judge'") == 1
 
 
+@pytest.mark.parametrize(("served", "warned"), [
+    (["llama3.2:latest"], False),  # Ollama lists the tag and answers the bare name
+    (["llama3.2"], False), (["qwen2.5:7b", "llama3.1:latest"], True)])
+def test_ollamas_latest_tag_names_the_model(served: list[str], warned: bool,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    with Fake("ok", served=served) as fake:
+        backend = OpenAIBackend("llama", ModelConfig(provider="openai", model="llama3.2",
+                                                     base_url=fake.url))
+
+        async def checked() -> None:
+            try:
+                await backend.check()
+            finally:
+                await backend.aclose()
+
+        with caplog.at_level(logging.WARNING, "peerreview"):
+            asyncio.run(checked())
+    assert any("not 'llama3.2'" in r.message for r in caplog.records) is warned
+    assert backend.replicas[0].breaker.closed  # asked either way
+
+
 def test_a_completion_answering_model_not_found_stops_the_model_in_its_words(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_task(tmp_path, n_items=4)

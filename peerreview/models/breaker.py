@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 
-FIRST_PROBE_S = 1.0  # after opening, the queued calls wait this long for the probe
+FIRST_PROBE_S = 0.5  # after opening, the queued calls wait this long for the probe
 
 
 class Breaker:
