@@ -10,6 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from peerreview.models.base import Response
+from peerreview.models.batchapi import (
+    CLOCK_SLACK_S,
+    MAX_LIST_PAGES,
+    BatchHTTPError,
+    BatchTag,
+    NotCreated,
+    batch_object,
+    epoch,
+    listed,
+    text_field,
+)
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
 from peerreview.models.http import mend
 
@@ -43,22 +54,76 @@ class AnthropicBackend(EndpointBackend):
         body.update(self.config.params)
         return body
 
-    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
-        """``/messages/batches`` with the requests inline."""
-        batch = await self._api("POST", self.base + "/messages/batches", json={
-            "requests": [{"custom_id": key, "params": {**body, "model": self.config.model}}
-                         for key, body in calls]})
-        return str(batch["id"])
+    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]], *,
+                           tag: BatchTag | None = None) -> str:
+        """``/messages/batches`` with the requests inline. The API takes no metadata:
+        the tag's intent time and the number of requests find the batch again
+        (:meth:`find_batch`).
+
+        Raises:
+            NotCreated: the create request was refused (4xx).
+            CallError: it failed otherwise (the batch may exist).
+        """
+        url = self.base + "/messages/batches"
+        try:
+            batch = await self._api("POST", url, json={
+                "requests": [{"custom_id": key, "params": {**body, "model": self.config.model}}
+                             for key, body in calls]})
+        except BatchHTTPError as exc:
+            if 400 <= exc.status < 500 and exc.status not in (408, 409, 429):
+                raise NotCreated(str(exc), self.name) from exc
+            raise
+        return text_field(batch, "id", url, self._fail)
+
+    async def find_batch(self, tag: BatchTag, count: int, known: set[str]) -> str | None:
+        """The batch a killed process created for the intent, if the provider lists
+        one: created within :data:`CLOCK_SLACK_S` of the intent, with ``count``
+        requests, and not already another intent's (``known``). The nearest in time
+        wins. (The API takes no metadata, and its batches show their custom_ids only
+        once ended.)"""
+        after, best, best_gap = "", None, CLOCK_SLACK_S
+        for _ in range(MAX_LIST_PAGES):
+            url = f"{self.base}/messages/batches?limit=100" + \
+                (f"&after_id={after}" if after else "")
+            page = await self._api("GET", url)
+            batches = listed(page, url, self._fail)
+            for batch in batches:
+                created = epoch(batch.get("created_at"))
+                counts = batch.get("request_counts")
+                total = sum(v for v in counts.values() if isinstance(v, int)) \
+                    if isinstance(counts, dict) else -1
+                ident = batch.get("id")
+                if created is None or not isinstance(ident, str) or ident in known or \
+                        total != count:
+                    continue
+                if abs(created - tag.created) <= best_gap:
+                    best, best_gap = ident, abs(created - tag.created)
+            times = [t for b in batches if (t := epoch(b.get("created_at"))) is not None]
+            if not batches or not page.get("has_more") or \
+                    (times and min(times) < tag.created - CLOCK_SLACK_S):
+                break
+            after = str(page.get("last_id") or batches[-1].get("id") or "")
+            if not after:
+                break
+        return best
 
     async def batch_ended(self, batch_id: str) -> bool:
-        batch = await self._api("GET", f"{self.base}/messages/batches/{batch_id}")
+        """Whether the batch's processing has ended.
+
+        Raises:
+            BatchGone: the provider does not know the batch.
+            CallError: the answer is not a batch.
+        """
+        url = f"{self.base}/messages/batches/{batch_id}"
+        batch = batch_object(await self._api("GET", url), url, self._fail)
         return bool(batch.get("processing_status") == "ended")
 
     async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
         text = await self._api("GET", f"{self.base}/messages/batches/{batch_id}/results",
                                text=True)
         results: dict[str, Response | str] = {}
-        for key, record in self.batch_records(text, batch_id):
+        for key, record in self.batch_records(text if isinstance(text, str) else "",
+                                              batch_id):
             result = record.get("result")
             result = result if isinstance(result, dict) else {}
             if result.get("type") == "succeeded":

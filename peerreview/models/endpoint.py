@@ -32,6 +32,7 @@ import orjson
 
 from peerreview.config import ModelConfig
 from peerreview.models.base import CallError, Health, Response, estimate_tokens
+from peerreview.models.batchapi import BatchGone, BatchHTTPError
 from peerreview.models.http import Malformed as Malformed
 from peerreview.models.http import RateLimiter as RateLimiter
 from peerreview.models.http import api_key, model_not_found, read_error, shown, words
@@ -384,10 +385,15 @@ class EndpointBackend(ABC):
         try:
             async with self._open().request(method, url, **kwargs) as resp:
                 if resp.status != 200:
-                    raise self._fail(f"HTTP {resp.status} from {url}: "
-                                     f"{(await resp.text())[:300]}")
+                    error = self._fail(f"HTTP {resp.status} from {url}: "
+                                       f"{shown(await read_error(resp, self._secrets))}")
+                    kind = BatchGone if resp.status == 404 else BatchHTTPError
+                    raise kind(str(error), self.name, resp.status)
                 return await (resp.text() if as_text else resp.json(content_type=None))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except ValueError as exc:  # not JSON, or not text
+            raise self._fail(f"unreadable answer from {url}: not JSON "
+                             f"({type(exc).__name__}: {exc})") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._fail(f"batch request to {url} failed: {type(exc).__name__}: "
                              f"{exc}") from exc
 

@@ -13,9 +13,21 @@ import aiohttp
 import orjson
 
 from peerreview.config import ModelConfig
-from peerreview.models.base import Response
+from peerreview.models.base import CallError, Response
+from peerreview.models.batchapi import (
+    CLOCK_SLACK_S,
+    MAX_LIST_PAGES,
+    BatchHTTPError,
+    BatchTag,
+    NotCreated,
+    batch_object,
+    epoch,
+    listed,
+    text_field,
+)
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
 from peerreview.models.http import mend, words
+from peerreview.redact import redact
 
 log = logging.getLogger("peerreview")
 
@@ -153,8 +165,15 @@ class OpenAIBackend(EndpointBackend):
         return True
 
 
-    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> str:
-        """Upload the batch's JSON Lines (``/files``), then create it (``/batches``)."""
+    async def submit_batch(self, calls: list[tuple[str, dict[str, Any]]], *,
+                           tag: BatchTag | None = None) -> str:
+        """Upload the batch's JSON Lines (``/files``), then create it (``/batches``) with
+        the run's tag in its ``metadata``.
+
+        Raises:
+            NotCreated: the upload failed, or the create request was refused (4xx).
+            CallError: the create request failed otherwise (the batch may exist).
+        """
         lines = b"".join(orjson.dumps({"custom_id": key, "method": "POST",
                                        "url": "/v1" + self.path,
                                        "body": {**self.adapted(body),
@@ -164,18 +183,66 @@ class OpenAIBackend(EndpointBackend):
         form.add_field("purpose", "batch")
         form.add_field("file", lines, filename="peerreview-batch.jsonl",
                        content_type="application/jsonl")
-        upload = await self._api("POST", self.base + "/files", data=form)
-        batch = await self._api("POST", self.base + "/batches", json={
-            "input_file_id": upload["id"], "endpoint": "/v1" + self.path,
-            "completion_window": "24h"})
-        return str(batch["id"])
+        url = self.base + "/files"
+        try:
+            file_id = text_field(await self._api("POST", url, data=form), "id", url,
+                                 self._fail)
+        except CallError as exc:
+            raise NotCreated(str(exc), self.name) from exc
+        url = self.base + "/batches"
+        spec: dict[str, Any] = {"input_file_id": file_id, "endpoint": "/v1" + self.path,
+                                "completion_window": "24h"}
+        if tag is not None:
+            spec["metadata"] = tag.metadata()
+        try:
+            batch = await self._api("POST", url, json=spec)
+        except BatchHTTPError as exc:
+            if 400 <= exc.status < 500 and exc.status not in (408, 409, 429):
+                raise NotCreated(str(exc), self.name) from exc
+            raise
+        return text_field(batch, "id", url, self._fail)
+
+    async def find_batch(self, tag: BatchTag, count: int, known: set[str]) -> str | None:
+        """The batch created with ``tag`` in its metadata, if the provider lists one
+        (``GET /batches``, newest first, paged with ``after``)."""
+        after = ""
+        for _ in range(MAX_LIST_PAGES):
+            url = f"{self.base}/batches?limit=100" + (f"&after={after}" if after else "")
+            page = await self._api("GET", url)
+            batches = listed(page, url, self._fail)
+            for batch in batches:
+                metadata = batch.get("metadata")
+                if isinstance(metadata, dict) and metadata == {**metadata, **tag.metadata()} \
+                        and isinstance(batch.get("id"), str):
+                    return str(batch["id"])
+            created = [t for b in batches if (t := epoch(b.get("created_at"))) is not None]
+            if not batches or not page.get("has_more") or \
+                    (created and min(created) < tag.created - CLOCK_SLACK_S):
+                return None
+            after = str(batches[-1].get("id") or "")
+            if not after:
+                return None
+        return None
 
     async def batch_ended(self, batch_id: str) -> bool:
-        batch = await self._api("GET", f"{self.base}/batches/{batch_id}")
-        if batch.get("status") not in ("completed", "failed", "expired", "cancelled"):
+        """Whether the batch has ended; a batch that failed or expired has ended too
+        (with whatever files it has, maybe none).
+
+        Raises:
+            BatchGone: the provider does not know the batch.
+            CallError: the answer is not a batch.
+        """
+        url = f"{self.base}/batches/{batch_id}"
+        batch = batch_object(await self._api("GET", url), url, self._fail)
+        status = batch.get("status")
+        if status not in ("completed", "failed", "expired", "cancelled"):
             return False
         self._batch_files[batch_id] = [f for f in (batch.get("output_file_id"),
-                                                   batch.get("error_file_id")) if f]
+                                                   batch.get("error_file_id"))
+                                       if isinstance(f, str) and f]
+        if status != "completed":
+            log.warning(f"model {self.name!r}: batch {batch_id} ended {status}: "
+                        f"{redact(str(batch.get('errors')), self._secrets)[:300]}")
         return True
 
     async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
@@ -184,6 +251,8 @@ class OpenAIBackend(EndpointBackend):
         results: dict[str, Response | str] = {}
         for file_id in self._batch_files.get(batch_id, []):
             text = await self._api("GET", f"{self.base}/files/{file_id}/content", text=True)
+            if not isinstance(text, str):
+                continue
             for key, record in self.batch_records(text, batch_id):
                 answer = record.get("response")
                 if isinstance(answer, dict) and answer.get("status_code") == 200:
