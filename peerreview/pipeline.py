@@ -8,42 +8,52 @@ uninterrupted one. Outputs are written all at once at the end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import platform
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-import jinja2
-
-import peerreview
 from peerreview.batches import collect
 from peerreview.calls import BudgetSpent, Caller
 from peerreview.chair import make_chair
 from peerreview.config import RunConfig, load_config
-from peerreview.errors import Deferred, InputError, RunFailed
-from peerreview.exam import run_exam
+from peerreview.errors import Deferred, InputError, NoQualifiedReviewer, RunFailed
+from peerreview.exam import ExamResult, run_exam
 from peerreview.models import Backend, CallError, make_backend
+from peerreview.models.python import load_functions
 from peerreview.output import locked, write_files
 from peerreview.panel import Live, exam_questions, full_calls, review_jobs
 from peerreview.plan import plan
 from peerreview.progress import StageProgress
-from peerreview.prompts import task_template, template_hash
 from peerreview.ranking import rank, settled_by
+from peerreview.readable import unreadable_reviewers
 from peerreview.records import (
     Item,
     Judgment,
     Submission,
     off_scale_note,
 )
-from peerreview.review import Asker, item_fields
-from peerreview.runfiles import Failures, RunResult, run_files
-from peerreview.runinputs import load_run_inputs, rank_options, run_study
+from peerreview.review import Asker
+from peerreview.runfiles import (
+    Failures,
+    NoRanking,
+    RunResult,
+    Unranked,
+    end_unranked,
+    run_facts,
+    run_files,
+)
+from peerreview.runinputs import (
+    called_models,
+    check_prompt,
+    config_folder,
+    load_run_inputs,
+    rank_options,
+    run_study,
+)
 from peerreview.schedule import Schedule, adaptive, cascade_jobs
 from peerreview.store import RunStore
 from peerreview.votes import build_table
@@ -58,8 +68,10 @@ class Pipeline:
 
     def __init__(self, config: RunConfig, out: str | Path, *, show_progress: bool = True,
                  budget_calls: int | None = None, budget_usd: float | None = None,
-                 progress_interval: float = 10.0, wait_for_batches: bool = True):
+                 progress_interval: float = 10.0, wait_for_batches: bool = True,
+                 retry_failed: bool = False):
         self.config = config
+        self.retry_failed = retry_failed  # calls out of attempts get one more round
         self.out = Path(out)
         self.show_progress = show_progress
         self.progress_interval = progress_interval
@@ -90,13 +102,16 @@ class Pipeline:
         cfg = self.config
         inputs = self._inputs = load_run_inputs(cfg)
         self._check_budget()
-        _check_prompt(cfg, inputs.items)
+        check_prompt(cfg, inputs.items)
+        # From the config's folder first: the backends then find them by name.
+        load_functions(cfg, called_models(cfg), config_folder(cfg))
         backends = self._backends()
         with locked(self.out):
             store = self._store = RunStore(self.out / STORE, background=True)
             caller = self._caller = Caller(store, cfg.models, backends,
                                            budget_calls=self.budget_calls,
-                                           budget_usd=self.budget_usd)
+                                           budget_usd=self.budget_usd,
+                                           retry_failed=self.retry_failed)
             self._backends_ = backends
             caller.routed = cfg.routed()
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
@@ -113,7 +128,7 @@ class Pipeline:
                       backends: dict[str, Backend], start: float) -> RunResult:
         cfg, inputs = self.config, self._inputs
         items = inputs.items
-        facts = self._facts()
+        facts = run_facts(cfg)
         for name, value in facts.items():
             store.set_fact(name, value)
         self._failures = Failures(Counter(), {}, {})
@@ -124,16 +139,18 @@ class Pipeline:
             self._bars = bars
             submissions = await self._submissions(asker, items, inputs.given)
             if len({s.model for s in submissions}) < 2 and self._failures.calls:
-                raise RunFailed(f"{self._failures.summary()}. Fewer than two evaluatees "
-                                "have submissions: nothing to rank. Completed calls are kept "
-                                f"in {self.out / STORE}: run again to retry the rest.")
-            exam_judgments, qualified = await self._exam(asker, submissions)
+                raise self._unranked("fewer than two evaluatees have submissions: nothing "
+                                     "to rank", [], submissions, [], facts)
+            exam_judgments, qualified, nobody = await self._exam(asker, submissions)
+            if nobody is not None:
+                raise self._unranked(*nobody, submissions, exam_judgments, facts)
             before = caller.tally.made + caller.tally.cached
             review = await self._review(asker, items, submissions, qualified)
             asked = caller.tally.made + caller.tally.cached - before
             if not review and caller.spent:
-                raise RunFailed("the budget was spent before the review asked anything: "
-                                "raise --budget or --budget-usd")
+                raise self._unranked("the budget was spent before the review asked "
+                                     "anything: raise --budget or --budget-usd", [],
+                                     submissions, exam_judgments, facts)
         failures = self._failures
         for note in off_scale_note(asker.off_scale_counts, cfg.review.off_scale):
             log.warning(note)
@@ -144,12 +161,16 @@ class Pipeline:
         try:
             result = rank(run_study(inputs, [j for j in judgments if j.reviewer not in left_out],
                                     submissions), options=rank_options(cfg))
+        except NoQualifiedReviewer as exc:  # e.g. no reviewer said anything readable
+            raise self._unranked(exc.message, exc.results, submissions, judgments,
+                                 facts) from exc
         except InputError as exc:
             if not failures.calls:
                 raise
-            raise RunFailed(f"{failures.summary()}. Nothing could be ranked with the models "
-                            f"that answered ({exc}). Completed calls are kept in "
-                            f"{self.out / STORE}: run again to retry the rest.") from exc
+            raise self._unranked(f"nothing could be ranked with the models that answered "
+                                 f"({exc})", [], submissions, judgments, facts) from exc
+        for said in unreadable_reviewers(result.exam, (result.study or result).table):
+            log.warning(said.message)
         full = full_calls(len(qualified), items, submissions, cfg.review.mode == "pairwise")
         facts["review"] = {"schedule": cfg.review.schedule, "calls": asked,
                            "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
@@ -175,6 +196,14 @@ class Pipeline:
             raise RunFailed(f"{failures.summary()}. The outputs rank with the models that "
                             "answered; run again to retry only the missing calls.", run)
         return run
+
+    def _unranked(self, cause: str, exam: list[ExamResult], submissions: list[Submission],
+                  judgments: list[Judgment], facts: dict[str, Any]) -> NoRanking:
+        """Write what a run that ranks nothing can show; the error that ends it."""
+        facts["calls"] = self._store.totals()
+        return end_unranked(self.out, self._store, self.config, self._failures,
+                            Unranked(cause, exam, submissions, _unique(judgments),
+                                     self._caller.tally, facts))
 
     def _check_budget(self) -> None:
         """A budget that the submissions and the exam would spend is an error, before
@@ -302,12 +331,13 @@ class Pipeline:
             for e in self._inputs.evaluatees])
 
     async def _exam(self, asker: Asker, submissions: list[Submission]
-                    ) -> tuple[list[Judgment], list[str]]:
-        """Every candidate sits the exam; returns the exam judgments and who qualified."""
+                    ) -> tuple[list[Judgment], list[str], tuple[str, list[ExamResult]] | None]:
+        """Every candidate sits the exam; returns the exam judgments, who qualified (in
+        the cascade's order), and if nobody did why, with the exam's table."""
         cfg, inputs = self.config, self._inputs
         gold = inputs.exam_gold
         if cfg.exam is None or gold is None:
-            return [], list(cfg.reviewers)  # qualified after the review, without labels
+            return [], list(cfg.reviewers), None  # qualified after the review, unlabelled
         exam_subs = inputs.exam_submissions or submissions
         missing = self._failures.in_stage("submissions")
         asked = exam_questions(gold, inputs.exam_items, exam_subs,
@@ -316,30 +346,18 @@ class Pipeline:
                                                for r in cfg.reviewers])
         failed = self._failures.in_stage("exam")
         if len(failed) == len(cfg.reviewers):
-            return judgments, []
-        results = run_exam(build_table([j for j in judgments if j.reviewer not in failed]),
-                           gold, threshold=cfg.exam.threshold, weighting=cfg.exam.weighting,
-                           seed=cfg.seed)
+            return judgments, [], ("no reviewer candidate could be graded: every one had "
+                                   "exam calls fail for good", [])
+        try:
+            results = run_exam(build_table([j for j in judgments if j.reviewer not in failed]),
+                               gold, threshold=cfg.exam.threshold,
+                               weighting=cfg.exam.weighting, seed=cfg.seed)
+        except NoQualifiedReviewer as exc:
+            return judgments, [], (exc.message, exc.results)
         self._weights = {r.reviewer: r.weight for r in results}
         ranked = sorted((r for r in results if r.qualified),
                         key=lambda r: (-(r.exam_accuracy or 0.0), r.reviewer))
-        return judgments, [r.reviewer for r in ranked]  # the cascade's order
-
-    def _facts(self) -> dict[str, Any]:
-        cfg = self.config
-        style = {"openai": "chat", "anthropic": "chat", "local": "completion"}
-        prompts = {f"{style[m.provider]}/{cfg.review.mode}.j2":
-                   template_hash(f"{style[m.provider]}/{cfg.review.mode}.j2")
-                   for n, m in cfg.models.items() if n in cfg.reviewers and m.provider in style}
-        versions = {"peerreview": peerreview.__version__, "python": platform.python_version()}
-        if any(m.provider == "local" for m in cfg.models.values()):
-            # Read from the metadata: importing llama.cpp would load its library.
-            with contextlib.suppress(metadata.PackageNotFoundError):
-                versions["llama_cpp_python"] = metadata.version("llama-cpp-python")
-        # Settings at their default are left out: the config reads back the same.
-        return {"config": cfg.model_dump(mode="json", exclude_defaults=True),
-                "versions": versions, "seed": cfg.seed,
-                "prompt_hashes": prompts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        return judgments, [r.reviewer for r in ranked], None
 
 
 async def _check_endpoints(backends: dict[str, Backend]) -> None:
@@ -354,18 +372,6 @@ async def _check_endpoints(backends: dict[str, Backend]) -> None:
             raise outcome
 
 
-def _check_prompt(config: RunConfig, items: dict[str, Item]) -> None:
-    """Render the task prompt for every item before any call: a field the template
-    names and an item lacks is a config error, not a failed run."""
-    template = task_template(config.task.prompt)
-    for item in items.values():
-        try:
-            template.render(item_fields(item))
-        except jinja2.TemplateError as exc:
-            raise InputError(f"the task prompt cannot be rendered for item {item.item!r}: "
-                             f"{exc}", field="task.prompt") from exc
-
-
 def _unique(judgments: list[Judgment]) -> list[Judgment]:
     """Drop repeats: an exam question asked again in review is the same stored call
     (judgments are frozen records: equal ones hash alike)."""
@@ -374,31 +380,35 @@ def _unique(judgments: list[Judgment]) -> list[Judgment]:
 
 def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool = True,
         budget_calls: int | None = None, budget_usd: float | None = None,
-        wait: bool = True) -> RunResult:
+        wait: bool = True, retry_failed: bool = False) -> RunResult:
     """Run the whole pipeline of ``config`` (or the YAML file it names) into ``out``,
     resuming what is stored there. Inside a running event loop (a notebook), await
     :func:`run_async` instead.
 
     Raises:
         InputError: bad config or input files (before any call where it can be known).
-        RunFailed: some calls failed for good; run again to retry them.
+        RunFailed: some calls failed for good; run again to retry them (a call that
+            used its ``max_retries + 1`` attempts over every run is retried only with
+            ``retry_failed``, which grants it one more round).
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # no loop running: the usual case
         return asyncio.run(run_async(config, out, show_progress=show_progress,
                                      budget_calls=budget_calls, budget_usd=budget_usd,
-                                     wait=wait))
+                                     wait=wait, retry_failed=retry_failed))
     raise RuntimeError("peerreview.run() cannot be called from a running event loop (a "
                        "notebook): await peerreview.run_async(...) instead")
 
 
 async def run_async(config: RunConfig | str | Path, out: str | Path, *,
                     show_progress: bool = True, budget_calls: int | None = None,
-                    budget_usd: float | None = None, wait: bool = True) -> RunResult:
+                    budget_usd: float | None = None, wait: bool = True,
+                    retry_failed: bool = False) -> RunResult:
     """:func:`run` for code already inside an event loop: ``await run_async(...)``.
     ``wait=False``: submit provider batches and stop (raising BatchesPending)."""
     if not isinstance(config, RunConfig):
         config = load_config(config)
     return await Pipeline(config, out, show_progress=show_progress, budget_calls=budget_calls,
-                          budget_usd=budget_usd, wait_for_batches=wait)._run()
+                          budget_usd=budget_usd, wait_for_batches=wait,
+                          retry_failed=retry_failed)._run()
