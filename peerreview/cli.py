@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from peerreview import __version__
 from peerreview.errors import BatchesPending, InputError, NoQualifiedReviewer, RunFailed
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="a score outside its scale: keep it as given (PRE's scoring), clip "
                         "it to the scale, count it as an abstention, or refuse the input "
                         "(default keep; a warning per reviewer says how many)")
+    p.add_argument("--strength", type=int, default=3, metavar="N",
+                   help="a strong verdict (arena-hard's A>>B, strength 2) counts N times in "
+                        "every chair, as arena-hard's --weight (default 3; 1: as a plain one)")
+    p.add_argument("--soft", action="store_true",
+                   help="a judgment with p_first (from logprobs) votes P(first) - P(second) "
+                        "instead of +-1; one without votes as before (default off: PRE)")
     p.add_argument("--allow-unexamined", action="store_true",
                    help="let reviewers with no exam pair in, at the mean weight")
     p.add_argument("--exclude-exam-items", action="store_true",
@@ -111,8 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--budget-usd", type=float, metavar="USD",
                    help="start no call once the run has cost USD")
     r.add_argument("--no-wait", action="store_true",
-                   help="with batch models: submit the batches and exit 0; run again to "
-                        "collect them")
+                   help="with batch models: look at the batches once, collect those that "
+                        "ended, submit the next round, and exit 0 while any is pending "
+                        "(run the same command again to go on)")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="give each call that used all its max_retries + 1 attempts in "
+                        "earlier runs one more round of attempts")
     r.add_argument("--quiet", action="store_true", help="no progress bars or tables")
 
     d = sub.add_parser("demo", help="run the built-in demo on the embedded model (no network)",
@@ -158,13 +170,25 @@ def _parser() -> argparse.ArgumentParser:
                                    "and gold.jsonl from a data set folder.")
     i.add_argument("name", choices=IMPORTERS, help="the data set")
     i.add_argument("path", nargs="+", help="its folder (e.g. ../shared/data/summeval); for "
-                                           "alpaca-eval, one or more output files")
+                                           "alpaca-eval, one or more model_outputs.json "
+                                           "and annotations.json files (told by their fields)")
     i.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    i.add_argument("--dimension", choices=DIMENSIONS, default="relevance",
+    i.add_argument("--dimension", choices=DIMENSIONS,
                    help="SummEval quality dimension (default relevance)")
-    i.add_argument("--off-scale", choices=[o.value for o in OffScale], default="keep",
+    i.add_argument("--off-scale", choices=[o.value for o in OffScale],
                    help="a rating read outside its scale (SummEval): keep, clip, abstain "
                         "or error (default keep)")
+    i.add_argument("--keep-first", action="store_true",
+                   help="alpaca-eval, mt-bench, arena-hard: a model that answers an item "
+                        "twice with different outputs keeps its first answer (default: "
+                        "exit 2 naming both records)")
+    i.add_argument("--baseline", metavar="MODEL",
+                   help="arena-hard: the model every other one was judged against "
+                        "(default: the one the judgments show; exit 2 if they show several)")
+    i.add_argument("--ties", choices=["as-judged", "fastchat"],
+                   help="mt-bench pair judgments: as-judged keeps each order's verdict "
+                        "(default); fastchat resolves each pair as FastChat's show_result.py "
+                        "(an error game drops the pair; orders that disagree make a tie)")
     return parser
 
 
@@ -182,7 +206,8 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         allow_unexamined=args.allow_unexamined, latent_model=args.latent_model,
         schedule=Schedule(args.schedule), budget=args.budget,
         exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed,
-        off_scale=OffScale(args.off_scale), baseline=args.baseline)
+        off_scale=OffScale(args.off_scale), baseline=args.baseline, strength=args.strength,
+        soft=args.soft)
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
     result = rank_into(args.out, spec, parquet=args.parquet)
@@ -193,6 +218,9 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
                f"{d.kept_path}:{d.kept_line})")
     for note in result.notes:
         notice(err, "note", note)
+    from peerreview.readable import unreadable_reviewers
+    for said in unreadable_reviewers(result.exam, (result.study or result).table):
+        notice(err, "warning", said.message)
     if not args.quiet:
         print_rank(result, out, args.threshold if result.study and result.study.exam_gold
                    else None)
@@ -202,18 +230,16 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
 def _import(args: argparse.Namespace, out: Console) -> None:
     from peerreview.console import STDERR as err
     from peerreview.console import notice, plain
-    from peerreview.importers import importer
+    from peerreview.importers import import_set
 
-    kwargs: dict[str, Any] = {"dimension": args.dimension,
-                              "off_scale": OffScale(args.off_scale)} \
-        if args.name == "summeval" else {}
-    if len(args.path) > 1 and args.name != "alpaca-eval":
-        raise InputError(f"{args.name} takes one folder, got {len(args.path)} paths",
-                         field="PATH")
-    data = importer(args.name)(*args.path, **kwargs)
+    data = import_set(args.name, args.path, dimension=args.dimension,
+                      off_scale=OffScale(args.off_scale) if args.off_scale else None,
+                      keep_first=args.keep_first, baseline=args.baseline, ties=args.ties)
     data.write(args.out)
     for note in data.notes:
         notice(err, "note", note)
+    for warning in data.warnings:
+        notice(err, "warning", warning)
     abstained = data.abstentions()
     out.print(f"{args.name}: {len(data.items)} items, {len(data.submissions)} submissions, "
               f"{len(data.judgments)} judgments, {len(data.gold)} gold labels -> {args.out}",
@@ -240,13 +266,25 @@ def _run(args: argparse.Namespace, out: Console) -> None:
         result = run(config, args.out, show_progress=not args.quiet,
                      budget_calls=getattr(args, "budget", None),
                      budget_usd=getattr(args, "budget_usd", None),
-                     wait=not getattr(args, "no_wait", False))
+                     wait=not getattr(args, "no_wait", False),
+                     retry_failed=getattr(args, "retry_failed", False))
     except BatchesPending as exc:
         out.print(plain(exc, lines=True))
         return
+    except InputError as exc:  # about a config field (task.prompt): the file and its line
+        if (located := config.locate(exc)) is exc:
+            raise
+        raise located from exc
     except RunFailed as exc:
         if exc.partial is not None:  # ranked with the models that answered: show it
             _report_run(exc.partial, args, out)
+        from peerreview.runfiles import NoRanking
+        if isinstance(exc, NoRanking) and exc.exam:  # ranked nothing: the exam says why
+            from peerreview.console import STDERR, exam_table
+            table = exam_table(exc.exam, exc.threshold)
+            if exc.threshold is None:  # no exam: say nothing of one
+                table.title = "Reviewer candidates (no exam)"
+            STDERR.print(table)
         raise
     _report_run(result, args, out)
 
@@ -322,9 +360,40 @@ def _fail(message: str) -> None:
     STDERR.print(plain(redact(message), "red", lines=True), soft_wrap=True)
 
 
+def _sigterm_as_sigint() -> tuple[list[bool], Callable[[], None]]:
+    """SIGTERM (``kill``, ``docker stop``, systemd) stops a command as Ctrl-C does: a
+    run cancels its calls, keeps the completed ones and writes nothing half-way.
+    Returns a flag that says it came, and what puts the old handler back."""
+    came = [False]
+    if threading.current_thread() is not threading.main_thread():
+        return came, lambda: None
+
+    def as_sigint(signum: int, frame: object) -> None:
+        came[0] = True
+        on_sigint = signal.getsignal(signal.SIGINT)  # asyncio's, inside a run
+        if callable(on_sigint):
+            on_sigint(signal.SIGINT, frame)  # type: ignore[arg-type]
+        else:  # SIGINT ignored (a background job): SIGTERM still stops
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, as_sigint)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return came, restore
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (SIGINT 130, SIGTERM 143)."""
     args = _parser().parse_args(argv)
+    terminated, restore = _sigterm_as_sigint()
+    try:
+        return _main(args, terminated)
+    finally:
+        restore()
+
+
+def _main(args: argparse.Namespace, terminated: list[bool]) -> int:
     gc.freeze()  # what is loaded so far lives as long as the process: not for the GC to scan
     from rich.console import Console
 
@@ -353,8 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(f"peerreview: failed: {exc}")
         return 1
     except KeyboardInterrupt:
-        _fail("peerreview: interrupted; completed calls are kept: run again to resume")
-        return 130
+        how = "terminated" if terminated[0] else "interrupted"
+        _fail(f"peerreview: {how}; completed calls are kept: run again to resume")
+        return 143 if terminated[0] else 130
     except Exception as exc:  # the last line of defence: say what failed
         _fail(f"peerreview: failed: {type(exc).__name__}: {exc}")
         return 1
