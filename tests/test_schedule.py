@@ -79,8 +79,14 @@ def test_decided() -> None:
 
 
 def test_one_order_coin_is_stable_and_fair() -> None:
+    # Pinned: the first byte of SHA-256("0\x1ft0\x1fA\x1fB\x1fr") is 0xc2, even, so A
+    # is shown first on t0. A resumed run on another machine must ask the same orders,
+    # so these literals must never change.
+    first = [one_order_first(f"t{k}", "A", "B", "r", 0) for k in range(16)]
+    assert [int(c) for c in first] == [1, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]
+    by_seed = [one_order_first("t0", "A", "B", "r", s) for s in range(8)]
+    assert [int(c) for c in by_seed] == [1, 0, 1, 1, 1, 1, 0, 0]
     coins = [one_order_first(f"t{k}", "A", "B", "r", 0) for k in range(2000)]
-    assert coins == [one_order_first(f"t{k}", "A", "B", "r", 0) for k in range(2000)]
     assert 0.45 < np.mean(coins) < 0.55
 
 
@@ -244,3 +250,42 @@ def test_a_baseline_no_judgment_names_is_an_input_error(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "j.jsonl", [pw("t1", "r", "A", "B", "first")])
     with pytest.raises(InputError, match="no judgment compares the baseline 'Z'"):
         rank([path], options=RankOptions(baseline="Z"))
+
+
+def test_the_pointwise_cascade_asks_live_what_it_keeps_recorded(tmp_path: Path) -> None:
+    """``cascade_scores`` fed two ways: a live 5-level run under the cascade scores
+    exactly the (item, reviewer, model) that the cascade keeps when replayed on the
+    full run's recording; the stub's 1-5 scores tie often, so pairs go down the line."""
+    import yaml
+
+    from peerreview.stub import StubServer
+    from tests.live import write_config, write_task
+
+    write_task(tmp_path, n_items=30)
+    with StubServer() as server:
+        config = write_config(tmp_path, server.url, mode="5-level")
+        assert main(["run", str(config), "--out", str(tmp_path / "full"), "--quiet"]) == 0
+        data = yaml.safe_load(config.read_text())
+        data["review"]["schedule"] = "cascade"
+        config.write_text(yaml.safe_dump(data))
+        assert main(["run", str(config), "--out", str(tmp_path / "live"), "--quiet"]) == 0
+    recorded = rank([tmp_path / "full" / "judgments.jsonl"], exam_gold=tmp_path / "gold.jsonl",
+                    options=RankOptions(schedule=Schedule.CASCADE, per_reviewer=False))
+    kept = recorded.evidence.table
+    s = kept.scores
+    selected = {(kept.items[t], kept.reviewers[r], kept.models[m])
+                for t, r, m in zip(s.item.tolist(), s.reviewer.tolist(), s.model.tolist(),
+                                   strict=True)}
+    lines = [json.loads(line) for line in
+             (tmp_path / "live" / "judgments.jsonl").read_text().splitlines()]
+    asked = {(j["item"], j["reviewer"], j["model"]) for j in lines if "model" in j}
+    full = {(j["item"], j["reviewer"], j["model"]) for j in (
+        json.loads(line) for line in
+        (tmp_path / "full" / "judgments.jsonl").read_text().splitlines()) if "model" in j}
+    # The live file also holds the exam (t0, t1), which every candidate sat.
+    assert selected <= asked
+    assert all(t in ("t0", "t1") for t, _, _ in asked - selected)
+    review = {k for k in selected if k[0] not in ("t0", "t1")}
+    assert 0 < len(review) < len({k for k in full if k[0] not in ("t0", "t1")})
+    live_cost = json.loads((tmp_path / "live" / "cost.json").read_text())
+    assert live_cost["review_calls"] < live_cost["review_calls_full_schedule"]
