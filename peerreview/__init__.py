@@ -14,20 +14,23 @@ The library is usable without the command line::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import importlib
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = metadata.version("peerreview")
+except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
     from peerreview.agreement import Agreement, measure_agreement
     from peerreview.errors import InputError, PeerReviewError
-    from peerreview.exam import ExamResult, run_exam
-    from peerreview.gold import Gold, gold_from_judgments
+    from peerreview.exam.grade import ExamResult, run_exam
+    from peerreview.live.pipeline import run, run_async
     from peerreview.options import Qualification, Weighting
-    from peerreview.pipeline import run, run_async
     from peerreview.ranking import RankOptions, RankResult, rank, write_rank
-    from peerreview.records import (
+    from peerreview.records.exchange import (
         Item,
         Judgment,
         PairwiseJudgment,
@@ -37,24 +40,25 @@ if TYPE_CHECKING:
         read_judgments,
         read_submissions,
     )
-    from peerreview.study import Study, load_study, study_of
-    from peerreview.votes import JudgmentTable, build_table
+    from peerreview.records.gold import Gold, gold_from_judgments
+    from peerreview.records.study import Study, load_study, study_of
+    from peerreview.records.table import JudgmentTable, build_table
 
 # Loaded on first use, so that the command line starts without numpy or scipy.
 _WHERE = {
     "Agreement": "agreement", "measure_agreement": "agreement",
     "InputError": "errors", "PeerReviewError": "errors",
-    "ExamResult": "exam", "run_exam": "exam",
-    "Gold": "gold", "gold_from_judgments": "gold",
+    "ExamResult": "exam.grade", "run_exam": "exam.grade",
+    "Gold": "records.gold", "gold_from_judgments": "records.gold",
     "Qualification": "options", "Weighting": "options",
-    "run": "pipeline", "run_async": "pipeline",
+    "run": "live.pipeline", "run_async": "live.pipeline",
     "RankOptions": "ranking", "RankResult": "ranking", "rank": "ranking",
     "write_rank": "ranking",
-    "Item": "records", "Judgment": "records", "PairwiseJudgment": "records",
-    "PointwiseJudgment": "records", "Submission": "records", "read_items": "records",
-    "read_judgments": "records", "read_submissions": "records",
-    "Study": "study", "load_study": "study", "study_of": "study",
-    "JudgmentTable": "votes", "build_table": "votes",
+    **dict.fromkeys(["Item", "Judgment", "PairwiseJudgment", "PointwiseJudgment",
+                     "Submission", "read_items", "read_judgments", "read_submissions"],
+                    "records.exchange"),
+    "Study": "records.study", "load_study": "records.study", "study_of": "records.study",
+    "JudgmentTable": "records.table", "build_table": "records.table",
 }
 
 

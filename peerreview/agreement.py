@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from peerreview.chair.base import Evidence
-from peerreview.gold import Gold
-from peerreview.votes import FloatArray, find_keys, pair_key
+from peerreview.records.gold import Gold
+from peerreview.records.table import FloatArray, find_keys, pair_key
 
 
 @dataclass(slots=True)

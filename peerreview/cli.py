@@ -20,12 +20,12 @@ from peerreview.errors import BatchesPending, InputError, NoQualifiedReviewer, R
 from peerreview.importers import IMPORTERS
 from peerreview.importers.summeval import DIMENSIONS
 from peerreview.options import LATENT_MODELS, METHOD_NAMES, Qualification, Schedule, Weighting
-from peerreview.records import OffScale
+from peerreview.records.exchange import OffScale
 
 if TYPE_CHECKING:  # each command imports what it uses, so that --help and status start fast
     from rich.console import Console
 
-    from peerreview.runfiles import RunResult
+    from peerreview.live.files import RunResult
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -194,8 +194,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _rank(args: argparse.Namespace, out: Console) -> None:
     from peerreview.commands import rank_into, rank_spec
-    from peerreview.console import STDERR as err
-    from peerreview.console import notice, print_rank
+    from peerreview.live.console import STDERR as err
+    from peerreview.live.console import notice, print_rank
     from peerreview.ranking import RankOptions
 
     weighting = "poly" if args.weighting == "power" else args.weighting
@@ -218,7 +218,7 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
                f"{d.kept_path}:{d.kept_line})")
     for note in result.notes:
         notice(err, "note", note)
-    from peerreview.readable import unreadable_reviewers
+    from peerreview.records.readable import unreadable_reviewers
     for said in unreadable_reviewers(result.exam, (result.study or result).table):
         notice(err, "warning", said.message)
     if not args.quiet:
@@ -228,9 +228,9 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
 
 
 def _import(args: argparse.Namespace, out: Console) -> None:
-    from peerreview.console import STDERR as err
-    from peerreview.console import notice, plain
     from peerreview.importers import import_set
+    from peerreview.live.console import STDERR as err
+    from peerreview.live.console import notice, plain
 
     data = import_set(args.name, args.path, dimension=args.dimension,
                       off_scale=OffScale(args.off_scale) if args.off_scale else None,
@@ -251,11 +251,11 @@ def _import(args: argparse.Namespace, out: Console) -> None:
 
 
 def _run(args: argparse.Namespace, out: Console) -> None:
-    from peerreview.config import load_config
-    from peerreview.console import plain, plan_table
     from peerreview.demo import demo_config_path
-    from peerreview.pipeline import run
-    from peerreview.plan import plan
+    from peerreview.live.config import load_config
+    from peerreview.live.console import plain, plan_table
+    from peerreview.live.pipeline import run
+    from peerreview.live.plan import plan
 
     config_path = demo_config_path() if args.command == "demo" else args.config
     config = load_config(config_path)
@@ -278,9 +278,9 @@ def _run(args: argparse.Namespace, out: Console) -> None:
     except RunFailed as exc:
         if exc.partial is not None:  # ranked with the models that answered: show it
             _report_run(exc.partial, args, out)
-        from peerreview.runfiles import NoRanking
+        from peerreview.live.files import NoRanking
         if isinstance(exc, NoRanking) and exc.exam:  # ranked nothing: the exam says why
-            from peerreview.console import STDERR, exam_table
+            from peerreview.live.console import STDERR, exam_table
             table = exam_table(exc.exam, exc.threshold)
             if exc.threshold is None:  # no exam: say nothing of one
                 table.title = "Reviewer candidates (no exam)"
@@ -290,7 +290,7 @@ def _run(args: argparse.Namespace, out: Console) -> None:
 
 
 def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> None:
-    from peerreview.console import print_rank
+    from peerreview.live.console import print_rank
 
     if not args.quiet:
         print_rank(result.rank, out)
@@ -325,8 +325,8 @@ def _label(args: argparse.Namespace, out: Console) -> None:
 
 
 def _label_export(args: argparse.Namespace, out: Console) -> None:
-    from peerreview.console import exam_table, label_tables, plain
     from peerreview.labels.export import exam_on_labels, export_gold
+    from peerreview.live.console import exam_table, label_tables, plain
 
     stats = export_gold(args.dir, args.out)
     out.print(label_tables(stats))
@@ -348,13 +348,13 @@ def _report(args: argparse.Namespace, out: Console) -> None:
 
 
 def _status(args: argparse.Namespace, out: Console) -> None:
-    from peerreview.console import status_table
+    from peerreview.live.console import status_table
 
     out.print(status_table(args.dir))
 
 
 def _fail(message: str) -> None:
-    from peerreview.console import STDERR, plain
+    from peerreview.live.console import STDERR, plain
     from peerreview.redact import redact
 
     STDERR.print(plain(redact(message), "red", lines=True), soft_wrap=True)
@@ -397,7 +397,7 @@ def _main(args: argparse.Namespace, terminated: list[bool]) -> int:
     gc.freeze()  # what is loaded so far lives as long as the process: not for the GC to scan
     from rich.console import Console
 
-    from peerreview.console import ConsoleHandler
+    from peerreview.live.console import ConsoleHandler
 
     logger = logging.getLogger("peerreview")
     if not logger.handlers:  # notices print above the progress bars
@@ -410,7 +410,7 @@ def _main(args: argparse.Namespace, terminated: list[bool]) -> int:
          "status": _status, "report": _report, "label-select": _label_select,
          "label": _label, "label-export": _label_export}[args.command](args, out)
     except NoQualifiedReviewer as exc:
-        from peerreview.console import STDERR, exam_table
+        from peerreview.live.console import STDERR, exam_table
 
         STDERR.print(exam_table(exc.results, getattr(args, "threshold", None)))
         _fail(f"peerreview: error: {exc}")

@@ -1,6 +1,6 @@
 """One library call per command of the command line.
 
-Each loads its inputs once (a :class:`~peerreview.study.Study`), lets data flow one
+Each loads its inputs once (a :class:`~peerreview.records.study.Study`), lets data flow one
 way (exam -> chair -> agreement -> outputs -> report) and writes its folder all at
 once. ``rank`` records in DIR/run.json what it read, and ``run`` its config, with
 absolute paths, so that ``report DIR`` can draw the report again from the same inputs,
@@ -17,16 +17,16 @@ from typing import Any
 import orjson
 
 from peerreview.errors import InputError, NoQualifiedReviewer
-from peerreview.exam import ExamResult, Weighting
+from peerreview.exam.grade import ExamResult, Weighting
 from peerreview.output import write_files
 from peerreview.rankfiles import reviewer_rows
 from peerreview.ranking import Qualification, RankOptions, RankResult, rank
-from peerreview.readable import unreadable_reviewers
-from peerreview.records import OffScale, dumps_json, read_submissions
+from peerreview.records.exchange import OffScale, dumps_json, read_submissions
+from peerreview.records.readable import unreadable_reviewers
+from peerreview.records.study import load_study
+from peerreview.records.table import JudgmentTable, build_table
 from peerreview.report import ReportInputs, UnrankedInputs, render, render_unranked
-from peerreview.schedule import Schedule
-from peerreview.study import load_study
-from peerreview.votes import JudgmentTable, build_table
+from peerreview.review.schedule import Schedule
 
 
 class NothingRanked(NoQualifiedReviewer):
@@ -134,9 +134,9 @@ def report_into(out: str | Path) -> None:
         return
     if "config" not in facts:
         raise InputError("run.json records neither a rank nor a run config", facts_path)
-    from peerreview.config import RunConfig
-    from peerreview.reading import load_judgments
-    from peerreview.runinputs import load_run_inputs, rank_options, run_study
+    from peerreview.live.config import RunConfig
+    from peerreview.live.inputs import load_run_inputs, rank_options, run_study
+    from peerreview.records.reading import load_judgments
 
     config = RunConfig.model_validate(facts["config"])
     options = rank_options(config)

@@ -27,7 +27,7 @@ class Qualification(StrEnum):
 
 
 class Schedule(StrEnum):
-    """Which judgments a review asks for (see :mod:`peerreview.schedule`)."""
+    """Which judgments a review asks for (see :mod:`peerreview.review.schedule`)."""
 
     FULL = "full"
     CASCADE = "cascade"
@@ -36,6 +36,6 @@ class Schedule(StrEnum):
 
 
 # The chair's methods (peerreview.chair.METHODS maps each to its class) and the
-# latent-truth models of label-free qualification (peerreview.latent).
+# latent-truth models of label-free qualification (peerreview.exam.latent).
 METHOD_NAMES = ("vote", "mean", "bradley-terry", "elo", "peer-rank")
 LATENT_MODELS = ("dawid-skene", "noisy-bt")

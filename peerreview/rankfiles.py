@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from peerreview.readable import unreadable_share
-from peerreview.records import dumps_json, dumps_jsonl
+from peerreview.records.exchange import dumps_json, dumps_jsonl
+from peerreview.records.readable import unreadable_share
 
 if TYPE_CHECKING:
-    from peerreview.exam import ExamResult
+    from peerreview.exam.grade import ExamResult
     from peerreview.ranking import RankResult
 
 

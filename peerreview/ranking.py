@@ -27,9 +27,8 @@ from peerreview.chair import (
 )
 from peerreview.chair.base import Chair, Evidence
 from peerreview.errors import InputError
-from peerreview.exam import ExamResult, Weighting, candidates, run_exam, select_and_weight
-from peerreview.gold import Gold, gold_from_judgments
-from peerreview.latent import (
+from peerreview.exam.grade import ExamResult, Weighting, candidates, run_exam, select_and_weight
+from peerreview.exam.latent import (
     consistency_accuracy,
     dawid_skene,
     latent_reliability,
@@ -39,7 +38,7 @@ from peerreview.latent import (
 from peerreview.options import LATENT_MODELS
 from peerreview.options import Qualification as Qualification
 from peerreview.output import write_files
-from peerreview.records import (
+from peerreview.records.exchange import (
     Duplicate,
     Judgment,
     JudgmentSet,
@@ -49,9 +48,10 @@ from peerreview.records import (
     off_scale_note,
     parse_judgment,
 )
-from peerreview.schedule import Schedule, cascade_order, select, separated
-from peerreview.study import Study, load_study, study_of
-from peerreview.votes import Counting, FloatArray, JudgmentTable, counting_notes
+from peerreview.records.gold import Gold, gold_from_judgments
+from peerreview.records.study import Study, load_study, study_of
+from peerreview.records.table import Counting, FloatArray, JudgmentTable, counting_notes
+from peerreview.review.schedule import Schedule, cascade_order, select, separated
 
 
 @dataclass(slots=True)
@@ -70,7 +70,7 @@ class RankOptions:
     seed: int = 0
     per_reviewer: bool = True  # also rank and measure every single reviewer
     latent_model: str = "dawid-skene"  # or noisy-bt (pairwise judgments)
-    schedule: Schedule = Schedule.FULL  # which judgments to use (see peerreview.schedule)
+    schedule: Schedule = Schedule.FULL  # which judgments to use (see peerreview.review.schedule)
     budget: int | None = None  # at most this many judgments (schedules other than full too)
     off_scale: OffScale = OffScale.KEEP  # scores outside their scale, when reading files
     baseline: str | None = None  # use only pairs with this model (alpaca_eval's design)
@@ -79,7 +79,7 @@ class RankOptions:
 
     @property
     def counting(self) -> Counting:
-        """What a vote counts in every chair (see :func:`peerreview.votes.vote_worth`)."""
+        """What a vote counts in every chair (see :func:`peerreview.records.table.vote_worth`)."""
         return Counting(strength=self.strength, soft=self.soft)
 
 
@@ -170,7 +170,7 @@ def rank(
     """Run the exam and the chair on recorded judgments.
 
     Args:
-        judgments: a :class:`~peerreview.study.Study`, judgment files, or judgments in
+        judgments: a :class:`~peerreview.records.study.Study`, judgment files, or judgments in
             hand (records, or dicts in the exchange format).
         exam_gold: human labels for the qualification exam (a study carries its own).
         gold: human labels to measure agreement against (likewise).

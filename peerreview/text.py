@@ -6,7 +6,7 @@ a BEL, C1 controls, a carriage return that overwrites a line), reorder what is s
 (bidirectional overrides: "Trojan Source") or fail to encode (a lone surrogate). Each
 such character is shown as an escape a reader can see (``\\x1b``, ``\\u202e``), so two
 names that differ only in a control character still look different; a lone surrogate
-becomes U+FFFD. Rich markup is a separate matter: :func:`peerreview.console.plain`
+becomes U+FFFD. Rich markup is a separate matter: :func:`peerreview.live.console.plain`
 wraps the result in a rich ``Text``, which is never read as markup.
 """
 

@@ -9,9 +9,9 @@ import pytest
 
 from peerreview.agreement import measure_agreement
 from peerreview.chair import VoteChair, gather_evidence
-from peerreview.gold import gold_from_judgments
-from peerreview.records import parse_judgment
-from peerreview.votes import build_table
+from peerreview.records.exchange import parse_judgment
+from peerreview.records.gold import gold_from_judgments
+from peerreview.records.table import build_table
 from tests.conftest import VOTE_EXAMPLE, pt, pw, write_jsonl
 
 

@@ -12,9 +12,9 @@ import pytest
 
 import peerreview
 from peerreview.cli import main
-from peerreview.stub import StubServer
+from peerreview.testing.stub import StubServer
 from tests.conftest import VOTE_EXAMPLE, pw, write_jsonl
-from tests.live import EVALUATEES, write_config, write_task
+from tests.livetask import EVALUATEES, write_config, write_task
 
 
 def test_run_async_awaited_inside_a_running_loop(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from peerreview.chair.base import Chair, Evidence
-from peerreview.votes import FloatArray
+from peerreview.records.table import FloatArray
 
 
 @dataclass(slots=True)

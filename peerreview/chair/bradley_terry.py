@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from peerreview.chair.base import Chair, Evidence
-from peerreview.votes import FloatArray, IntArray
+from peerreview.records.table import FloatArray, IntArray
 
 
 def fit_bradley_terry(a: IntArray, b: IntArray, wins_a: FloatArray, wins_b: FloatArray,

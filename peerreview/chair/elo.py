@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from peerreview.chair.base import Chair, Evidence
-from peerreview.votes import FloatArray
+from peerreview.records.table import FloatArray
 
 MAX_UPDATES = 2_000_000  # cap on games replayed in all orders together (pure-Python loop)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from peerreview.chair.base import Chair, Evidence
-from peerreview.votes import FloatArray
+from peerreview.records.table import FloatArray
 
 
 class MeanChair(Chair):

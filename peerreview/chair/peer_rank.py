@@ -15,7 +15,7 @@ import numpy as np
 
 from peerreview.chair.base import Chair, Evidence, verdict_outcomes, vote_verdicts
 from peerreview.chair.vote import win_rates
-from peerreview.votes import FloatArray, IntArray
+from peerreview.records.table import FloatArray, IntArray
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from peerreview.chair.base import Chair, Evidence, verdict_outcomes
-from peerreview.votes import FloatArray
+from peerreview.records.table import FloatArray
 
 
 def win_rates(won: FloatArray, played: FloatArray,

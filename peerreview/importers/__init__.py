@@ -14,7 +14,7 @@ from typing import Any
 
 from peerreview.errors import InputError
 from peerreview.output import write_files
-from peerreview.records import (
+from peerreview.records.exchange import (
     Item,
     Judgment,
     Submission,

@@ -32,7 +32,7 @@ from peerreview.errors import InputError
 from peerreview.importers import ImportedSet
 from peerreview.importers.shape import SubmissionPool, shape_warnings
 from peerreview.importers.sources import Place, Source, read_records
-from peerreview.records import Item, Judgment, PairwiseJudgment, Winner
+from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, Winner
 
 OUTPUT_FIELDS = ("instruction", "output", "generator")
 ANNOTATION_FIELDS = ("instruction", "output_1", "generator_1", "output_2", "generator_2")

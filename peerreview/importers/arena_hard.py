@@ -26,7 +26,7 @@ from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
 from peerreview.importers.shape import SubmissionPool, shape_warnings
 from peerreview.importers.sources import Place, jsonl_records
-from peerreview.records import Item, Judgment, PairwiseJudgment, Winner
+from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, Winner
 
 # show_result.py's label_to_score, read as (winner of the game, strength).
 SCORES: dict[str, tuple[Winner, int | None]] = {

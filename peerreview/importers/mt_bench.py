@@ -28,7 +28,7 @@ from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
 from peerreview.importers.shape import SubmissionPool, shape_warnings
 from peerreview.importers.sources import Place, jsonl_records, read_records
-from peerreview.records import Item, Judgment, PairwiseJudgment, PointwiseJudgment, Winner
+from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, PointwiseJudgment, Winner
 
 TIES = ("as-judged", "fastchat")
 SCALE = (1.0, 10.0)  # FastChat's single-answer grading

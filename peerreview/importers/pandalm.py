@@ -17,7 +17,7 @@ import orjson
 from peerreview.importers import ImportedSet
 from peerreview.importers.shape import shape_warnings
 from peerreview.importers.sources import read_records
-from peerreview.records import Item, Judgment, PairwiseJudgment, Submission, Winner
+from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, Submission, Winner
 
 _CODES: dict[str, Winner] = {"0": "tie", "1": "first", "2": "second", "tie": "tie"}
 REVIEWERS = {"gpt-3.5-turbo": ("gpt-3.5-turbo-testset-v1.json", "gpt_result", "gpt_reason"),

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from peerreview.errors import InputError
 from peerreview.importers.sources import Place
-from peerreview.records import Item, Judgment, PairwiseJudgment, Submission
+from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, Submission
 
 EXAMPLES = 3  # examples shown in a warning
 

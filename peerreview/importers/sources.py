@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from peerreview.errors import InputError
-from peerreview.records import iter_jsonl
+from peerreview.records.exchange import iter_jsonl
 
 # A JSON string (escapes included) or one of the characters that shape the nesting;
 # everything else (numbers, literals, white space) lies between matches.

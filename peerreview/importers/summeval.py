@@ -3,7 +3,7 @@
 Items are the 100 CNN/DailyMail articles (``id``), models the 12 systems
 (``model_id``). Gold is the mean of the three experts' ratings of the chosen
 dimension. Reviewer answers are free text; the rating is read out of them
-(:mod:`peerreview.answers`), and an answer that cannot be read is kept
+(:mod:`peerreview.review.answers`), and an answer that cannot be read is kept
 as an abstention. Prompt variants other than ``rts`` are separate reviewers
 (``gpt-3.5-turbo-0301:mcq``); files of other variants (``_old``, ``_cap``) are
 leftovers upstream's own scripts ignore, and so do we.
@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from peerreview.answers import parse_choice, parse_rating
 from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
 from peerreview.importers.shape import shape_warnings
-from peerreview.records import (
+from peerreview.records.exchange import (
     Item,
     Judgment,
     OffScale,
@@ -28,6 +27,7 @@ from peerreview.records import (
     off_scale_note,
     off_scale_score,
 )
+from peerreview.review.answers import parse_choice, parse_rating
 
 DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
 PROMPTS = ("rts", "mcq", "stareval", "altrts", "altmcq")

@@ -24,7 +24,14 @@ from typing import Any
 from peerreview.errors import InputError
 from peerreview.importers import ImportedSet, require_dir
 from peerreview.importers.shape import shape_warnings
-from peerreview.records import Item, Judgment, PairwiseJudgment, Submission, Winner, iter_jsonl
+from peerreview.records.exchange import (
+    Item,
+    Judgment,
+    PairwiseJudgment,
+    Submission,
+    Winner,
+    iter_jsonl,
+)
 
 MODELS = ("gpt4", "claude", "gpt35", "bard", "vicuna-13b")
 _CODES: dict[object, Winner] = {1: "first", 2: "second", 3: "tie"}

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from peerreview.errors import InputError, NoQualifiedReviewer
-from peerreview.exam import ExamResult, cohen_kappa, run_exam
+from peerreview.exam.grade import ExamResult, cohen_kappa, run_exam
 from peerreview.labels.select import Unit
 from peerreview.labels.store import read_labels, read_units, selection_file
 from peerreview.output import write_file
-from peerreview.records import dumps_jsonl
-from peerreview.study import load_study
+from peerreview.records.exchange import dumps_jsonl
+from peerreview.records.study import load_study
 
 WINNER = {"a": "first", "b": "second", "t": "tie", "x": "tie"}  # x: both bad, no winner
 SCALE = (1, 5)  # a rating unit's scores

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from peerreview.records import Judgment, PairwiseJudgment, PointwiseJudgment, Submission
-from peerreview.schedule import one_order_first
-from peerreview.votes import FloatArray
+from peerreview.records.exchange import Judgment, PairwiseJudgment, PointwiseJudgment, Submission
+from peerreview.records.table import FloatArray
+from peerreview.review.schedule import one_order_first
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ import orjson
 from peerreview.errors import InputError
 from peerreview.labels.select import Unit, select, select_ratings
 from peerreview.output import settle, write_file
-from peerreview.records import (
+from peerreview.records.exchange import (
     Item,
     dumps_jsonl,
     iter_jsonl,

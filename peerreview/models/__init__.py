@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from peerreview.config import ModelConfig
 from peerreview.models.base import Backend, CallError, Health, Response, estimate_tokens
+from peerreview.models.config import ModelConfig
 
 __all__ = ["Backend", "CallError", "Health", "Response", "estimate_tokens", "make_backend"]
 

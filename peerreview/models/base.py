@@ -1,6 +1,6 @@
 """One async interface for every model backend.
 
-A request is a plain JSON-able dict built by :mod:`peerreview.review`: ``messages``
+A request is a plain JSON-able dict built by :mod:`peerreview.review.asker`: ``messages``
 (chat) or ``prompt`` (completion), or ``call`` (a python model's arguments), plus
 the parameters the user set or the mode needs (``max_tokens``, ``temperature``,
 ``seed``, ``stop``, ``top_logprobs``, ``response_format``). Each backend turns it

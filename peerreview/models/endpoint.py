@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
-from peerreview.config import ModelConfig
 from peerreview.models.base import CallError, Health, Response, estimate_tokens
 from peerreview.models.batchapi import BatchGone, BatchHTTPError
+from peerreview.models.config import ModelConfig
 from peerreview.models.http import Malformed as Malformed
 from peerreview.models.http import RateLimiter as RateLimiter
 from peerreview.models.http import api_key, model_not_found, read_error, shown, words

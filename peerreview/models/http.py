@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from peerreview.config import ModelConfig
 from peerreview.errors import InputError
+from peerreview.models.config import ModelConfig
 from peerreview.redact import redact_cut
 
 ERROR_BYTES = 4096  # of an error body, at most this much is read (a body can be huge)

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from peerreview.config import ModelConfig
 from peerreview.errors import InputError
 from peerreview.models.base import CallError, Health, InProcess, Response
+from peerreview.models.config import ModelConfig
 
 DEFAULT_CONTEXT = 2048
 _LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}

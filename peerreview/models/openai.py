@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from peerreview.config import ModelConfig
 from peerreview.models.base import CallError, Response
 from peerreview.models.batchapi import (
     CLOCK_SLACK_S,
@@ -25,6 +24,7 @@ from peerreview.models.batchapi import (
     listed,
     text_field,
 )
+from peerreview.models.config import ModelConfig
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
 from peerreview.models.http import mend, words
 from peerreview.redact import redact

@@ -34,14 +34,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from peerreview.config import ModelConfig
 from peerreview.errors import InputError
 from peerreview.models.base import CallError, Health, InProcess, Response
-
-if TYPE_CHECKING:
-    from peerreview.config import RunConfig
+from peerreview.models.config import ModelConfig
 
 PAIRWISE_CONTRACT = ("a pairwise reviewer returns 'first', 'second' or 'tie' ('A', 'B' "
                      "or 'tie' in any case, or 1 or 2), or None to abstain")
@@ -75,26 +72,6 @@ def load_function(spec: str, field: str, folder: Path | None = None) -> Callable
     if not callable(fn):
         raise InputError(f"module {module_name!r} has no function {attr!r}", field=field)
     return fn  # type: ignore[no-any-return]
-
-
-def load_functions(config: RunConfig, names: list[str],
-                   folder: Path | None) -> dict[str, Callable[..., Any]]:
-    """Import the function of every python model among ``names`` (``--dry-run`` and a
-    run do it before any call), the modules looked for in ``folder`` first.
-
-    Raises:
-        InputError: a function cannot be imported, located at its config line.
-    """
-    found = {}
-    for name in names:
-        model = config.models[name]
-        if model.provider == "python":
-            try:
-                found[name] = load_function(str(model.function), f"models.{name}.function",
-                                            folder)
-            except InputError as exc:
-                raise config.locate(exc) from exc
-    return found
 
 
 def _import(module_name: str, folder: Path | None) -> Any:

@@ -20,15 +20,15 @@ import orjson
 
 from peerreview.chair import make_chair, reviewer_evidence
 from peerreview.chair.bootstrap import ranks
-from peerreview.readable import Unreadable, unreadable_reviewers
+from peerreview.records.readable import Unreadable, unreadable_reviewers
+from peerreview.records.study import Study
 from peerreview.report import charts
 from peerreview.report.browser import browser_data
 from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
-from peerreview.study import Study
 from peerreview.text import inert
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
-    from peerreview.exam import ExamResult
+    from peerreview.exam.grade import ExamResult
     from peerreview.ranking import RankResult
 
 

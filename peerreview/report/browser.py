@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from peerreview.records import Item, Submission
-from peerreview.votes import JudgmentTable, pair_key
+from peerreview.records.exchange import Item, Submission
+from peerreview.records.table import JudgmentTable, pair_key
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
     from peerreview.ranking import RankResult

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from peerreview.chair import LeaderboardRow
-from peerreview.exam import ExamResult
+from peerreview.exam.grade import ExamResult
 from peerreview.report.diagnostics import FloatMatrix
 
 ROW = 22  # pixels per row

@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 from peerreview.chair.base import Verdicts
-from peerreview.exam import cohen_kappa
-from peerreview.votes import JudgmentTable, Votes, pair_key
+from peerreview.exam.grade import cohen_kappa
+from peerreview.records.table import JudgmentTable, Votes, pair_key
 
 FloatMatrix = npt.NDArray[np.float64]
 

@@ -9,8 +9,8 @@ from scipy.stats import rankdata
 
 from peerreview.chair import VoteChair, gather_evidence, leaderboard
 from peerreview.chair.bootstrap import ranks
-from peerreview.records import parse_judgment
-from peerreview.votes import build_table
+from peerreview.records.exchange import parse_judgment
+from peerreview.records.table import build_table
 from tests.conftest import VOTE_EXAMPLE
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from peerreview.chair import BradleyTerryChair, fit_bradley_terry, gather_evidence
-from peerreview.records import parse_judgment
-from peerreview.votes import build_table
+from peerreview.records.exchange import parse_judgment
+from peerreview.records.table import build_table
 from tests.conftest import pw
 
 EXPECTED = [0.640, 1.043, 0.660, 2.270]

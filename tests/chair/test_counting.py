@@ -18,8 +18,8 @@ from peerreview.chair import (
 )
 from peerreview.chair.base import debiased_votes
 from peerreview.ranking import Qualification, RankOptions, rank
-from peerreview.records import PairwiseJudgment
-from peerreview.votes import Counting, build_table
+from peerreview.records.exchange import PairwiseJudgment
+from peerreview.records.table import Counting, build_table
 
 ONE = np.array([1.0])
 

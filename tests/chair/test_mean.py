@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from peerreview.chair import MeanChair, gather_evidence
-from peerreview.records import parse_judgment
-from peerreview.votes import build_table
+from peerreview.records.exchange import parse_judgment
+from peerreview.records.table import build_table
 from tests.conftest import pt
 
 

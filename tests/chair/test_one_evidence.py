@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from peerreview.ranking import RankOptions, rank
-from peerreview.records import JudgmentSet, PairwiseJudgment
-from peerreview.schedule import Schedule
+from peerreview.records.exchange import JudgmentSet, PairwiseJudgment
+from peerreview.review.schedule import Schedule
 
 QUALITY = {"A": 3, "B": 2, "C": 1}
 

@@ -11,8 +11,8 @@ from peerreview.chair import PeerRankChair, VoteChair, gather_evidence
 from peerreview.chair.base import verdict_outcomes, vote_verdicts
 from peerreview.chair.peer_rank import reviewer_models
 from peerreview.chair.vote import win_rates
-from peerreview.records import parse_judgment
-from peerreview.votes import build_table
+from peerreview.records.exchange import parse_judgment
+from peerreview.records.table import build_table
 from tests.conftest import VOTE_EXAMPLE, pw
 
 

@@ -1,0 +1,234 @@
+"""What a finished run writes: rank's files, the submissions and judgments it
+produced, its facts (run.json), the cost with calls made and saved, reviewers.json
+with each candidate's calls that failed for good, and the report; and what a run that
+ranked nothing writes to say why (:func:`unranked_files`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import platform
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from peerreview.calls.caller import Tally
+from peerreview.calls.store import RunStore
+from peerreview.errors import RunFailed
+from peerreview.exam.grade import ExamResult, candidates
+from peerreview.live.config import RunConfig
+from peerreview.live.inputs import config_folder, rank_options
+from peerreview.models import CallError
+from peerreview.output import write_files
+from peerreview.prompts import template_hash
+from peerreview.rankfiles import reviewer_rows
+from peerreview.ranking import RankResult
+from peerreview.records.exchange import (
+    Judgment,
+    Submission,
+    dumps_json,
+    dumps_jsonl,
+    judgment_to_dict,
+)
+from peerreview.records.readable import unreadable_reviewers
+from peerreview.records.table import build_table
+from peerreview.report import ReportInputs, UnrankedInputs, render, render_unranked
+
+log = logging.getLogger("peerreview")
+
+
+@dataclass(slots=True)
+class Failures:
+    """Calls that failed for good in this run, per model, with the first reason."""
+
+    calls: Counter[str]
+    first: dict[str, str]
+    stages: dict[str, set[str]]
+
+    def add(self, stage: str, error: CallError) -> None:
+        model = error.model or "?"
+        self.calls[model] += 1
+        self.first.setdefault(model, str(error).removeprefix(f"model {model!r}: "))
+        self.stages.setdefault(model, set()).add(stage)
+
+    def in_stage(self, stage: str) -> set[str]:
+        """Models that had a call fail for good in ``stage``."""
+        return {m for m, stages in self.stages.items() if stage in stages}
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {m: {"missing_calls": n, "stages": sorted(self.stages[m]),
+                    "error": self.first[m]} for m, n in sorted(self.calls.items())}
+
+    def summary(self) -> str:
+        return "; ".join(f"{n} call(s) of model {m!r} failed for good ({self.first[m]})"
+                         for m, n in sorted(self.calls.items()))
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run produced."""
+
+    out: Path
+    submissions: list[Submission]
+    judgments: list[Judgment]
+    rank: RankResult
+    tally: Tally
+    seconds: float
+    facts: dict[str, Any]
+
+
+def run_facts(cfg: RunConfig) -> dict[str, Any]:
+    """What run.json records of a run before its first call: the config (paths
+    absolute), its folder, the versions, the seed and the reviewer prompts' hashes."""
+    style = {"openai": "chat", "anthropic": "chat", "local": "completion"}
+    prompts = {f"{style[m.provider]}/{cfg.review.mode}.j2":
+               template_hash(f"{style[m.provider]}/{cfg.review.mode}.j2")
+               for n, m in cfg.models.items() if n in cfg.reviewers and m.provider in style}
+    versions = {"peerreview": metadata.version("peerreview"), "python": platform.python_version()}
+    if any(m.provider == "local" for m in cfg.models.values()):
+        # Read from the metadata: importing llama.cpp would load its library.
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions["llama_cpp_python"] = metadata.version("llama-cpp-python")
+    # Settings at their default are left out: the config reads back the same.
+    # Paths made absolute (they are relative to where the run started), so that
+    # report, label-select and label DIR read the same files from any folder.
+    return {"config": cfg.resolve(Path.cwd()).model_dump(mode="json", exclude_defaults=True),
+            "config_dir": str(config_folder(cfg)), "versions": versions, "seed": cfg.seed,
+            "prompt_hashes": prompts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def run_files(run: RunResult, config: RunConfig
+              ) -> tuple[dict[str, bytes], dict[str, list[dict[str, Any]]]]:
+    """The files of a run (rank's, plus the submissions, judgments and run facts), and
+    the records they hold, for the store."""
+    files = run.rank.files()
+    cost = {**orjson.loads(files["cost.json"]), **_calls(run.tally, run.facts)}
+    records = {
+        "submissions": [asdict(s) for s in run.submissions],
+        "judgments": [judgment_to_dict(j) for j in run.judgments],
+        "reviewers": _mark_failures(orjson.loads(files["reviewers.json"]), config.reviewers,
+                                    run.facts.get("failures", {})),
+    }
+    files["cost.json"] = dumps_json(cost)
+    files["reviewers.json"] = dumps_json(records["reviewers"])
+    files["submissions.jsonl"] = dumps_jsonl(records["submissions"])
+    files["judgments.jsonl"] = dumps_jsonl(records["judgments"])
+    files["run.json"] = dumps_json(run.facts)
+    files.update(render(ReportInputs(run.rank, title="peerreview run",
+                                     threshold=rank_options(config).threshold,
+                                     facts=run.facts)))
+    return files, records
+
+
+class NoRanking(RunFailed):
+    """A run that ended without a ranking. Its folder holds what says why:
+    reviewers.json, report.html, summary.md, run.json, cost.json and the submissions
+    and judgments made; ``exam`` is the exam table to show, ``threshold`` its
+    threshold (None without an exam)."""
+
+    def __init__(self, message: str, exam: list[ExamResult], threshold: float | None) -> None:
+        super().__init__(message)
+        self.exam = exam
+        self.threshold = threshold
+
+
+@dataclass(slots=True)
+class Unranked:
+    """What a run that ranked nothing got as far as."""
+
+    why: str
+    exam: list[ExamResult]  # the candidates' exam (or their counts), if it was reached
+    submissions: list[Submission]
+    judgments: list[Judgment]
+    tally: Tally
+    facts: dict[str, Any]
+
+
+def unranked_files(run: Unranked, config: RunConfig
+                   ) -> tuple[dict[str, bytes], dict[str, list[dict[str, Any]]]]:
+    """The files of a run that ranked nothing (no leaderboard, no verdicts), and the
+    records they hold, for the store."""
+    exam = config.exam
+    threshold = exam.threshold if exam is not None and exam.by_gold else None
+    records = {
+        "submissions": [asdict(s) for s in run.submissions],
+        "judgments": [judgment_to_dict(j) for j in run.judgments],
+        "reviewers": _mark_failures(reviewer_rows(run.exam), config.reviewers,
+                                    run.facts.get("failures", {})),
+    }
+    table = build_table(run.judgments)
+    files = {
+        "reviewers.json": dumps_json(records["reviewers"]),
+        "submissions.jsonl": dumps_jsonl(records["submissions"]),
+        "judgments.jsonl": dumps_jsonl(records["judgments"]),
+        "cost.json": dumps_json({"judgments_used": 0, "judgments_available": 0,
+                                 **_calls(run.tally, run.facts)}),
+        "run.json": dumps_json(run.facts),
+        **render_unranked(UnrankedInputs(run.why, run.exam,
+                                         unreadable_reviewers(run.exam, table),
+                                         title="peerreview run", threshold=threshold,
+                                         facts=run.facts)),
+    }
+    return files, records
+
+
+def end_unranked(out: Path, store: RunStore, config: RunConfig, failures: Failures,
+                 run: Unranked) -> NoRanking:
+    """Write the folder of a run that ranked nothing, all at once, and return the error
+    that ends it: its message names the cause (and the calls that failed, if any)."""
+    cause = run.why
+    if failures.calls:
+        run.why = f"{failures.summary()}. {cause[:1].upper()}{cause[1:]}"
+        run.facts["failures"] = failures.to_dict()
+    store.set_fact("failures", run.facts.get("failures", {}))
+    run.facts["unranked"] = run.why
+    if not run.exam and run.judgments:  # the exam was not reached: the counts, at least
+        run.exam = candidates(build_table(run.judgments))
+    files, records = unranked_files(run, config)
+    for said in unreadable_reviewers(run.exam, build_table(run.judgments)):
+        log.warning(said.message)
+    for kind, rows in records.items():
+        store.set_records(kind, rows)
+    write_files(out, files)
+    shown = "the exam and why" if any(r.exam_accuracy is not None for r in run.exam) \
+        else "why"
+    retry = (f" Completed calls are kept in {out / 'run.sqlite'}: run again to retry the "
+             "rest." if failures.calls else "")
+    exam = config.exam
+    return NoRanking(f"{run.why}. {out / 'report.html'} shows {shown}.{retry}", run.exam,
+                     exam.threshold if exam is not None and exam.by_gold else None)
+
+
+def _calls(t: Tally, facts: dict[str, Any]) -> dict[str, Any]:
+    """cost.json's account of the run's calls: made, stored, tokens, dollars, saved."""
+    review = facts.get("review", {})
+    return {"calls_made": t.made, "calls_stored": t.cached, "prompt_tokens": t.prompt_tokens,
+            "completion_tokens": t.completion_tokens, "cost_usd": round(t.cost_usd, 6),
+            "truncated_prompts": t.truncated, "review_calls": review.get("calls"),
+            "review_calls_full_schedule": review.get("full_schedule_calls"),
+            "calls_saved": review.get("calls_saved"),
+            # The whole run's, from the store (every invocation that resumed it); the
+            # keys above are this invocation's.
+            "run_totals": facts.get("calls")}
+
+
+def _mark_failures(rows: list[dict[str, Any]], candidates: list[str],
+                   failures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """reviewers.json with each candidate's calls that failed for good; a candidate
+    that never answered gets a row too."""
+    named = {row["reviewer"] for row in rows}
+    rows = rows + [{"reviewer": name, "exam_accuracy": None, "exam_items": None,
+                    "qualified": False, "weight": 0.0, "judgments": 0, "abstentions": 0,
+                    "unreadable_share": None}
+                   for name in candidates if name in failures and name not in named]
+    for row in rows:
+        missing = failures.get(row["reviewer"], {}).get("missing_calls", 0)
+        row["failed"], row["missing_calls"] = missing > 0, missing
+        if missing and "exam" in failures[row["reviewer"]]["stages"]:
+            row["qualified"], row["weight"] = False, 0.0  # sat out: see Pipeline._stages
+    return rows

@@ -1,0 +1,414 @@
+"""PRE's pipeline with live models: submissions -> exam -> review -> chair.
+
+Every model call goes through the run store in ``DIR/run.sqlite``; a run that is
+killed and started again makes no call twice and ends with the same outputs as an
+uninterrupted one. Outputs are written all at once at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from peerreview.calls.batches import collect
+from peerreview.calls.caller import BudgetSpent, Caller
+from peerreview.calls.store import RunStore
+from peerreview.chair import make_chair
+from peerreview.errors import Deferred, InputError, NoQualifiedReviewer, RunFailed
+from peerreview.exam.grade import ExamResult, run_exam
+from peerreview.live.config import RunConfig, load_config
+from peerreview.live.files import (
+    Failures,
+    NoRanking,
+    RunResult,
+    Unranked,
+    end_unranked,
+    run_facts,
+    run_files,
+)
+from peerreview.live.inputs import (
+    called_models,
+    check_prompt,
+    config_folder,
+    load_functions,
+    load_run_inputs,
+    rank_options,
+    run_study,
+)
+from peerreview.live.plan import plan
+from peerreview.live.progress import StageProgress
+from peerreview.models import Backend, CallError, make_backend
+from peerreview.output import locked, write_files
+from peerreview.ranking import rank, settled_by
+from peerreview.records.exchange import (
+    Item,
+    Judgment,
+    Submission,
+    off_scale_note,
+)
+from peerreview.records.readable import unreadable_reviewers
+from peerreview.records.table import build_table
+from peerreview.review.asker import Asker
+from peerreview.review.schedule import Schedule, adaptive, cascade_jobs
+from peerreview.review.stage import Live, exam_questions, full_calls, review_jobs
+
+STORE = "run.sqlite"
+T = TypeVar("T")
+log = logging.getLogger("peerreview")
+
+
+class Pipeline:
+    """One run of a config into an output folder."""
+
+    def __init__(self, config: RunConfig, out: str | Path, *, show_progress: bool = True,
+                 budget_calls: int | None = None, budget_usd: float | None = None,
+                 progress_interval: float = 10.0, wait_for_batches: bool = True,
+                 retry_failed: bool = False):
+        self.config = config
+        self.retry_failed = retry_failed  # calls out of attempts get one more round
+        self.out = Path(out)
+        self.show_progress = show_progress
+        self.progress_interval = progress_interval
+        self.wait_for_batches = wait_for_batches  # False: submit batches and stop
+        self._weights: dict[str, float] = {}  # exam weights, for the adaptive stopping rule
+        self.budget_calls = budget_calls
+        self.budget_usd = budget_usd
+
+    def _backends(self) -> dict[str, Backend]:
+        cfg = self.config  # with given submissions, no evaluatee is called
+        names = sorted(set(cfg.reviewers) | set(cfg.evaluatees or [])
+                       if cfg.task.submissions is None else cfg.reviewers)
+        # Built (and API keys read) before any call: a missing key fails at once.
+        backends = {}
+        for name in names:
+            try:
+                backends[name] = make_backend(name, self.config.models[name])
+            except InputError as exc:
+                raise self.config.locate(exc) from exc
+        return backends
+
+    def run(self) -> RunResult:
+        """Run every stage; see :func:`run`."""
+        return asyncio.run(self._run())
+
+    async def _run(self) -> RunResult:
+        start = time.perf_counter()
+        cfg = self.config
+        inputs = self._inputs = load_run_inputs(cfg)
+        self._check_budget()
+        check_prompt(cfg, inputs.items)
+        # From the config's folder first: the backends then find them by name.
+        load_functions(cfg, called_models(cfg), config_folder(cfg))
+        backends = self._backends()
+        with locked(self.out):
+            store = self._store = RunStore(self.out / STORE, background=True)
+            caller = self._caller = Caller(store, cfg.models, backends,
+                                           budget_calls=self.budget_calls,
+                                           budget_usd=self.budget_usd,
+                                           retry_failed=self.retry_failed)
+            self._backends_ = backends
+            caller.routed = cfg.routed()
+            asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
+                          rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
+                          off_scale=cfg.review.off_scale)
+            try:
+                return await self._stages(store, caller, asker, backends, start)
+            finally:
+                store.close()
+                for backend in backends.values():
+                    await backend.aclose()
+
+    async def _stages(self, store: RunStore, caller: Caller, asker: Asker,
+                      backends: dict[str, Backend], start: float) -> RunResult:
+        cfg, inputs = self.config, self._inputs
+        items = inputs.items
+        facts = run_facts(cfg)
+        for name, value in facts.items():
+            store.set_fact(name, value)
+        self._failures = Failures(Counter(), {}, {})
+        await _check_endpoints(backends)
+        health = {name: b.health for name, b in backends.items()}
+        with StageProgress(caller.tally, health, enabled=self.show_progress,
+                           interval=self.progress_interval) as bars:
+            self._bars = bars
+            submissions = await self._submissions(asker, items, inputs.given)
+            if len({s.model for s in submissions}) < 2 and self._failures.calls:
+                raise self._unranked("fewer than two evaluatees have submissions: nothing "
+                                     "to rank", [], submissions, [], facts)
+            exam_judgments, qualified, nobody = await self._exam(asker, submissions)
+            if nobody is not None:
+                raise self._unranked(*nobody, submissions, exam_judgments, facts)
+            before = caller.tally.made + caller.tally.cached
+            review = await self._review(asker, items, submissions, qualified)
+            asked = caller.tally.made + caller.tally.cached - before
+            if not review and caller.spent:
+                raise self._unranked("the budget was spent before the review asked "
+                                     "anything: raise --budget or --budget-usd", [],
+                                     submissions, exam_judgments, facts)
+        failures = self._failures
+        for note in off_scale_note(asker.off_scale_counts, cfg.review.off_scale):
+            log.warning(note)
+        facts["off_scale"] = dict(asker.off_scale_counts)
+        judgments = _unique(exam_judgments + review)
+        # A candidate whose exam calls failed cannot be graded fairly: it sits out.
+        left_out = failures.in_stage("exam")
+        try:
+            result = rank(run_study(inputs, [j for j in judgments if j.reviewer not in left_out],
+                                    submissions), options=rank_options(cfg))
+        except NoQualifiedReviewer as exc:  # e.g. no reviewer said anything readable
+            raise self._unranked(exc.message, exc.results, submissions, judgments,
+                                 facts) from exc
+        except InputError as exc:
+            if not failures.calls:
+                raise
+            raise self._unranked(f"nothing could be ranked with the models that answered "
+                                 f"({exc})", [], submissions, judgments, facts) from exc
+        for said in unreadable_reviewers(result.exam, (result.study or result).table):
+            log.warning(said.message)
+        full = full_calls(len(qualified), items, submissions, cfg.review.mode == "pairwise")
+        facts["review"] = {"schedule": cfg.review.schedule, "calls": asked,
+                           "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
+        facts["calls"] = store.totals()
+        replicas = [r for r in store.per_endpoint()
+                    if len(cfg.models[r["model"]].urls) > 1]
+        if replicas:  # shown in the report's run facts
+            facts["calls_by_replica"] = {f"{r['model']} @ {r['endpoint']}": r["calls"]
+                                         for r in replicas}
+        facts["truncated_prompts"] = caller.tally.truncated
+        seconds = time.perf_counter() - start
+        facts["seconds"] = round(seconds, 3)
+        store.set_fact("truncated_prompts", caller.tally.truncated)
+        if failures.calls:
+            facts["failures"] = failures.to_dict()
+        store.set_fact("failures", facts.get("failures", {}))
+        run = RunResult(self.out, submissions, judgments, result, caller.tally, seconds, facts)
+        files, records = run_files(run, cfg)
+        for kind, rows in records.items():  # the store keeps exactly what the files hold
+            store.set_records(kind, rows)
+        write_files(self.out, files)
+        if failures.calls:
+            raise RunFailed(f"{failures.summary()}. The outputs rank with the models that "
+                            "answered; run again to retry only the missing calls.", run)
+        return run
+
+    def _unranked(self, cause: str, exam: list[ExamResult], submissions: list[Submission],
+                  judgments: list[Judgment], facts: dict[str, Any]) -> NoRanking:
+        """Write what a run that ranks nothing can show; the error that ends it."""
+        facts["calls"] = self._store.totals()
+        return end_unranked(self.out, self._store, self.config, self._failures,
+                            Unranked(cause, exam, submissions, _unique(judgments),
+                                     self._caller.tally, facts))
+
+    def _check_budget(self) -> None:
+        """A budget that the submissions and the exam would spend is an error, before
+        any call."""
+        if self.budget_calls is None:
+            return
+        before = sum(p.calls for p in plan(self.config, self._inputs) if p.stage != "review")
+        if self.budget_calls <= before:
+            raise InputError(f"a budget of {self.budget_calls} calls leaves nothing for the "
+                             f"review: the submissions and the exam need {before}",
+                             field="--budget")
+
+    async def _review(self, asker: Asker, items: dict[str, Item],
+                      submissions: list[Submission], reviewers: list[str]) -> list[Judgment]:
+        """The qualified reviewers (most accurate first) judge under the schedule."""
+        cfg = self.config
+        schedule = Schedule(cfg.review.schedule)
+        pairwise = cfg.review.mode == "pairwise"
+        baseline = cfg.review.baseline if cfg.review.pairs == "baseline" else None
+        if schedule in (Schedule.FULL, Schedule.ONE_ORDER):
+            done = await self._stage("review", review_jobs(
+                asker, schedule, reviewers, items, submissions, pairwise=pairwise,
+                seed=cfg.seed, baseline=baseline))
+            return [j for batch in done for j in batch]
+        live = Live(asker, items, submissions, pairwise, baseline)
+        if schedule is Schedule.CASCADE:
+            await self._stage("review", cascade_jobs(live, reviewers, live.pairs_of,
+                                                     live.models_of))
+            return live.judgments()
+        method = cfg.chair.method or ("vote" if pairwise else "mean")
+        await adaptive(live, reviewers, live.pairs_of, live.models_of, seed=cfg.seed,
+                       run=lambda jobs, k: self._stage(f"review {k + 1}", jobs),
+                       so_far=lambda: build_table(live.got) if live.got else None,
+                       settled=settled_by(self._weights, make_chair(method, seed=cfg.seed),
+                                          cfg.seed),
+                       exhausted=asker.caller.exhausted)
+        return live.judgments()
+
+    async def _stage(self, name: str, jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Run a stage's jobs concurrently; a call that fails for good is counted
+        against its model, and the others go on.
+
+        Each model has its own pool of workers, as many as its concurrency over its
+        replicas, taking its jobs in order, so that a model that hangs holds only its
+        own workers; jobs that ask several models in turn (the cascade's) share one
+        pool as large as all of them. Started all at once, thousands of jobs would
+        each do their first steps (store look-up, prompt) before the first request
+        goes out: a job is started only when a worker takes it. Jobs that wait for
+        provider batches run again once a round of batches is in
+        (:mod:`peerreview.calls.batches`).
+        """
+        self._bars.stage(name, len(jobs))
+        self._store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
+        start = time.perf_counter()
+        failed = 0
+        results: list[T | None] = [None] * len(jobs)
+        todo = list(range(len(jobs)))
+        models = self.config.models
+
+        def lane(job: Callable[[], Awaitable[T]]) -> str | None:
+            # The one model a job asks, where its shape names it: partial(asker.submit
+            # or asker.judge, model, ...), panel's partial(_one, asker, model, ...). A
+            # job handed a list of reviewers (the cascade's) asks several: shared.
+            for arg in job.args if isinstance(job, partial) else ():
+                if isinstance(arg, str):
+                    return arg if arg in models else None
+                if isinstance(arg, list | tuple | dict | set):
+                    return None
+            return None
+
+        def width(model: str | None) -> int:
+            chosen = models.values() if model is None else [models[model]]
+            return sum(m.concurrency * len(m.urls) for m in chosen)
+
+        async def worker(queue: Iterator[int], waiting: list[int]) -> None:
+            nonlocal failed
+            for i in queue:
+                try:
+                    results[i] = await jobs[i]()
+                except Deferred:
+                    waiting.append(i)
+                    continue
+                except CallError as exc:
+                    failed += 1
+                    self._failures.add(name, exc)
+                except BudgetSpent as exc:  # review jobs stop themselves; others cannot
+                    failed += 1
+                    self._failures.add(name, CallError(f"{exc} before the review: raise "
+                                                       "--budget"))
+                self._bars.advance()
+
+        while todo:
+            waiting: list[int] = []
+            self._caller.deferred.clear()
+            lanes: dict[str | None, list[int]] = {}
+            for i in todo:
+                lanes.setdefault(lane(jobs[i]), []).append(i)
+            workers = []
+            for model, indices in lanes.items():
+                queue = iter(indices)
+                workers += [worker(queue, waiting)
+                            for _ in range(min(len(indices), width(model)))]
+            ticker = asyncio.create_task(self._bars.ticking())
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                ticker.cancel()
+            if waiting:
+                await collect(self._caller, self._backends_, self._store,
+                              wait=self.wait_for_batches, out=str(self.out),
+                              executor=self.config.executor)
+            todo = sorted(waiting)
+        self._bars.line()
+        self._store.set_fact(f"stage.{name}", {"done": len(jobs) - failed,
+                                               "total": len(jobs),
+                                               "seconds": time.perf_counter() - start})
+        return [r for r in results if r is not None]
+
+    async def _submissions(self, asker: Asker, items: dict[str, Item],
+                           given: list[Submission] | None) -> list[Submission]:
+        if given is not None:  # checked and sorted when read
+            return given
+        return await self._stage("submissions", [
+            partial(asker.submit, e, items[t]) for t in sorted(items)
+            for e in self._inputs.evaluatees])
+
+    async def _exam(self, asker: Asker, submissions: list[Submission]
+                    ) -> tuple[list[Judgment], list[str], tuple[str, list[ExamResult]] | None]:
+        """Every candidate sits the exam; returns the exam judgments, who qualified (in
+        the cascade's order), and if nobody did why, with the exam's table."""
+        cfg, inputs = self.config, self._inputs
+        gold = inputs.exam_gold
+        if cfg.exam is None or gold is None:
+            return [], list(cfg.reviewers), None  # qualified after the review, unlabelled
+        exam_subs = inputs.exam_submissions or submissions
+        missing = self._failures.in_stage("submissions")
+        asked = exam_questions(gold, inputs.exam_items, exam_subs,
+                               cfg.review.mode == "pairwise", missing)
+        judgments = await self._stage("exam", [partial(asker.judge, r, q) for q in asked
+                                               for r in cfg.reviewers])
+        failed = self._failures.in_stage("exam")
+        if len(failed) == len(cfg.reviewers):
+            return judgments, [], ("no reviewer candidate could be graded: every one had "
+                                   "exam calls fail for good", [])
+        try:
+            results = run_exam(build_table([j for j in judgments if j.reviewer not in failed]),
+                               gold, threshold=cfg.exam.threshold,
+                               weighting=cfg.exam.weighting, seed=cfg.seed)
+        except NoQualifiedReviewer as exc:
+            return judgments, [], (exc.message, exc.results)
+        self._weights = {r.reviewer: r.weight for r in results}
+        ranked = sorted((r for r in results if r.qualified),
+                        key=lambda r: (-(r.exam_accuracy or 0.0), r.reviewer))
+        return judgments, [r.reviewer for r in ranked], None
+
+
+async def _check_endpoints(backends: dict[str, Backend]) -> None:
+    """Look at every endpoint once before the first call: a model that cannot be
+    served is said at once, and its calls will fail without being sent."""
+    results = await asyncio.gather(*(b.check() for b in backends.values()),
+                                   return_exceptions=True)
+    for outcome in results:
+        if isinstance(outcome, CallError):
+            log.warning(f"{outcome}; its calls will fail and the run goes on without it")
+        elif isinstance(outcome, BaseException):
+            raise outcome
+
+
+def _unique(judgments: list[Judgment]) -> list[Judgment]:
+    """Drop repeats: an exam question asked again in review is the same stored call
+    (judgments are frozen records: equal ones hash alike)."""
+    return list(dict.fromkeys(judgments))
+
+
+def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool = True,
+        budget_calls: int | None = None, budget_usd: float | None = None,
+        wait: bool = True, retry_failed: bool = False) -> RunResult:
+    """Run the whole pipeline of ``config`` (or the YAML file it names) into ``out``,
+    resuming what is stored there. Inside a running event loop (a notebook), await
+    :func:`run_async` instead.
+
+    Raises:
+        InputError: bad config or input files (before any call where it can be known).
+        RunFailed: some calls failed for good; run again to retry them (a call that
+            used its ``max_retries + 1`` attempts over every run is retried only with
+            ``retry_failed``, which grants it one more round).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop running: the usual case
+        return asyncio.run(run_async(config, out, show_progress=show_progress,
+                                     budget_calls=budget_calls, budget_usd=budget_usd,
+                                     wait=wait, retry_failed=retry_failed))
+    raise RuntimeError("peerreview.run() cannot be called from a running event loop (a "
+                       "notebook): await peerreview.run_async(...) instead")
+
+
+async def run_async(config: RunConfig | str | Path, out: str | Path, *,
+                    show_progress: bool = True, budget_calls: int | None = None,
+                    budget_usd: float | None = None, wait: bool = True,
+                    retry_failed: bool = False) -> RunResult:
+    """:func:`run` for code already inside an event loop: ``await run_async(...)``.
+    ``wait=False``: submit provider batches and stop (raising BatchesPending)."""
+    if not isinstance(config, RunConfig):
+        config = load_config(config)
+    return await Pipeline(config, out, show_progress=show_progress, budget_calls=budget_calls,
+                          budget_usd=budget_usd, wait_for_batches=wait,
+                          retry_failed=retry_failed)._run()

@@ -1,0 +1,388 @@
+"""Judgments as columns of numbers, so that a million of them fit in numpy.
+
+Models, items and reviewers are numbered; models are numbered in string order,
+so that for an unordered pair ``a < b`` means the same by index and by name (the
+contract's verdicts are keyed that way).
+
+A *vote* on the unordered pair {a, b} is seen from a: +1 prefers a, -1 prefers b,
+0 is a tie or an abstention (METHOD.md). Each pairwise judgment is one vote; a
+pointwise reviewer casts one vote per pair of models it scored on an item, the
+sign of the score difference. What a vote counts in the chair beyond that (a strong
+verdict N times, a soft verdict by its probability) is decided once, here, by
+:func:`vote_worth`.
+
+The optional numbers of a pairwise judgment (:data:`peerreview.records.fields.TABLE_EXTRAS`)
+are columns of :class:`Votes` by the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from peerreview.records.exchange import Judgment, PairwiseJudgment, PointwiseJudgment
+from peerreview.records.fields import TABLE_EXTRAS
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+ObjectArray = npt.NDArray[np.object_]
+
+NO_ORDER = -1  # a_first for votes derived from pointwise scores
+
+
+@dataclass(slots=True)
+class Votes:
+    """One row per vote on an unordered pair (a < b)."""
+
+    item: IntArray
+    reviewer: IntArray
+    a: IntArray
+    b: IntArray
+    vote: IntArray  # +1 a better, -1 b better, 0 tie or abstention
+    abstain: BoolArray
+    a_first: IntArray  # 1 a shown first, 0 b shown first, NO_ORDER from scores
+    confidence: FloatArray  # the probability the reviewer put on its verdict; NaN: none
+    strength: FloatArray  # 2: a strong verdict (arena-hard's >>); 1: plain
+    p_first: FloatArray  # the reviewer's P(the one shown first is better); NaN: none
+    raw: ObjectArray  # the reviewer's answer (str) or None
+
+    def __len__(self) -> int:
+        return int(self.item.size)
+
+    def take(self, mask: BoolArray | IntArray) -> Votes:
+        """The rows selected by a boolean mask or an index array."""
+        return Votes(*(getattr(self, f)[mask] for f in Votes.__slots__))
+
+    @staticmethod
+    def concat(parts: list[Votes]) -> Votes:
+        """Rows of several tables, in order."""
+        return Votes(*(np.concatenate([getattr(p, f) for p in parts])
+                       for f in Votes.__slots__))
+
+
+@dataclass(slots=True)
+class Scores:
+    """One row per pointwise judgment; ``score`` is NaN for an abstention."""
+
+    item: IntArray
+    reviewer: IntArray
+    model: IntArray
+    score: FloatArray
+    low: FloatArray
+    high: FloatArray
+    raw: ObjectArray  # the reviewer's answer (str) or None
+
+    def __len__(self) -> int:
+        return int(self.item.size)
+
+    def take(self, mask: BoolArray | IntArray) -> Scores:
+        """The rows selected by a boolean mask or an index array."""
+        return Scores(*(getattr(self, f)[mask] for f in Scores.__slots__))
+
+
+@dataclass(slots=True)
+class JudgmentTable:
+    """All judgments of a run, numbered: pairwise ones as votes, pointwise ones as scores."""
+
+    items: list[str]
+    models: list[str]
+    reviewers: list[str]
+    pairwise: Votes
+    scores: Scores
+
+    @property
+    def kind(self) -> str:
+        """``pairwise``, ``pointwise`` or ``mixed``."""
+        if len(self.pairwise) and len(self.scores):
+            return "mixed"
+        return "pairwise" if len(self.pairwise) else "pointwise"
+
+    def votes(self) -> Votes:
+        """Every vote: the pairwise judgments and those the scores induce."""
+        return Votes.concat([self.pairwise, score_votes(self.scores)])
+
+    def subset(self, pairwise: BoolArray, scores: BoolArray) -> JudgmentTable:
+        """The same table with only the selected pairwise and pointwise rows."""
+        return JudgmentTable(self.items, self.models, self.reviewers,
+                             self.pairwise.take(pairwise), self.scores.take(scores))
+
+    def judged_models_only(self) -> JudgmentTable:
+        """The same table without the models no judgment names (e.g. the exam's own
+        submissions once exam items are left out), their indices renumbered."""
+        used = np.zeros(len(self.models), dtype=bool)
+        for column in (self.pairwise.a, self.pairwise.b, self.scores.model):
+            used[column] = True
+        if used.all():
+            return self
+        new = np.cumsum(used) - 1  # monotone, so a < b still holds
+        p, s = self.pairwise, self.scores
+        return JudgmentTable(
+            self.items, [m for m, u in zip(self.models, used, strict=True) if u], self.reviewers,
+            replace(p, a=new[p.a], b=new[p.b]), replace(s, model=new[s.model]))
+
+    def for_reviewers(self, keep: BoolArray) -> JudgmentTable:
+        """The same table with only the judgments of reviewers where ``keep`` is true."""
+        return JudgmentTable(self.items, self.models, self.reviewers,
+                             self.pairwise.take(keep[self.pairwise.reviewer]),
+                             self.scores.take(keep[self.scores.reviewer]))
+
+    def for_items(self, keep: BoolArray) -> JudgmentTable:
+        """The same table with only the judgments of items where ``keep`` is true."""
+        return JudgmentTable(self.items, self.models, self.reviewers,
+                             self.pairwise.take(keep[self.pairwise.item]),
+                             self.scores.take(keep[self.scores.item]))
+
+
+def _extra_lists() -> dict[str, list[float | None]]:
+    return {extra.name: [] for extra in TABLE_EXTRAS}
+
+
+@dataclass(slots=True)
+class PairwiseColumns:
+    """Pairwise judgments as parallel lists, in reading order."""
+
+    item: list[str] = field(default_factory=list)
+    reviewer: list[str] = field(default_factory=list)
+    first: list[str] = field(default_factory=list)
+    second: list[str] = field(default_factory=list)
+    winner: list[str | None] = field(default_factory=list)
+    extras: dict[str, list[float | None]] = field(default_factory=_extra_lists)
+    raw: list[str | None] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PointwiseColumns:
+    """Pointwise judgments as parallel lists, in reading order."""
+
+    item: list[str] = field(default_factory=list)
+    reviewer: list[str] = field(default_factory=list)
+    model: list[str] = field(default_factory=list)
+    score: list[float | None] = field(default_factory=list)
+    low: list[float] = field(default_factory=list)
+    high: list[float] = field(default_factory=list)
+    raw: list[str | None] = field(default_factory=list)
+
+
+def _numbered(values: list[str], count: int) -> tuple[list[str], IntArray]:
+    """The distinct names in string order, and each value's index among them."""
+    names = sorted(dict.fromkeys(values))
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.fromiter(map(index.__getitem__, values), np.int64, count)
+
+
+_WINNER_CODE = {"first": 1, "second": -1, "tie": 0, None: 2}  # 2: an abstention
+
+
+@dataclass(slots=True)
+class TableParts:
+    """A table's columns with names already numbered (in string order): what every
+    reader hands :func:`assemble_table`."""
+
+    items: list[str]
+    models: list[str]
+    reviewers: list[str]
+    p_item: IntArray  # pairwise rows
+    p_reviewer: IntArray
+    first: IntArray  # the model shown first
+    second: IntArray
+    winner_code: IntArray  # 1 first, -1 second, 0 tie, 2 abstention
+    extras: dict[str, FloatArray]  # each of TABLE_EXTRAS, its ``missing`` value for none
+    p_raw: ObjectArray
+    s_item: IntArray  # pointwise rows
+    s_reviewer: IntArray
+    model: IntArray
+    score: FloatArray  # NaN: an abstention
+    low: FloatArray
+    high: FloatArray
+    s_raw: ObjectArray
+
+
+def assemble_table(t: TableParts) -> JudgmentTable:
+    """Lay numbered columns out as votes on unordered pairs (a < b) and scores."""
+    abstain = t.winner_code == 2
+    winner = np.where(abstain, 0, t.winner_code)
+    a_first = (t.first < t.second).astype(np.int64)
+    votes = Votes(item=t.p_item, reviewer=t.p_reviewer, a=np.minimum(t.first, t.second),
+                  b=np.maximum(t.first, t.second), vote=np.where(a_first == 1, winner, -winner),
+                  abstain=abstain, a_first=a_first, raw=t.p_raw,
+                  **{extra.name: t.extras[extra.name] for extra in TABLE_EXTRAS})
+    scores = Scores(item=t.s_item, reviewer=t.s_reviewer, model=t.model, score=t.score,
+                    low=t.low, high=t.high, raw=t.s_raw)
+    return JudgmentTable(t.items, t.models, t.reviewers, votes, scores)
+
+
+def table_from_columns(p: PairwiseColumns, s: PointwiseColumns) -> JudgmentTable:
+    """Number the judgments' items, models and reviewers (in string order) and lay
+    them out as columns."""
+    n, m = len(p.item), len(s.item)
+    items, item_ix = _numbered(p.item + s.item, n + m)
+    reviewers, reviewer_ix = _numbered(p.reviewer + s.reviewer, n + m)
+    models, model_ix = _numbered(p.first + p.second + s.model, 2 * n + m)
+    return assemble_table(TableParts(
+        items=items, models=models, reviewers=reviewers, p_item=item_ix[:n],
+        p_reviewer=reviewer_ix[:n], first=model_ix[:n], second=model_ix[n:2 * n],
+        winner_code=np.fromiter(map(_WINNER_CODE.__getitem__, p.winner), np.int64, n),
+        extras={extra.name: _floats(p.extras[extra.name], extra.missing)
+                for extra in TABLE_EXTRAS},
+        p_raw=_objects(p.raw), s_item=item_ix[n:],
+        s_reviewer=reviewer_ix[n:], model=model_ix[2 * n:], score=_floats(s.score),
+        low=np.asarray(s.low, np.float64).reshape(m),
+        high=np.asarray(s.high, np.float64).reshape(m), s_raw=_objects(s.raw)))
+
+
+def _floats(values: list[float | None], missing: float = np.nan) -> FloatArray:
+    """Numbers with None as ``missing``."""
+    if not values or set(values) == {None}:
+        return np.full(len(values), missing)
+    return np.fromiter((missing if x is None else x for x in values), np.float64, len(values))
+
+
+def _objects(values: list[str | None]) -> ObjectArray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def build_table(judgments: list[Judgment]) -> JudgmentTable:
+    """The table of judgment records (see :func:`table_from_columns`)."""
+    p, s = PairwiseColumns(), PointwiseColumns()
+    for j in judgments:
+        if isinstance(j, PairwiseJudgment):
+            p.item.append(j.item)
+            p.reviewer.append(j.reviewer)
+            p.first.append(j.first)
+            p.second.append(j.second)
+            p.winner.append(j.winner)
+            for name, column in p.extras.items():
+                column.append(getattr(j, name))
+            p.raw.append(j.raw)
+        else:
+            assert isinstance(j, PointwiseJudgment)
+            s.item.append(j.item)
+            s.reviewer.append(j.reviewer)
+            s.model.append(j.model)
+            s.score.append(j.score)
+            s.low.append(j.scale[0])
+            s.high.append(j.scale[1])
+            s.raw.append(j.raw)
+    return table_from_columns(p, s)
+
+
+def score_votes(scores: Scores) -> Votes:
+    """The votes a pointwise reviewer casts: for every pair of models it scored on an
+    item, the sign of the score difference (0 and an abstention if either is missing).
+    """
+    if not len(scores):
+        return _no_votes()
+    order = np.lexsort((scores.model, scores.reviewer, scores.item))
+    s = scores.take(order)
+    group = np.flatnonzero(np.diff(s.item) | np.diff(s.reviewer)) + 1
+    starts = np.concatenate([[0], group])
+    ends = np.concatenate([group, [len(s)]])
+    sizes = ends - starts
+    lower: list[IntArray] = []  # row of the pair's model a (rows are sorted by model)
+    upper: list[IntArray] = []  # row of its model b
+    pairs_of: dict[int, tuple[IntArray, IntArray]] = {}  # group size -> its row pairs
+    for start, size in zip(starts.tolist(), sizes.tolist(), strict=True):
+        if size < 2:
+            continue
+        if size not in pairs_of:
+            i, j = np.triu_indices(size, 1)
+            pairs_of[size] = (i.astype(np.int64), j.astype(np.int64))
+        i, j = pairs_of[size]
+        lower.append(start + i)
+        upper.append(start + j)
+    if not lower:
+        return _no_votes()
+    ia, ib = np.concatenate(lower), np.concatenate(upper)
+    diff = s.score[ia] - s.score[ib]
+    missing = np.isnan(diff)
+    vote = np.where(missing, 0, np.sign(np.nan_to_num(diff))).astype(np.int64)
+    return Votes(item=s.item[ia], reviewer=s.reviewer[ia], a=s.model[ia], b=s.model[ib],
+                 vote=vote, abstain=missing, a_first=np.full(ia.size, NO_ORDER, np.int64),
+                 raw=np.full(ia.size, None, dtype=object), **_no_extras(ia.size))
+
+
+def _no_extras(n: int) -> dict[str, FloatArray]:
+    """The optional columns of ``n`` votes that carry none (scores' votes)."""
+    return {extra.name: np.full(n, extra.missing) for extra in TABLE_EXTRAS}
+
+
+def _no_votes() -> Votes:
+    empty = np.zeros(0, np.int64)
+    return Votes(item=empty, reviewer=empty, a=empty, b=empty, vote=empty,
+                 abstain=np.zeros(0, np.bool_), a_first=empty, raw=np.empty(0, dtype=object),
+                 **_no_extras(0))
+
+
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """What a vote counts in the chair, beyond PRE's one judgment, one vote.
+
+    Args:
+        strength: how many times a strong verdict (``strength`` >= 2, arena-hard's
+            ``>>``) counts, as arena-hard's ``--weight`` (default 3); 1 ignores strength.
+        soft: a judgment with ``p_first`` counts 2 p_first - 1 toward the one shown
+            first (P(first) - P(second)) instead of +-1; one without counts its vote.
+    """
+
+    strength: int = 3
+    soft: bool = False
+
+
+@dataclass(slots=True)
+class VoteWorth:
+    """Per vote: its value for a (in [-1, 1]) and how many times it counts."""
+
+    value: FloatArray
+    count: FloatArray
+
+
+def vote_worth(votes: Votes, counting: Counting | None = None) -> VoteWorth:
+    """What every vote counts, for every chair: the vote (or with ``soft`` its
+    probability seen from a), counted ``strength`` times where the verdict is strong.
+    Judgments without strength or p_first (every recorded set of PRE) count +-1, once.
+    """
+    counting = counting or Counting()
+    value = votes.vote.astype(np.float64)
+    if counting.soft:
+        known = ~np.isnan(votes.p_first) & ~votes.abstain & (votes.a_first >= 0)
+        toward_first = 2.0 * votes.p_first[known] - 1.0
+        value[known] = np.where(votes.a_first[known] == 1, toward_first, -toward_first)
+    count = np.where(votes.strength >= 2, float(counting.strength), 1.0)
+    return VoteWorth(value, count)
+
+
+def counting_notes(votes: Votes, counting: Counting) -> list[str]:
+    """What the user should know of how the votes were counted: strong verdicts counted
+    N times, and with ``soft`` how many judgments had a probability to vote with."""
+    notes = []
+    strong = int((votes.strength >= 2).sum())
+    if strong and counting.strength != 1:
+        notes.append(f"{strong} strong verdict(s) (strength 2, arena-hard's >>) counted "
+                     f"{counting.strength} times each (--strength 1 counts them once)")
+    if counting.soft:
+        soft = int((~np.isnan(votes.p_first) & ~votes.abstain).sum())
+        notes.append(f"--soft: {soft} of {len(votes)} pairwise judgment(s) vote by their "
+                     "p_first; the others by their verdict" if soft else
+                     "--soft: no judgment carries p_first, so every vote is its verdict")
+    return notes
+
+
+def pair_key(item: IntArray, a: IntArray, b: IntArray, n_models: int) -> IntArray:
+    """One integer per (item, a, b), for grouping and look-ups."""
+    return (item * n_models + a) * n_models + b
+
+
+def find_keys(table: IntArray, keys: IntArray) -> tuple[BoolArray, IntArray]:
+    """For each of ``keys``: whether it is in ``table`` (unique keys, any order), and
+    its index there (meaningful only where found)."""
+    if not table.size:
+        return np.zeros(keys.size, np.bool_), np.zeros(keys.size, np.int64)
+    order = np.argsort(table)
+    pos = np.minimum(np.searchsorted(table[order], keys), table.size - 1)
+    index = order[pos]
+    return table[index] == keys, index
