@@ -17,7 +17,7 @@ import numpy as np
 from splits import SETS, arguments, header, load
 from splits import splits as each_split
 
-from peerreview.exam import NoQualifiedReviewer
+from peerreview.exam.grade import NoQualifiedReviewer
 from peerreview.ranking import RankOptions, rank
 
 

@@ -18,10 +18,10 @@ import numpy as np
 from splits import SETS, arguments, header, load
 from splits import splits as each_split
 
-from peerreview.gold import Gold
 from peerreview.ranking import RankOptions, rank
-from peerreview.records import PairwiseJudgment
-from peerreview.schedule import Schedule
+from peerreview.records.exchange import PairwiseJudgment
+from peerreview.records.gold import Gold
+from peerreview.review.schedule import Schedule
 
 RUNS = [("full", Schedule.FULL, None), ("cascade", Schedule.CASCADE, None),
         ("one-order", Schedule.ONE_ORDER, None), ("adaptive", Schedule.ADAPTIVE, None),

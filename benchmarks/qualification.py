@@ -21,9 +21,9 @@ from scipy.stats import pearsonr, spearmanr
 from splits import SETS, arguments, header, load
 from splits import splits as each_split
 
-from peerreview.exam import NoQualifiedReviewer
+from peerreview.exam.grade import NoQualifiedReviewer
 from peerreview.ranking import Qualification, RankOptions, rank
-from peerreview.records import JudgmentSet
+from peerreview.records.exchange import JudgmentSet
 
 MODES = [("none", "dawid-skene"), ("gold", "dawid-skene"), ("latent", "dawid-skene"),
          ("latent", "noisy-bt"), ("consistency", "dawid-skene")]

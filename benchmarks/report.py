@@ -20,9 +20,9 @@ import numpy as np
 from splits import machine
 
 from peerreview.ranking import RankOptions, rank
-from peerreview.records import Item, PairwiseJudgment, Submission
+from peerreview.records.exchange import Item, PairwiseJudgment, Submission
+from peerreview.records.study import study_of
 from peerreview.report import ReportInputs, render
-from peerreview.study import study_of
 
 
 def synthetic(models: int, items: int, reviewers: int, seed: int = 0) -> ReportInputs:

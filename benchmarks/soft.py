@@ -4,8 +4,8 @@ The recorded sets carry no probabilities, so this asks the embedded model (Gemma
 270M through llama.cpp, the ``local`` provider) for P(A) and P(B) on a slice of
 Vicuna80 with human gold: the first ``--items`` questions, every pair of its five
 models, both orders. Each answer is read as ``peerreview run`` reads it (the
-completion prompt, :func:`peerreview.review.preference` for the verdict and
-:func:`peerreview.review.first_share` for ``p_first``); the judgments are then
+completion prompt, :func:`peerreview.review.asker.preference` for the verdict and
+:func:`peerreview.review.asker.first_share` for ``p_first``); the judgments are then
 ranked by :func:`peerreview.rank` with hard votes (PRE) and with ``soft``, alone
 and in a panel with the recorded reviewers, and measured against the human gold
 on the same items. Prints a Markdown table and the machine line.
@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from splits import arguments, machine
 
-from peerreview.config import ModelConfig
-from peerreview.gold import gold_from_judgments
 from peerreview.importers import importer
 from peerreview.models import make_backend
+from peerreview.models.config import ModelConfig
 from peerreview.prompts import fit, reviewer_template
 from peerreview.ranking import Qualification, RankOptions, rank
-from peerreview.records import Judgment, PairwiseJudgment, read_judgments
-from peerreview.review import TOP_LOGPROBS, confidence_of, first_share, preference
+from peerreview.records.exchange import Judgment, PairwiseJudgment, read_judgments
+from peerreview.records.gold import gold_from_judgments
+from peerreview.review.asker import TOP_LOGPROBS, confidence_of, first_share, preference
 
 REVIEWER = "gemma-3-270m"
 

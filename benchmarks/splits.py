@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from peerreview.gold import Gold, gold_from_judgments
 from peerreview.importers import importer
-from peerreview.records import JudgmentSet, read_judgments
+from peerreview.records.exchange import JudgmentSet, read_judgments
+from peerreview.records.gold import Gold, gold_from_judgments
 
 SETS = {"summeval": 20, "vicuna80": 0.2, "pandalm": 0.2}  # exam size: items or share
 

@@ -1,7 +1,7 @@
 """Throughput of live review calls: peerreview against a local stub endpoint.
 
 5,000 pairwise review calls (250 items, 5 evaluatees, both orders, one reviewer)
-at 64 in flight against ``peerreview.stub`` with 50 ms latency, run in its own
+at 64 in flight against ``peerreview.testing.stub`` with 50 ms latency, run in its own
 process. The target: the review stage within 1.25x of the ideal
 ceil(5000/64) x 50 ms. Also reported: CPU time per call of the whole
 ``peerreview run`` process, and the same work through peereval 0.1.0 ``judge``
@@ -38,7 +38,7 @@ def free_port() -> int:
 
 def start_stub(latency: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "peerreview.stub", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "peerreview.testing.stub", "--port", str(port),
                              "--latency", str(latency)])
     for _ in range(100):
         try:
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--peereval", help="a peereval executable to compare with")
     args = parser.parse_args()
-    from peerreview.store import RunStore
+    from peerreview.calls.store import RunStore
 
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
     items = [{"item": f"q{i}", "input": f"Question number {i}?"} for i in range(args.items)]
