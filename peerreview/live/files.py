@@ -85,12 +85,10 @@ class RunResult:
 def run_facts(cfg: RunConfig) -> dict[str, Any]:
     """What run.json records of a run before its first call: the config (paths
     absolute), its folder, the versions, the seed and the reviewer prompts' hashes."""
-    style = {"openai": "chat", "anthropic": "chat", "local": "completion"}
-    prompts = {f"{style[m.provider]}/{cfg.review.mode}.j2":
-               template_hash(f"{style[m.provider]}/{cfg.review.mode}.j2")
-               for n, m in cfg.models.items() if n in cfg.reviewers and m.provider in style}
+    prompts = {f"{m.style}/{cfg.review.mode}.j2": template_hash(f"{m.style}/{cfg.review.mode}.j2")
+               for n, m in cfg.models.items() if n in cfg.reviewers and m.style != "call"}
     versions = {"peerreview": metadata.version("peerreview"), "python": platform.python_version()}
-    if any(m.provider == "local" for m in cfg.models.values()):
+    if any(m.embedded for m in cfg.models.values()):
         # Read from the metadata: importing llama.cpp would load its library.
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions["llama_cpp_python"] = metadata.version("llama-cpp-python")

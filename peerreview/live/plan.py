@@ -60,7 +60,7 @@ def plan(config: RunConfig, inputs: RunInputs | None = None) -> list[PlannedCall
 
     def add(model: str, stage: str, calls: int, prompt: int, completion: int) -> None:
         m = cfg.models[model]
-        if m.provider == "python":
+        if m.style == "call":
             prompt = completion = 0
         cost = m.price_factor * (prompt * m.price.input_per_mtok
                                  + completion * m.price.output_per_mtok) / 1e6
@@ -96,8 +96,9 @@ def plan(config: RunConfig, inputs: RunInputs | None = None) -> list[PlannedCall
             mean_answer = sum(len(s.output) for s in known) / len(known)
     schedule = cfg.review.schedule
     for k, reviewer in enumerate(cfg.reviewers):
-        style = "completion" if cfg.models[reviewer].provider == "local" else "chat"
-        template = reviewer_template(style, cfg.review.mode)
+        style = cfg.models[reviewer].style  # a call model's prompt is counted as none
+        template = reviewer_template("completion" if style == "completion" else "chat",
+                                     cfg.review.mode)
         blank = {"input": "", "reference": None, "rubric": cfg.task.rubric,
                  "first": "", "second": "", "output": ""}
         overhead = estimate_tokens(template.render(blank))

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from peerreview.models.base import Backend, CallError, Health, Response, estimate_tokens
+from peerreview.models.base import (
+    Backend,
+    CallError,
+    Health,
+    Request,
+    Response,
+    Style,
+    estimate_tokens,
+)
 from peerreview.models.config import ModelConfig
 
-__all__ = ["Backend", "CallError", "Health", "Response", "estimate_tokens", "make_backend"]
+__all__ = ["Backend", "CallError", "Health", "Request", "Response", "Style", "estimate_tokens",
+           "make_backend"]
 
 
 def make_backend(name: str, config: ModelConfig) -> Backend:

@@ -19,6 +19,7 @@ from peerreview.models.batchapi import (
     batch_object,
     epoch,
     listed,
+    read_results,
     text_field,
 )
 from peerreview.models.endpoint import EndpointBackend, Malformed, count
@@ -121,20 +122,21 @@ class AnthropicBackend(EndpointBackend):
     async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
         text = await self._api("GET", f"{self.base}/messages/batches/{batch_id}/results",
                                text=True)
-        results: dict[str, Response | str] = {}
-        for key, record in self.batch_records(text if isinstance(text, str) else "",
-                                              batch_id):
-            result = record.get("result")
-            result = result if isinstance(result, dict) else {}
-            if result.get("type") == "succeeded":
-                try:
-                    results[key] = self.read(result.get("message"))
-                except Malformed as exc:
-                    results[key] = f"bad answer in batch {batch_id}: {exc}"
-            else:
-                results[key] = f"batch {batch_id}: {result.get('type') or 'no result'}: " + \
-                    str(result.get("error", ""))[:300]
-        return results
+        return read_results(text if isinstance(text, str) else "", model=self.name,
+                            batch=f"batch {batch_id}", answer=self.batch_answer)
+
+    def batch_answer(self, record: dict[str, Any]) -> Response | str:
+        """One line of a batch's results: the message of a ``succeeded`` result, else
+        its type and error.
+
+        Raises:
+            Malformed: a succeeded result whose message is not an answer.
+        """
+        result = record.get("result")
+        result = result if isinstance(result, dict) else {}
+        if result.get("type") == "succeeded":
+            return self.read(result.get("message"))
+        return f"{result.get('type') or 'no result'}: " + str(result.get("error", ""))[:300]
 
     def read(self, payload: Any) -> Response:
         content = payload.get("content") if isinstance(payload, dict) else None

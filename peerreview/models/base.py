@@ -1,6 +1,7 @@
 """One async interface for every model backend.
 
-A request is a plain JSON-able dict built by :mod:`peerreview.review.asker`: ``messages``
+A request (:class:`Request`) is a plain JSON-able dict built by
+:mod:`peerreview.review.asker` in the backend's :attr:`Backend.style`: ``messages``
 (chat) or ``prompt`` (completion), or ``call`` (a python model's arguments), plus
 the parameters the user set or the mode needs (``max_tokens``, ``temperature``,
 ``seed``, ``stop``, ``top_logprobs``, ``response_format``). Each backend turns it
@@ -12,9 +13,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 from peerreview.errors import PeerReviewError
+
+# How a model is asked: chat messages, a text to complete (a base model, read by its
+# next token's probabilities) or a Python function's arguments.
+Style = Literal["chat", "completion", "call"]
+
+
+class Request(TypedDict, total=False):
+    """What is asked of a model, before its backend spells it (only the keys set are
+    sent: an endpoint's own defaults stand for the rest).
+
+    ``messages`` is a chat model's, ``prompt`` a completion model's, ``call`` a python
+    model's arguments; the rest are parameters.
+    """
+
+    messages: list[dict[str, str]]
+    prompt: str
+    call: dict[str, Any]
+    max_tokens: int
+    temperature: float
+    seed: int
+    stop: list[str]
+    top_logprobs: int
+    response_format: dict[str, Any]
 
 
 def estimate_tokens(text: str) -> int:
@@ -61,6 +85,7 @@ class Backend(Protocol):
 
     context_tokens: int | None  # prompt and answer must fit in this; None: no known limit
     health: Health
+    style: Style  # how it is asked: chat messages, a prompt to complete, a call's arguments
 
     def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
         """Exactly what will be sent for ``request`` (without the model's name and
@@ -122,6 +147,7 @@ class InProcess:
     built."""
 
     health: Health
+    style: Style
 
     def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
         return request

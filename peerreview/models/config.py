@@ -17,10 +17,16 @@ from pydantic import (
     model_validator,
 )
 
+from peerreview.models.base import Style
 from peerreview.redact import MASK
 
 OPENAI_URL = "https://api.openai.com/v1"
 OWN_URL = {"openai": OPENAI_URL, "anthropic": "https://api.anthropic.com/v1"}
+
+# How a provider's models are asked. Outside models/ code asks a model's style (or
+# the properties below), never its provider.
+STYLES: dict[str, Style] = {"openai": "chat", "anthropic": "chat", "local": "completion",
+                            "python": "call"}
 
 
 class Strict(BaseModel):
@@ -107,6 +113,21 @@ class ModelConfig(Strict):
                              "of an openai-compatible endpoint (not with structured_output, "
                              "whose first token is '{')")
         return self
+
+    @property
+    def style(self) -> Style:
+        """How the model is asked: ``chat``, ``completion`` or ``call`` (:data:`STYLES`)."""
+        return STYLES[self.provider]
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the model's weights run in this process (llama.cpp)."""
+        return self.provider == "local"
+
+    @property
+    def over_http(self) -> bool:
+        """Whether the model answers at an HTTP endpoint (what an executor can run)."""
+        return self.provider in ("openai", "anthropic")
 
     @property
     def price_factor(self) -> float:

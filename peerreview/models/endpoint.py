@@ -30,8 +30,8 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
-from peerreview.models.base import CallError, Health, Response, estimate_tokens
-from peerreview.models.batchapi import BatchGone, BatchHTTPError
+from peerreview.models.base import CallError, Health, Response, Style, estimate_tokens
+from peerreview.models.batchapi import BatchGone, BatchHTTPError, result_records
 from peerreview.models.config import ModelConfig
 from peerreview.models.http import Malformed as Malformed
 from peerreview.models.http import RateLimiter as RateLimiter
@@ -78,6 +78,7 @@ class EndpointBackend(ABC):
     """
 
     path: ClassVar[str]  # where a request is posted, below the base URL
+    style: Style = "chat"  # every endpoint here speaks chat
 
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name
@@ -360,20 +361,7 @@ class EndpointBackend(ABC):
         """The ``(custom_id, record)`` of each line of a batch's results. A line that is
         not a JSON object with a custom_id is said and skipped: its call stays missing
         and goes into the next batch."""
-        records = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                record = None
-            if not isinstance(record, dict) or record.get("custom_id") is None:
-                log.warning(f"model {self.name!r}: batch {batch_id}: line {number} of its "
-                            "results is not a result; its call will be asked again")
-                continue
-            records.append((str(record["custom_id"]), record))
-        return records
+        return result_records(text, self.name, f"batch {batch_id}")
 
     async def _api(self, method: str, url: str, **kwargs: Any) -> Any:
         """One request of a batch API: its JSON answer (or text, ``text=True``).

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Health, InProcess, Response
+from peerreview.models.base import CallError, Health, InProcess, Response, Style
 from peerreview.models.config import ModelConfig
 
 DEFAULT_CONTEXT = 2048
@@ -100,6 +100,8 @@ def _unload() -> None:
 class LocalBackend(InProcess):
     """Completions and next-token log-probabilities from a GGUF model, one call at a
     time (llama.cpp uses every core for one call)."""
+
+    style: Style = "completion"
 
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name

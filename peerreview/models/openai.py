@@ -22,6 +22,7 @@ from peerreview.models.batchapi import (
     batch_object,
     epoch,
     listed,
+    read_results,
     text_field,
 )
 from peerreview.models.config import ModelConfig
@@ -67,6 +68,20 @@ def read_completion(payload: Any) -> Response:
     usage = usage if isinstance(usage, dict) else {}
     return Response(text, top, count(usage.get("prompt_tokens")),
                     count(usage.get("completion_tokens")))
+
+
+def batch_answer(record: dict[str, Any]) -> Response | str:
+    """One line of an OpenAI batch's output (and of ``vllm run-batch``'s, the same
+    format): the answer of a 200, else the error (or the response's body).
+
+    Raises:
+        Malformed: a 200 whose body is not an answer.
+    """
+    answer = record.get("response")
+    if isinstance(answer, dict) and answer.get("status_code") == 200:
+        return read_completion(answer.get("body"))
+    error = record.get("error") or (answer.get("body") if isinstance(answer, dict) else None)
+    return str(error)[:300]
 
 
 def _rejects_parameter(status: int, text: str) -> bool:
@@ -251,19 +266,9 @@ class OpenAIBackend(EndpointBackend):
         results: dict[str, Response | str] = {}
         for file_id in self._batch_files.get(batch_id, []):
             text = await self._api("GET", f"{self.base}/files/{file_id}/content", text=True)
-            if not isinstance(text, str):
-                continue
-            for key, record in self.batch_records(text, batch_id):
-                answer = record.get("response")
-                if isinstance(answer, dict) and answer.get("status_code") == 200:
-                    try:
-                        results[key] = self.read(answer.get("body"))
-                    except Malformed as exc:
-                        results[key] = f"bad answer in batch {batch_id}: {exc}"
-                else:
-                    error = record.get("error") or \
-                        (answer.get("body") if isinstance(answer, dict) else None)
-                    results[key] = f"batch {batch_id}: {str(error)[:300]}"
+            if isinstance(text, str):
+                results.update(read_results(text, model=self.name, batch=f"batch {batch_id}",
+                                            answer=batch_answer))
         return results
 
 

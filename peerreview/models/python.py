@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from peerreview.errors import InputError
-from peerreview.models.base import CallError, Health, InProcess, Response
+from peerreview.models.base import CallError, Health, InProcess, Response, Style
 from peerreview.models.config import ModelConfig
 
 PAIRWISE_CONTRACT = ("a pairwise reviewer returns 'first', 'second' or 'tie' ('A', 'B' "
@@ -163,6 +163,8 @@ def _quoted(value: Any, limit: int = 80) -> str:
 
 class PythonBackend(InProcess):
     """Calls a Python function; the request's ``call`` holds its keyword arguments."""
+
+    style: Style = "call"
 
     def __init__(self, name: str, config: ModelConfig) -> None:
         self.name = name

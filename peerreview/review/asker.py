@@ -1,17 +1,17 @@
 """Asking models: evaluatees for submissions, reviewers for judgments.
 
-Each provider is asked in its own way. Chat models (``openai``) get the chat
-prompts and answer in text, read tolerantly, re-asked at most twice when the
-answer cannot be read. Base models (``local``) get completion prompts and are read
+Each model is asked in its backend's style. Chat models get the chat prompts and
+answer in text, read tolerantly, re-asked at most twice when the answer cannot be
+read. Completion models (base models) get completion prompts and are read
 through the probabilities of the next token: the preference is P(A) against P(B),
 a rating is the expected value over the rating tokens. A chat model with
 ``logprobs: true`` is asked for the first answer token's top log-probabilities as
 well: its pairwise verdict is still read from its text (the prompt asks for the
 verdict alone, so that token is the verdict), and the probability that the answer
 shown first is better, P(A) + P(tie) / 2 over the A, B and tie tokens, is recorded
-beside it as ``p_first`` (the embedded model's too). Python models get the item and
-the texts as arguments. What still cannot be read is an abstention kept with its raw
-answer.
+beside it as ``p_first`` (the embedded model's too). Call models (Python functions)
+get the item and the texts as arguments. What still cannot be read is an abstention
+kept with its raw answer.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from peerreview.calls.caller import Caller
-from peerreview.models import CallError
+from peerreview.models import CallError, Request, Style
 from peerreview.models.config import ModelConfig
 from peerreview.prompts import fit, reask_template, reviewer_template, task_template
 from peerreview.records.exchange import (
@@ -95,13 +95,22 @@ class Asker:
     def _config(self, name: str) -> ModelConfig:
         return self.caller.models[name]
 
-    def _params(self, config: ModelConfig) -> dict[str, Any]:
+    def _style(self, name: str) -> Style:
+        return self.caller.backends[name].style
+
+    def _params(self, config: ModelConfig) -> Request:
         """Only what the user set: an endpoint's own defaults stand for the rest. The
         embedded model samples here, so it always gets a seed (the run's by default)."""
-        params = {key: value for key, value in (
-            ("max_tokens", config.max_tokens), ("temperature", config.temperature),
-            ("seed", config.seed), ("stop", config.stop)) if value is not None}
-        if config.provider == "local":
+        params = Request()
+        if config.max_tokens is not None:
+            params["max_tokens"] = config.max_tokens
+        if config.temperature is not None:
+            params["temperature"] = config.temperature
+        if config.seed is not None:
+            params["seed"] = config.seed
+        if config.stop is not None:
+            params["stop"] = config.stop
+        if config.embedded:
             params.setdefault("seed", self.seed)
         return params
 
@@ -134,31 +143,31 @@ class Asker:
         """The evaluatee's submission for one item."""
         config = self._config(evaluatee)
         fields = item_fields(item)
-        if config.provider == "python":
-            request: dict[str, Any] = {"call": {"item": fields,
-                                                "prompt": self.task.render(fields)}}
+        style = self._style(evaluatee)
+        if style == "call":
+            request = Request(call={"item": fields, "prompt": self.task.render(fields)})
         else:
             prompt = self._fit(evaluatee, lambda f: config.preamble + self.task.render(f),
                                fields, ["input"])
             request = self._params(config)
-            if config.provider == "local":  # a base model completes text
+            if style == "completion":  # a base model completes text
                 request["prompt"] = prompt
             else:
                 request["messages"] = [{"role": "user", "content": prompt}]
-        response = await self.caller.call(evaluatee, request)
+        response = await self.caller.call(evaluatee, dict(request))
         return Submission(item.item, evaluatee, response.text.strip())
 
     async def judge(self, reviewer: str, question: Question) -> Judgment:
         """The reviewer's judgment of one question."""
-        config = self._config(reviewer)
+        style = self._style(reviewer)
         fields = {**item_fields(question.item), "rubric": self.rubric}
         if question.second is None:
             fields["output"] = question.first.output
         else:
             fields["first"], fields["second"] = question.first.output, question.second.output
-        if config.provider == "python":
+        if style == "call":
             value, raw, p_first = await self._ask_python(reviewer, question, fields)
-        elif config.provider == "local":
+        elif style == "completion":
             value, raw, p_first = await self._ask_completion(reviewer, fields)
         else:
             value, raw, p_first = await self._ask_chat(reviewer, fields)
@@ -166,8 +175,7 @@ class Asker:
             score = self._score(reviewer, None if value is None else float(value))
             return PointwiseJudgment(question.item.item, reviewer, question.first.model, score,
                                      SCALES[self.mode], raw)
-        strength = parse_verdict(raw)[1] if config.provider not in ("local", "python") \
-            and ">" in raw \
+        strength = parse_verdict(raw)[1] if style == "chat" and ">" in raw \
             else None  # arena-hard's [[A>>B]]
         return PairwiseJudgment(question.item.item, reviewer, question.first.model,
                                 question.second.model, value, raw, confidence_of(raw),
@@ -211,16 +219,17 @@ class Asker:
                 "name": "verdict", "strict": True, "schema": _SCHEMAS[self.mode]}}
         answers = []
         for _ in range(self.reasks + 1):
-            response = await self.caller.call(name, request)
+            response = await self.caller.call(name, dict(request))
             text = response.text
             answers.append(text)
             value = self._read(text)
             if value is not None:
                 return Answer(value, text, self._p_first(name, response.top_logprobs)
                               if with_logprobs else None)
-            request = {**request, "messages": [
+            request = request.copy()  # the answer so far, and the reask, after the prompt
+            request["messages"] = [
                 *request["messages"], {"role": "assistant", "content": text},
-                {"role": "user", "content": reask_template().render(mode=self.mode)}]}
+                {"role": "user", "content": reask_template().render(mode=self.mode)}]
         return Answer(None, "\n---\n".join(answers))
 
     def _p_first(self, name: str, top: dict[str, float] | None) -> float | None:
@@ -242,12 +251,12 @@ class Asker:
         reserve = 4 if self.mode == "100-level" else 1
         prompt = self._fit(name, template.render, fields, [*shrink, "input"], reserve)
         if self.mode == "100-level":  # numbers past 9 span several tokens: read the text
-            request = {**self._params(config), "prompt": prompt, "max_tokens": reserve,
-                       "stop": ["\n"]}
-            text = (await self.caller.call(name, request)).text
+            request = self._params(config)
+            request["prompt"], request["max_tokens"], request["stop"] = prompt, reserve, ["\n"]
+            text = (await self.caller.call(name, dict(request))).text
             return Answer(self._read(text), text)
-        request = {"prompt": prompt, "top_logprobs": TOP_LOGPROBS}
-        top = (await self.caller.call(name, request)).top_logprobs or {}
+        request = Request(prompt=prompt, top_logprobs=TOP_LOGPROBS)
+        top = (await self.caller.call(name, dict(request))).top_logprobs or {}
         if self.mode == "pairwise":
             return Answer(*preference(top), first_share(top))
         return Answer(*expected_rating(top, 1, 5))
@@ -259,7 +268,7 @@ class Asker:
             args.update(output=fields["output"], scale=list(SCALES[self.mode]))
         else:
             args.update(first=fields["first"], second=fields["second"])
-        text = (await self.caller.call(name, {"call": args})).text
+        text = (await self.caller.call(name, dict(Request(call=args)))).text
         if self.mode == "pairwise":
             return Answer(text if text in ("first", "second", "tie") else None, text)
         try:
