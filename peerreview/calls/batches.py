@@ -1,7 +1,8 @@
-"""A round of deferred calls: every call a stage deferred for a batch model goes to
-that provider's batch API in one batch per model (the call key as ``custom_id``),
-which is polled and read back by ``custom_id`` into the run store; the calls of an
-executor model run on Ray or ``vllm run-batch`` (:mod:`peerreview.calls.executors`).
+"""The batch round (:func:`collect_batches`): every call a stage deferred for a batch
+model goes to that provider's batch API in one batch per model (the call key as
+``custom_id``), which is polled and read back by ``custom_id`` into the run store.
+The calls of an executor model run in the executor round
+(:func:`peerreview.calls.executors.run_executor_round`), before this one.
 
 Money is bounded by construction:
 
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from peerreview.calls.caller import Caller
-from peerreview.calls.executors import ExecutorConfig, run_ray, run_vllm_batch
 from peerreview.calls.store import RunStore
 from peerreview.errors import BatchesPending
 from peerreview.models import Backend, CallError, Response
@@ -77,10 +77,10 @@ class _Batch:
     failures: int = 0  # polls in a row that failed
 
 
-async def collect(caller: Caller, backends: dict[str, Backend], store: RunStore, *,
-                  wait: bool, out: str, executor: ExecutorConfig | None = None) -> None:
-    """Put the answers of every deferred call in the store: run the executor's calls,
-    and submit (or find already submitted) provider batches and collect them.
+async def collect_batches(caller: Caller, backends: dict[str, Backend], store: RunStore, *,
+                          wait: bool, out: str) -> None:
+    """Put the answers of the batch models' deferred calls in the store: submit (or
+    find already submitted) provider batches and collect them.
 
     With ``wait`` false, look at the open batches once, collect those that ended and
     submit the next round; then, while anything is pending, raise.
@@ -91,8 +91,6 @@ async def collect(caller: Caller, backends: dict[str, Backend], store: RunStore,
         CallError: a batch API failed in a way that leaves it unknown whether a batch
             exists (the run stops rather than risk paying twice).
     """
-    if executor is not None and executor.kind != "local":
-        await _run_executor(caller, store, executor)
     names = sorted(n for n, calls in caller.deferred.items()
                    if calls and caller.models[n].batch)
     if not names:
@@ -133,20 +131,6 @@ def _batch_api(name: str, backend: Backend) -> BatchAPI:
     if not isinstance(backend, BatchAPI):
         raise CallError(f"model {name!r}: its provider has no batch API", name)
     return backend
-
-
-async def _run_executor(caller: Caller, store: RunStore, executor: ExecutorConfig) -> None:
-    """The deferred calls of executor models, one attempt each counted before they run."""
-    ran = {n: c for n, c in caller.deferred.items() if c and not caller.models[n].batch}
-    if not ran:
-        return
-    store.count_attempts([k for calls in ran.values() for k in calls])
-    run = run_ray if executor.kind == "ray" else run_vllm_batch
-    answers = await asyncio.to_thread(run, ran, caller.models, executor)
-    for name, calls in ran.items():
-        got = answers.get(name, {})
-        for key in calls:
-            caller.ingest(name, key, got.get(key, f"no answer from executor {executor.kind}"))
 
 
 async def _adopt(name: str, api: BatchAPI, caller: Caller, store: RunStore) -> None:
@@ -287,4 +271,4 @@ def _pending_message(opened: list[_Batch], paced: dict[str, float], caller: Call
             f"to collect them (or 'peerreview status {out}')")
 
 
-__all__ = ["FAULT_VARIABLE", "BatchAPI", "CallError", "collect", "fault_point"]
+__all__ = ["FAULT_VARIABLE", "BatchAPI", "CallError", "collect_batches", "fault_point"]

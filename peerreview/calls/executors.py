@@ -1,4 +1,5 @@
-"""Where a round of deferred calls runs, past this process (see :mod:`peerreview.calls.batches`):
+"""Where a round of deferred calls runs, past this process (:func:`run_executor_round`;
+the provider batch round is :func:`peerreview.calls.batches.collect_batches`):
 
 - ``ray``: the calls become a Ray Dataset processed by ``map_batches``, each worker
   running peerreview's own async caller over its batch (Ray's built-in HTTP
@@ -8,7 +9,8 @@
   running cluster; without it a local Ray starts.
 - ``vllm-batch``: the calls are written as OpenAI batch JSON Lines and handed to
   ``vllm run-batch`` (or the command given) as a subprocess, whose output lines are
-  read back by ``custom_id``.
+  read back by ``custom_id`` as a provider batch's are
+  (:func:`peerreview.models.batchapi.read_results`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import Field
@@ -26,6 +28,10 @@ from pydantic import Field
 from peerreview.errors import InputError
 from peerreview.models import CallError, Response
 from peerreview.models.config import ModelConfig, Strict
+
+if TYPE_CHECKING:  # the run config reads ExecutorConfig without the store's sqlite3
+    from peerreview.calls.caller import Caller
+    from peerreview.calls.store import RunStore
 
 Calls = dict[str, dict[str, dict[str, Any]]]  # model -> call key -> prepared request
 
@@ -39,6 +45,31 @@ class ExecutorConfig(Strict):
     num_cpus: int | None = Field(None, ge=1)  # ray: CPUs of a local Ray
     command: list[str] = Field(default_factory=lambda: ["vllm", "run-batch"])  # vllm-batch
     models: list[str] | None = None  # the models it runs (default: every endpoint model)
+
+
+async def run_executor_round(caller: Caller, store: RunStore,
+                             executor: ExecutorConfig) -> None:
+    """Run the deferred calls of executor models (those not sent to a provider batch)
+    on the executor and put their answers in the store: one attempt of each counted
+    before they run, and a call the executor did not answer a failed attempt. Nothing
+    to do when calls run in this process (``kind: local``).
+
+    Raises:
+        CallError: the executor failed as a whole (its command failed).
+        InputError: the executor's extra is not installed.
+    """
+    if executor.kind == "local":
+        return
+    ran = {n: c for n, c in caller.deferred.items() if c and not caller.models[n].batch}
+    if not ran:
+        return
+    store.count_attempts([k for calls in ran.values() for k in calls])
+    run = run_ray if executor.kind == "ray" else run_vllm_batch
+    answers = await asyncio.to_thread(run, ran, caller.models, executor)
+    for name, calls in ran.items():
+        got = answers.get(name, {})
+        for key in calls:
+            caller.ingest(name, key, got.get(key, f"no answer from executor {executor.kind}"))
 
 
 def run_ray(calls: Calls, models: dict[str, ModelConfig],
@@ -118,12 +149,15 @@ async def _ask_all(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run_vllm_batch(calls: Calls, models: dict[str, ModelConfig],
                    executor: ExecutorConfig) -> dict[str, dict[str, Response | str]]:
-    """Hand the calls to ``vllm run-batch`` (one run a model) and read its output.
+    """Hand the calls to ``vllm run-batch`` (one run a model) and read its output as an
+    OpenAI batch's: a line that is not a result is said and skipped (its call is a
+    failed attempt), an unreadable answer is a named failure.
 
     Raises:
         CallError: the command failed or wrote no output.
     """
-    from peerreview.models.openai import read_completion
+    from peerreview.models.batchapi import read_results
+    from peerreview.models.openai import batch_answer
 
     out: dict[str, dict[str, Response | str]] = {}
     for name, by_key in sorted(calls.items()):
@@ -139,18 +173,8 @@ def run_vllm_batch(calls: Calls, models: dict[str, ModelConfig],
             if done.returncode != 0 or not got.exists():
                 raise CallError(f"model {name!r}: {' '.join(executor.command)} failed "
                                 f"(exit {done.returncode}): {done.stderr[-300:]}", name)
-            answers: dict[str, Response | str] = {}
-            for line in got.read_bytes().splitlines():
-                if not line.strip():
-                    continue
-                record = orjson.loads(line)
-                response = record.get("response") or {}
-                key = str(record.get("custom_id"))
-                try:
-                    answers[key] = read_completion(response.get("body")) \
-                        if response.get("status_code") == 200 else \
-                        f"vllm run-batch: {str(record.get('error') or response)[:300]}"
-                except ValueError as exc:
-                    answers[key] = f"vllm run-batch: bad answer: {exc}"
-            out[name] = answers
+            # Undecodable bytes are mended, not fatal: the line's answer is then
+            # text a model wrote, or the line is not a result.
+            out[name] = read_results(got.read_text("utf-8", errors="replace"), model=name,
+                                     batch="vllm run-batch", answer=batch_answer)
     return out

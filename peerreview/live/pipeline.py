@@ -16,8 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from peerreview.calls.batches import collect
+from peerreview.calls.batches import collect_batches
 from peerreview.calls.caller import BudgetSpent, Caller
+from peerreview.calls.executors import run_executor_round
 from peerreview.calls.store import RunStore
 from peerreview.chair import make_chair
 from peerreview.errors import Deferred, InputError, NoQualifiedReviewer, RunFailed
@@ -312,9 +313,9 @@ class Pipeline:
             finally:
                 ticker.cancel()
             if waiting:
-                await collect(self._caller, self._backends_, self._store,
-                              wait=self.wait_for_batches, out=str(self.out),
-                              executor=self.config.executor)
+                await run_executor_round(self._caller, self._store, self.config.executor)
+                await collect_batches(self._caller, self._backends_, self._store,
+                                      wait=self.wait_for_batches, out=str(self.out))
             todo = sorted(waiting)
         self._bars.line()
         self._store.set_fact(f"stage.{name}", {"done": len(jobs) - failed,
