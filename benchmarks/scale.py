@@ -1,13 +1,21 @@
-"""Past one machine: the Ray executor against the local one on the same stub, and how
-long a 100,000-call --dry-run takes to plan.
+"""At scale: a live run's memory and CPU per call, the Ray executor against the local one
+on the same stub (a driver killed mid-round: calls paid twice), a sharded run, and how
+long a 1,000,000-call --dry-run takes to plan.
 
-    python benchmarks/scale.py [--calls 2000] [--latency 0.05]
+    python benchmarks/scale.py [--memory-calls 100000,300000] [--calls 2000] [--latency 0.05]
+
+Every row runs ``peerreview`` in a process of its own; peak memory is that process's
+max RSS (``getrusage(RUSAGE_CHILDREN)`` of a fresh child), CPU is its user + system time.
+The rank rows of the scale table are measured by ``benchmarks/speed.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,6 +27,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from splits import machine
 from throughput import MODELS, start_stub
+
+PER_ITEM = len(MODELS) * (len(MODELS) - 1)  # pairwise review calls of one item, both orders
 
 
 def write_inputs(folder: Path, items: int) -> None:
@@ -32,57 +42,134 @@ def write_inputs(folder: Path, items: int) -> None:
 def config(folder: Path, url: str, reviewers: int, executor: dict[str, object]) -> Path:
     data = {"task": {"items": "items.jsonl", "submissions": "subs.jsonl"},
             "models": {f"judge-{r}": {"provider": "openai", "model": f"judge-{r}",
-                                      "base_url": url, "concurrency": 64, "max_tokens": 8}
+                                      "base_url": url, "concurrency": 64, "max_tokens": 8,
+                                      "max_retries": 0}
                        for r in range(reviewers)},
-            "reviewers": [f"judge-{r}" for r in range(reviewers)], "executor": executor}
+            "reviewers": [f"judge-{r}" for r in range(reviewers)], "executor": executor,
+            "chair": {"bootstrap": 0}}
     path = folder / "run.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def timed(cmd: list[str]) -> float:
+def child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of one command in a fresh process."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd} exited {os.waitstatus_to_exitcode(status)}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def run_cmd(path: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "peerreview.cli", "run", str(path), "--out", str(out),
+            "--quiet", *extra]
+
+
+def live_memory(url: str, calls: int) -> tuple[int, float, float, float]:
+    """(calls made, peak RSS MB, CPU ms per call, wall s) of one live run of ``calls``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_inputs(folder, calls // PER_ITEM)
+        path = config(folder, url, 1, {"kind": "local"})
+        wall, cpu, rss = child(run_cmd(path, folder / "out"))
+        made = json.loads((folder / "out" / "cost.json").read_text())["calls_made"]
+        return made, rss, 1000 * cpu / max(made, 1), wall
+
+
+def stored_calls(db: Path) -> int:
+    with sqlite3.connect(db) as raw:
+        return int(raw.execute("SELECT COUNT(response) FROM calls").fetchone()[0])
+
+
+def killed_driver(url: str, calls: int, executor: dict[str, object]) -> tuple[int, int]:
+    """(calls answered before a kill -9 mid-round, calls paid again on resume)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_inputs(folder, calls // PER_ITEM)
+        path = config(folder, url, 1, executor)
+        out = folder / "out"
+        proc = subprocess.Popen(run_cmd(path, out), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 300
+        kept = 0
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                kept = stored_calls(out / "run.sqlite")
+            except sqlite3.Error:
+                continue
+            if kept >= calls // 3:
+                break
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kept = stored_calls(out / "run.sqlite")
+        subprocess.run(run_cmd(path, out), check=True, stdout=subprocess.DEVNULL)
+        made = json.loads((out / "cost.json").read_text())["calls_made"]
+        return kept, made - (calls - kept)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--memory-calls", default="100000,300000")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
-    per_item = len(MODELS) * (len(MODELS) - 1)
-    rows = []
+    rows: list[tuple[str, ...]] = []
+    stub, url = start_stub(0.0)
+    try:
+        for n in (int(c) for c in args.memory_calls.split(",") if c):
+            made, rss, cpu_ms, wall = live_memory(url, n)
+            rows.append(("live run memory", f"{made:,}", f"{rss:.0f} MB peak RSS",
+                         f"{wall:.1f}"))
+            rows.append(("live CPU per call", f"{made:,}", f"{cpu_ms:.3f} ms", ""))
+    finally:
+        stub.terminate()
+        stub.wait()
     stub, url = start_stub(args.latency)
     try:
-        for kind, executor in (("local", {"kind": "local"}),
-                               ("ray", {"kind": "ray", "num_cpus": 2})):
+        executors: list[tuple[str, dict[str, object]]] = [("local", {"kind": "local"})]
+        if not args.no_ray:
+            executors.append(("ray", {"kind": "ray", "num_cpus": 2}))
+        for kind, executor in executors:
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(tmp)
-                write_inputs(folder, args.calls // per_item)
+                write_inputs(folder, args.calls // PER_ITEM)
                 path = config(folder, url, 1, executor)
-                wall = timed([sys.executable, "-m", "peerreview.cli", "run", str(path),
-                              "--out", str(folder / "out"), "--quiet"])
-                stage = json.loads((folder / "out" / "run.json").read_text())
-                in_flight = 64 if kind == "local" else "64 a worker batch"
-                rows.append((f"executor {kind}", args.calls, in_flight, wall,
-                             stage["seconds"]))
+                wall, _, rss = child(run_cmd(path, folder / "out"))
+                rows.append((f"executor {kind}, {1000 * args.latency:.0f} ms stub",
+                             f"{args.calls:,}", f"{rss:.0f} MB peak RSS", f"{wall:.2f}"))
+            kept, repeats = killed_driver(url, args.calls * 3, executor)
+            rows.append((f"{kind}: kill -9 of the driver mid-round", f"{args.calls * 3:,}",
+                         f"{repeats} repeats ({kept:,} answered before the kill; "
+                         "64 in flight)", ""))
     finally:
         stub.terminate()
         stub.wait()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        write_inputs(folder, 100_000 // (2 * per_item))
+        write_inputs(folder, 1_000_000 // (2 * PER_ITEM))
         path = config(folder, "http://127.0.0.1:9/v1", 2, {"kind": "local"})
-        plan_wall = timed([sys.executable, "-m", "peerreview.cli", "run", str(path), "--out",
-                           str(folder / "out"), "--dry-run"])
-    print(f"# {args.calls} review calls against the stub at {1000 * args.latency:.0f} ms; "
-          f"{machine()}")
-    print("| what | calls | in flight | wall s (process) | run s (inside) |")
-    print("|---|---:|---|---:|---:|")
-    for name, calls, flight, wall, inside in rows:
-        print(f"| {name} | {calls:,} | {flight} | {wall:.2f} | {inside:.2f} |")
-    print(f"| `run --dry-run`, 100,000 planned calls | 100,000 | | {plan_wall:.2f} | |")
+        wall, _, rss = child([sys.executable, "-m", "peerreview.cli", "run", str(path),
+                              "--out", str(folder / "out"), "--dry-run"])
+        rows.append(("`run --dry-run`, planned calls", "1,000,000", f"{rss:.0f} MB peak RSS",
+                     f"{wall:.2f}"))
+    print(f"# {machine()}; peak RSS of the peerreview process (stub apart)")
+    print("| what | calls | measured | wall s |")
+    print("|---|---:|---|---:|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    peak = [(int(r[1].replace(",", "")), float(r[2].split()[0]))
+            for r in rows if r[0] == "live run memory"]
+    if len(peak) >= 2:
+        (n0, m0), (n1, m1) = peak[0], peak[-1]
+        slope = (m1 - m0) / (n1 - n0)
+        print(f"\nlive run memory, straight line through {n0:,} and {n1:,} calls: "
+              f"{1024 * slope:.2f} KB a call; 1,000,000 calls ~ "
+              f"{m1 + slope * (1_000_000 - n1):.0f} MB")
 
 
 if __name__ == "__main__":

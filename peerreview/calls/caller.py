@@ -65,8 +65,10 @@ class Caller:
         self._secrets = [s for b in backends.values() for s in b.secrets()]
         self._identity = {name: identity_of(config) for name, config in models.items()}
         self.routed: set[str] = {n for n, m in models.items() if m.batch}  # see RunConfig
-        self._answered = store.answered_keys()  # this store's answers, looked up in memory
-        self._made: dict[str, Response] = {}  # answers of this run, for a question asked again
+        # This store's answers, looked up in memory; an answer itself is re-read from the
+        # store when asked again (an exam question in review): a million-call run keeps
+        # no answer in memory past the call that made it.
+        self._answered = store.answered_keys()
         # Calls of batch models not in the store yet: model -> key -> the request sent.
         self.deferred: dict[str, dict[str, dict[str, Any]]] = {}
         self.batch_errors: dict[str, list[str]] = {}  # key -> why each batch gave no answer
@@ -136,7 +138,6 @@ class Caller:
                        completion_tokens=response.completion_tokens, latency_s=latency_s,
                        cost_usd=cost, endpoint=response.endpoint)
         self._answered.add(key)
-        self._made[key] = response
         t = self.tally
         t.made += 1
         t.prompt_tokens += response.prompt_tokens
@@ -180,18 +181,13 @@ class Caller:
         backend = self.backends[name]
         sent = backend.prepare(request)
         key = call_key(self._identity[name], sent)
-        if key in self._fresh:  # answered by a batch since the call was deferred
-            self._fresh.discard(key)
-            return self._made[key]
-        if key in self._made:  # asked before in this run (an exam question, in review)
-            self.tally.cached += 1
-            made = self._made[key]
-            self._cost += self.cost_of(name, made)
-            return made
         record = self.store.get(key) if key in self._answered else None
         if record is not None and record.response is not None:
-            self.tally.cached += 1
-            self._cost += record.cost_usd or 0.0
+            if key in self._fresh:  # answered by a batch since deferred: counted then
+                self._fresh.discard(key)
+            else:  # stored by an earlier run, or asked before in this one
+                self.tally.cached += 1
+                self._cost += record.cost_usd or 0.0
             data = orjson.loads(record.response)
             return Response(data["text"], data.get("top_logprobs"),
                             record.prompt_tokens or 0, record.completion_tokens or 0,
@@ -240,7 +236,7 @@ class Caller:
 def _estimate(config: ModelConfig, request: dict[str, Any]) -> float:
     """A call's cost before it is made: 4 characters a prompt token, and every answer
     token the request allows (at the batch price for a batch model)."""
-    if config.provider == "python":
+    if config.style == "call":
         return 0.0
     text = request.get("prompt") or "".join(m["content"] for m in request.get("messages", []))
     tokens_out = int(request.get("max_tokens") or config.answer_tokens)

@@ -164,6 +164,8 @@ class RunStore:
         row = (key, identity.provider, name, blob, response, error, prompt_tokens,
                completion_tokens, latency_s, cost_usd, time.time(), endpoint)
         self._write(_PUT, row)
+        if response is not None and self._attempts is not None:
+            self._attempts.pop(key, None)  # never sent again: its count stays on disk only
         return key
 
     def _write(self, sql: str, row: tuple[Any, ...]) -> None:
@@ -175,16 +177,20 @@ class RunStore:
 
     # --- Attempts: every send of a call, counted before it is sent. Read once into
     # memory (one process holds the folder's lock), written through the writer thread.
+    # Only calls without an answer are held (an answered call is never sent again), so
+    # the memory is the calls in flight and the failed ones, not the run's size.
 
     def _counts(self) -> dict[str, list[int]]:
         if self._attempts is None:
             self.flush()
             self._attempts = {k: [n, b] for k, n, b in self._db.execute(
-                "SELECT key, sent, base FROM attempts")}
+                "SELECT key, sent, base FROM attempts WHERE key NOT IN "
+                "(SELECT key FROM calls WHERE response IS NOT NULL)")}
         return self._attempts
 
     def sent(self, key: str) -> int:
-        """How many times the call was sent (or put in a batch), over every run."""
+        """How many times a call without an answer was sent (or put in a batch), over
+        every run (an answered call's count is on disk, not asked for)."""
         counts = self._counts().get(key)
         return counts[0] if counts else 0
 
@@ -319,8 +325,9 @@ class RunStore:
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM records WHERE kind = ?", (kind,))
+            # A generator, not a list: a million judgments are encoded one at a time.
             self._db.executemany("INSERT INTO records VALUES (?, ?, ?)",
-                                 [(kind, i, orjson.dumps(r)) for i, r in enumerate(rows)])
+                                 ((kind, i, orjson.dumps(r)) for i, r in enumerate(rows)))
 
     def records(self, kind: str) -> list[dict[str, Any]]:
         """A stage's outputs as kept by :meth:`set_records`, in order."""

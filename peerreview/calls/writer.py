@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 Write = tuple[str, tuple[Any, ...]]  # a statement and its parameters
+BACKLOG = 4096  # writes handed over and not committed, at most
 
 
 class Writer:
@@ -18,8 +19,10 @@ class Writer:
     lets it write beside the readers), so that a live run's event loop never waits on
     SQLite. What arrives together is committed together, in order."""
 
-    def __init__(self, path: Path) -> None:
-        self._queue: queue.Queue[Write | None] = queue.Queue()
+    def __init__(self, path: Path, *, backlog: int = BACKLOG) -> None:
+        # Bounded: when SQLite falls behind (a busy machine), a put waits instead of the
+        # backlog growing with the run (each row holds its request, ~1 KB).
+        self._queue: queue.Queue[Write | None] = queue.Queue(maxsize=backlog)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(path,), daemon=True,
                                         name="peerreview-store")
