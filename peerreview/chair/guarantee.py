@@ -14,7 +14,11 @@ with humans at least ``target`` of the time (for verdicts exchangeable with the
 calibration set). Verdicts below it are marked ``needs_review``.
 
 A verdict agrees when its sign is the gold's; a tie (margin 0) does not agree.
-Gold weights (``label-export``'s 1/π) are not used: the bound counts labels.
+Gold weights (``label-export``'s 1/π) are not used: the bound counts labels. Verdicts
+of one item are not independent (Trust or Escalate's have one per item): the counts
+are divided by Kish's design effect from the errors' intra-item correlation, an
+estimate, so with several pairs an item the guarantee is approximate; with one pair
+an item it is Trust or Escalate's exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ import numpy as np
 from peerreview.chair.base import Verdicts
 from peerreview.errors import InputError
 from peerreview.records.gold import Gold
-from peerreview.records.table import BoolArray, FloatArray, JudgmentTable, find_keys, pair_key
+from peerreview.records.table import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    JudgmentTable,
+    find_keys,
+    pair_key,
+)
+
+STEPS = 20  # candidate thresholds: the margins that cover 5%, 10%, ... of the exam
 
 
 @dataclass(slots=True)
@@ -71,36 +84,78 @@ def clopper_pearson_upper(errors: int | np.ndarray[Any, Any], n: int | np.ndarra
     return np.asarray(np.where(k >= m, 1.0, bound), np.float64)
 
 
+def design_effects(agrees: BoolArray, groups: IntArray, order: IntArray,
+                   last: IntArray) -> FloatArray:
+    """Kish's design effect 1 + (m - 1) rho of each candidate's covered verdicts: rho
+    the intra-item correlation of the errors (one-way ANOVA over all calibration
+    verdicts, clipped to [0, 1]), m the size-weighted mean verdicts per item covered.
+    Verdicts of one item err together (one hard article misleads every pair of it),
+    so they count as fewer independent ones."""
+    x = (~agrees).astype(np.float64)
+    _, g = np.unique(groups, return_inverse=True)
+    sizes = np.bincount(g).astype(np.float64)
+    n, k = float(x.size), sizes.size
+    if k < 2 or n <= k:
+        return np.ones(last.size)
+    means = np.bincount(g, x) / sizes
+    msb = float((sizes * (means - x.mean()) ** 2).sum()) / (k - 1)
+    msw = float(((x - means[g]) ** 2).sum()) / (n - k)
+    m0 = (n - float((sizes ** 2).sum()) / n) / (k - 1)
+    denom = msb + (m0 - 1) * msw
+    rho = min(max((msb - msw) / denom, 0.0), 1.0) if denom > 0 else 0.0
+    out = np.empty(last.size)
+    for j, end in enumerate(last):
+        covered = np.bincount(g[order[:end + 1]]).astype(np.float64)
+        out[j] = 1.0 + (float((covered ** 2).sum() / covered.sum()) - 1.0) * rho
+    return out
+
+
 def choose_threshold(confidence: FloatArray, agrees: BoolArray, target: float,
-                     delta: float) -> tuple[float | None, int, int]:
+                     delta: float, steps: int | None = STEPS,
+                     groups: IntArray | None = None) -> tuple[float | None, int, int,
+                                                               float | None]:
     """Fixed-sequence testing over the distinct confidences, high to low.
+
+    Each failure ends the sequence, so a fine grid (every distinct margin of
+    thousands) stops at the first unlucky verdict: the candidates are the margins
+    that cover 1/steps, 2/steps, ... of the calibration verdicts (with their ties).
+    The grid depends on the margins only, not on the labels.
 
     Args:
         confidence: per calibration verdict, e.g. ``|margin|``.
         agrees: per calibration verdict, whether it agrees with gold.
         target: the agreement to guarantee.
         delta: the allowed probability of missing it.
+        steps: candidates on a grid of this many coverages; None: every distinct value.
+        groups: per calibration verdict, its item; the counts are then divided by the
+            design effect (:func:`design_effects`). None: every verdict independent.
 
     Returns:
-        (threshold or None, calibration verdicts covered, of them disagreeing).
+        (threshold or None, calibration verdicts covered, of them disagreeing, the
+        bound on their disagreement).
     """
     order = np.argsort(-confidence, kind="stable")
     c = confidence[order]
     wrong = np.cumsum(~agrees[order])
     # the last index of each distinct value: a threshold covers every tie with it
     last = np.nonzero(np.append(c[1:] != c[:-1], True))[0] if c.size else np.zeros(0, int)
-    n = last + 1
-    # a threshold over fewer than n_min verdicts cannot pass even with no error
+    if steps is not None and c.size:  # a fixed grid: each step covers 1/steps more
+        wanted = np.ceil(c.size * np.arange(1, steps + 1) / steps).astype(np.int64) - 1
+        last = np.unique(last[np.searchsorted(last, wanted)])
+    deff = np.ones(last.size) if groups is None else design_effects(agrees, groups, order,
+                                                                     last)
+    # a threshold over fewer than n_min (effective) verdicts cannot pass even with no error
     n_min = int(np.ceil(np.log(delta) / np.log(target)))
-    last = last[n >= n_min]
+    enough = (last + 1) / deff >= n_min
+    last, deff = last[enough], deff[enough]
     n = last + 1
-    bound = clopper_pearson_upper(wrong[last], n, delta)
+    bound = clopper_pearson_upper(wrong[last] / deff, n / deff, delta)
     passed = bound <= 1.0 - target
     if not passed.size or not passed[0]:
-        return None, 0, 0
+        return None, 0, 0, None
     first_fail = int(np.argmin(passed)) if not passed.all() else passed.size
     k = first_fail - 1  # the last that passed before the first failure
-    return float(c[last[k]]), int(n[k]), int(wrong[last[k]])
+    return float(c[last[k]]), int(n[k]), int(wrong[last[k]]), float(bound[k])
 
 
 def calibrate(verdicts: Verdicts, table: JudgmentTable, exam_gold: Gold | None,
@@ -136,10 +191,10 @@ def calibrate(verdicts: Verdicts, table: JudgmentTable, exam_gold: Gold | None,
                          "on (with --exclude-exam-items the exam items are not ranked)")
     margin = verdicts.margin[index[found]]
     agrees = np.sign(margin) == g_sign[found]
-    threshold, covered, wrong = choose_threshold(np.abs(margin), agrees, target, delta)
+    threshold, covered, wrong, bound = choose_threshold(
+        np.abs(margin), agrees, target, delta, groups=verdicts.item[index[found]])
     strength = np.abs(verdicts.margin)
     needs = np.ones(len(verdicts), np.bool_) if threshold is None else strength < threshold
-    bound = None if threshold is None else float(clopper_pearson_upper(wrong, covered, delta))
     return Guarantee(
         target, delta, threshold, int(found.sum()), covered,
         (covered - wrong) / covered if covered else None, bound,

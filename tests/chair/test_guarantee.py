@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from peerreview.chair import gather_evidence
-from peerreview.chair.guarantee import calibrate, choose_threshold, clopper_pearson_upper
+from peerreview.chair.guarantee import (
+    calibrate,
+    choose_threshold,
+    clopper_pearson_upper,
+    design_effects,
+)
 from peerreview.errors import InputError
 from peerreview.records.exchange import parse_judgment
 from peerreview.records.gold import Gold
@@ -46,12 +51,12 @@ def test_threshold_on_ten_verdicts() -> None:
     agrees = np.array([True] * 7 + [False, True, True])
     assert 1 - 0.1 ** (1 / 6) > 0.3 > 1 - 0.1 ** (1 / 7)
     assert _upper_by_hand(1, 8, 0.1) > 0.3
-    assert choose_threshold(confidence, agrees, 0.7, 0.1) == (4.0, 7, 0)
+    assert choose_threshold(confidence, agrees, 0.7, 0.1)[:3] == (4.0, 7, 0)
     # every verdict right: the lowest threshold passes
-    assert choose_threshold(confidence, np.ones(10, bool), 0.7, 0.1) == (1.0, 10, 0)
+    assert choose_threshold(confidence, np.ones(10, bool), 0.7, 0.1)[:3] == (1.0, 10, 0)
     # the 7th wrong: the first threshold tested fails, nothing is trusted
     seventh = np.array([True] * 6 + [False] + [True] * 3)
-    assert choose_threshold(confidence, seventh, 0.7, 0.1) == (None, 0, 0)
+    assert choose_threshold(confidence, seventh, 0.7, 0.1) == (None, 0, 0, None)
 
 
 def test_ties_in_confidence_are_covered_together() -> None:
@@ -61,7 +66,7 @@ def test_ties_in_confidence_are_covered_together() -> None:
     confidence = np.array([2.0] * 4 + [1.0] * 8)
     agrees = np.array([True, False, True, True] + [True, False, False, False] * 2)
     assert _upper_by_hand(1, 4, 0.5) <= 0.5 < _upper_by_hand(7, 12, 0.5)
-    assert choose_threshold(confidence, agrees, 0.5, 0.5) == (2.0, 4, 1)
+    assert choose_threshold(confidence, agrees, 0.5, 0.5)[:3] == (2.0, 4, 1)
 
 
 def _table_and_gold() -> tuple[object, Gold]:
@@ -100,3 +105,15 @@ def test_calibrate_refuses_bad_input() -> None:
         calibrate(ev.verdicts, ev.table, gold, 1.5, 0.1)
     with pytest.raises(InputError, match="--delta"):
         calibrate(ev.verdicts, ev.table, gold, 0.8, 0.0)
+
+
+def test_design_effect_of_errors_that_go_together() -> None:
+    # two items, both verdicts of t0 wrong, both of t1 right: MSB = 1, MSW = 0, rho = 1;
+    # covering all four, m = (2^2 + 2^2) / 4 = 2: deff = 1 + (2 - 1) * 1 = 2
+    agrees = np.array([False, False, True, True])
+    groups = np.array([0, 0, 1, 1])
+    order = np.arange(4)
+    assert design_effects(agrees, groups, order, np.array([1, 3])).tolist() == [2.0, 2.0]
+    # errors unrelated to the item (one wrong in each): rho clipped to 0, deff 1
+    mixed = np.array([False, True, False, True])
+    assert design_effects(mixed, groups, order, np.array([3])).tolist() == [1.0]
