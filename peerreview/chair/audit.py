@@ -45,11 +45,17 @@ def gap(chair: Chair, evidence: Evidence, leader: int, other: int,
 
 
 def _smallest(order: IntArray, flipped: Any) -> int | None:
-    """The smallest k such that removing ``order[:k]`` flips, by bisection (each probe
-    a refit); None if removing all of them does not."""
-    if order.size == 0 or not flipped(order.size):
-        return None
-    lo, hi = 0, int(order.size)  # lo does not flip, hi does
+    """The smallest k such that removing ``order[:k]`` flips: k doubles until it flips,
+    then bisection (each probe a refit); None if no k does. Removing everything leaves
+    no gap at all, so the probes stop short of it."""
+    size = int(order.size)
+    lo, hi = 0, 1
+    while hi < size and not flipped(hi):
+        lo, hi = hi, min(2 * hi, size)
+    if hi >= size and not (size and flipped(size)):
+        # the last doubling overshot: the removals that flip may lie just before it
+        return _linear(lo, size, flipped)
+    # lo does not flip, hi does
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if flipped(mid):
@@ -59,8 +65,23 @@ def _smallest(order: IntArray, flipped: Any) -> int | None:
     return hi
 
 
+def _linear(lo: int, hi: int, flipped: Any, probes: int = 64) -> int | None:
+    """The first k in (lo, hi) that flips, probing at most ``probes`` evenly spaced k
+    and then bisecting below the first that does."""
+    step = max((hi - lo) // probes, 1)
+    below = lo
+    for k in range(lo + 1, hi, step):
+        if flipped(k):
+            while k - below > 1:
+                mid = (below + k) // 2
+                below, k = (below, mid) if flipped(mid) else (mid, k)
+            return k
+        below = k
+    return None
+
+
 def item_order(chair: Chair, evidence: Evidence, leader: int, other: int) -> IntArray:
-    """Items that hold the leader up, most influential first."""
+    """Items that judged either model, those that hold the leader up most first."""
     n = evidence.n_items
     if chair.name in CHEAP:
         base = gap(chair, evidence, leader, other)
@@ -73,8 +94,12 @@ def item_order(chair: Chair, evidence: Evidence, leader: int, other: int) -> Int
     else:  # one refit per item is too slow: the item's own score difference
         s = evidence.item_scores
         influence = np.nan_to_num(s[:, leader], nan=0.5) - np.nan_to_num(s[:, other], nan=0.5)
+    # every item, not only those above the mean: an item's influence is its gap
+    # against the mean gap, which falls as the strongest are removed
+    s = evidence.item_scores
+    judged = ~np.isnan(s[:, leader]) | ~np.isnan(s[:, other])
     order = np.argsort(-influence, kind="stable")
-    return order[influence[order] > 0].astype(np.int64)
+    return order[judged[order]].astype(np.int64)
 
 
 def flip_items(chair: Chair, evidence: Evidence, leader: int, other: int) -> IntArray | None:
