@@ -16,9 +16,16 @@ among the ``N`` items the panel judged for m, and weights ``w`` (1 / inclusion
 probability, as ``label-export`` writes them; 1 without) normalized to mean 1 over the
 labelled items (Hajek's form of Horvitz-Thompson)::
 
-    theta_hat = lam * mean_N(f) + mean_n(w * (y - lam * f))
-    var       = lam^2 * var_N(f) / N + mean_n((w * (r - mean_n(w * r)))^2) / n,  r = y - lam f
-    interval  = theta_hat -+ z_{1 - alpha/2} * sqrt(var)
+    theta_hat = lam * mean_N(f) + mean_n(w * r),  r = y - lam * f
+    var       = s2_n(w * (r - mean_n(w * r))) / n + lam^2 * s2_N(f) / N
+                + 2 * lam * c_n(f, w * (r - mean_n(w * r))) / N
+    interval  = theta_hat -+ t_{n - 1, 1 - alpha/2} * sqrt(var)
+
+(``s2`` and ``c`` with n - 1 or N - 1 in the denominator.) ppi_py's interval is the first
+two terms with the population variances and the normal quantile, for labelled and
+unlabelled sets apart; here the labelled items are among the N, which adds the third
+term, and the small-sample forms bring the coverage of ``benchmarks/ppi.py``'s simulated
+population from 94.1% to 94.8%.
 
 ``lam`` is PPI++'s power tuning, as ppi_py computes it for a mean: with ``theta1`` the
 estimate at ``lam = 1``, ``g = w (y - theta1)``, ``h = w (f_n - theta1)`` on the labelled
@@ -28,7 +35,7 @@ items and ``h_N = f_N - theta1`` on all::
 
 (``cov_n`` divides by n, ``var`` of the concatenation by its size - 1). ``lam = 0`` is the
 gold alone (the classical interval), ``lam = 1`` plain PPI. Beside it: the plain panel's
-interval (``mean_N(f)`` with its own normal interval: valid only if the panel were human)
+interval (``mean_N(f)`` with its own t interval: valid only if the panel were human)
 and the gold-only one; ``as_narrow_as = n * (gold-only width / PPI width)^2`` is how many
 gold items alone would give an interval as narrow. Rank sets are the ranks each model's
 interval allows: 1 + the models whose interval lies wholly above it, to the number of
@@ -41,7 +48,6 @@ or with the known probabilities the weights undo); it holds however biased the p
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -54,7 +60,7 @@ from peerreview.records.table import FloatArray, JudgmentTable
 
 @dataclass(slots=True)
 class Estimate:
-    """A point estimate with its normal interval; interval fields None with < 2 items."""
+    """A point estimate with its interval; interval fields None with fewer than 2 items."""
 
     score: float | None
     ci_low: float | None
@@ -148,20 +154,23 @@ def ppi_mean(y: FloatArray, f_labelled: FloatArray, f_all: FloatArray,
     score = lam * float(f_all.mean()) + rect if big_n else rect
     if n < 2:
         return Estimate(score, None, None, None), lam
-    var = float(((w * (r - rect)) ** 2).mean()) / n
-    if big_n and lam:
-        var += lam ** 2 * float(f_all.var()) / big_n
-    return _interval(score, var, alpha), lam
+    centred = w * (r - rect)
+    var = float((centred ** 2).sum()) / (n - 1) / n
+    if big_n > 1 and lam:
+        # the labelled items are among the N: their rectifier and the panel's mean covary
+        cov = float(((f_labelled - f_labelled.mean()) * centred).sum()) / (n - 1)
+        var += lam ** 2 * float(f_all.var(ddof=1)) / big_n + 2 * lam * cov / big_n
+    return _interval(score, var, alpha, n - 1), lam
 
 
 def panel_mean(f_all: FloatArray, alpha: float = 0.05) -> Estimate:
-    """The plain panel's estimate and normal interval, as if the panel were human."""
+    """The plain panel's estimate and interval, as if the panel were human."""
     if not f_all.size:
         return Estimate(None, None, None, None)
     score = float(f_all.mean())
     if f_all.size < 2:
         return Estimate(score, None, None, None)
-    return _interval(score, float(f_all.var()) / f_all.size, alpha)
+    return _interval(score, float(f_all.var(ddof=1)) / f_all.size, alpha, f_all.size - 1)
 
 
 def item_win_shares(verdicts: Verdicts, n_items: int, n_models: int) -> FloatArray:
@@ -282,7 +291,10 @@ def _normalized(w: FloatArray | None, n: int) -> FloatArray:
     return normalized
 
 
-def _interval(score: float, var: float, alpha: float) -> Estimate:
+def _interval(score: float, var: float, alpha: float, df: int) -> Estimate:
+    """score -+ Student's t quantile (df degrees of freedom) times the standard error."""
+    from scipy.stats import t as student  # slow to import: only when asked
+
     se = float(np.sqrt(max(var, 0.0)))
-    z = NormalDist().inv_cdf(1 - alpha / 2)
-    return Estimate(score, score - z * se, score + z * se, se)
+    q = float(student.ppf(1 - alpha / 2, df))
+    return Estimate(score, score - q * se, score + q * se, se)

@@ -7,8 +7,9 @@ The worked example (n = 4 labelled of N = 8):
   var(f_labelled ++ f_all) (12 values, mean .6) = .96/11
   lam = .1125 / ((1 + 4/8) * .96/11) = 55/64 = .859375
   theta = lam*.575 + .75 - lam*.65 = .75 - .075*lam = .685546875
-  var_n(y - lam f) = .1875 - 2 lam .1125 + lam^2 .0875; var_N(f) = .595/8 = .074375
-  var = var_n(r)/4 + lam^2 .074375/8
+  with r = y - lam f, sums of squares and products about the means:
+  SS(r) = 4 (.1875 - 2 lam .1125 + lam^2 .0875); SS(f_all) = .595; SP(f, r) = 4 (.1125 - lam .0875)
+  var = SS(r)/3/4 + lam^2 (.595/7)/8 + 2 lam (SP(f, r)/3)/8; interval: t with 3 degrees of freedom
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ from peerreview.errors import InputError
 from peerreview.ranking import RankOptions, rank
 from tests.conftest import pw, write_jsonl
 
-Z = NormalDist().inv_cdf(0.975)
+T3 = 3.182446305284263  # Student's t, 3 degrees of freedom, 97.5%
 Y = np.array([1.0, 0.0, 1.0, 1.0])
 F_LAB = np.array([0.8, 0.2, 0.6, 1.0])
 F_ALL = np.concatenate([F_LAB, [0.4, 0.6, 0.8, 0.2]])
@@ -38,21 +38,25 @@ def test_lambda_and_interval_match_the_hand_computation() -> None:
     est, used = ppi_mean(Y, F_LAB, F_ALL)
     assert used == pytest.approx(lam, abs=1e-12)
     assert est.score == pytest.approx(0.685546875, abs=1e-12)
-    var = (0.1875 - 2 * lam * 0.1125 + lam ** 2 * 0.0875) / 4 + lam ** 2 * 0.074375 / 8
+    ss_r = 4 * (0.1875 - 2 * lam * 0.1125 + lam ** 2 * 0.0875)
+    sp = 4 * (0.1125 - lam * 0.0875)
+    var = ss_r / 3 / 4 + lam ** 2 * (0.595 / 7) / 8 + 2 * lam * (sp / 3) / 8
     assert est.se == pytest.approx(math.sqrt(var), abs=1e-12)
     assert (est.ci_low, est.ci_high) == pytest.approx(
-        (0.685546875 - Z * math.sqrt(var), 0.685546875 + Z * math.sqrt(var)), abs=1e-12)
+        (0.685546875 - T3 * math.sqrt(var), 0.685546875 + T3 * math.sqrt(var)), abs=1e-9)
 
 
 def test_lambda_zero_is_the_gold_alone_and_one_is_plain_ppi() -> None:
     gold, _ = ppi_mean(Y, F_LAB, F_ALL, lam=0.0)
-    assert gold.score == 0.75 and gold.se == pytest.approx(math.sqrt(0.1875 / 4))
+    assert gold.score == 0.75 and gold.se == pytest.approx(math.sqrt(0.1875 * 4 / 3 / 4))
     plain, _ = ppi_mean(Y, F_LAB, F_ALL, lam=1.0)
     assert plain.score == pytest.approx(0.575 + 0.1)  # mean f_all + mean(y - f)
 
 
 def test_matches_ppi_py_formulas_on_random_data() -> None:
-    """ppi_py's ppi_mean_ci (lhat from _calc_lhat_glm with clip) written out by hand."""
+    """ppi_py's ppi_mean_ci (lhat from _calc_lhat_glm with clip) written out by hand: the
+    same lambda and estimate; the variance is ppi_py's in the small-sample forms, plus
+    the covariance of the labelled items' rectifier with the mean over all N."""
     rng = np.random.default_rng(7)
     f_all = rng.uniform(size=300)
     labelled = rng.choice(300, 40, replace=False)
@@ -66,8 +70,12 @@ def test_matches_ppi_py_formulas_on_random_data() -> None:
     var = np.cov(np.concatenate([h, hu]))
     lhat = float(np.clip(cov / (2 * (1 + n / big_n) * var), 0, 1))
     point = (lhat * f_all).mean() + (y - lhat * f_lab).mean()
-    se = math.hypot((lhat * f_all).std() / math.sqrt(big_n),
-                    (y - lhat * f_lab).std() / math.sqrt(n))
+    imputed_std = (lhat * f_all).std() / math.sqrt(big_n)
+    rectifier_std = (y - lhat * f_lab).std() / math.sqrt(n)
+    r = y - lhat * f_lab
+    cov_term = 2 * lhat * np.cov(f_lab, r)[0, 1] / big_n
+    se = math.sqrt(rectifier_std ** 2 * n / (n - 1) + imputed_std ** 2 * big_n / (big_n - 1)
+                   + cov_term)
     est, lam = ppi_mean(y, f_lab, f_all)
     assert 0 < lhat < 1 and lam == pytest.approx(lhat, abs=1e-12)
     assert est.score == pytest.approx(point, abs=1e-12)
@@ -76,11 +84,11 @@ def test_matches_ppi_py_formulas_on_random_data() -> None:
 
 def test_weighted_gold_is_hajek() -> None:
     # weights 1 and 3 (inclusion probabilities 1 and 1/3), normalized to .5 and 1.5:
-    # the gold alone is (1*1 + 3*0)/4 = .25, variance mean((w (y - .25))^2)/2
+    # the gold alone is (1*1 + 3*0)/4 = .25, variance sum((w (y - .25))^2)/(2 - 1)/2
     y, f = np.array([1.0, 0.0]), np.array([1.0, 0.0])
     est, _ = ppi_mean(y, f, np.array([1.0, 0.0, 0.5]), np.array([1.0, 3.0]), lam=0.0)
     assert est.score == pytest.approx(0.25)
-    assert est.se == pytest.approx(math.sqrt(((0.5 * 0.75) ** 2 + (1.5 * 0.25) ** 2) / 2 / 2))
+    assert est.se == pytest.approx(math.sqrt(((0.5 * 0.75) ** 2 + (1.5 * 0.25) ** 2) / 1 / 2))
     # lam = 1: the rectifier y - f is 0 on both, so the estimate is the panel's mean
     est, _ = ppi_mean(y, f, np.array([1.0, 0.0, 0.5]), np.array([1.0, 3.0]), lam=1.0)
     assert est.score == pytest.approx(0.5)
@@ -193,3 +201,18 @@ def test_report_shows_ppi_beside_the_leaderboard(tmp_path: Path) -> None:
     assert "| A | 0.7111 |" in files["summary.md"].decode()
     plain = render(ReportInputs(rank(judgments, gold=gold)))
     assert "ppi-table" not in plain["report.html"].decode()
+
+
+def test_cli_rank_ppi_writes_ppi_json(tmp_path: Path) -> None:
+    from peerreview.cli import main
+
+    judgments, gold = _panel_and_gold(tmp_path)
+    path = write_jsonl(tmp_path / "judgments.jsonl", judgments)
+    out = tmp_path / "out"
+    assert main(["rank", "--judgments", str(path), "--gold", str(gold), "--ppi",
+                 "--out", str(out)]) == 0
+    rows = {r["model"]: r for r in json.loads((out / "ppi.json").read_text())["models"]}
+    assert rows["A"]["lambda"] == pytest.approx(4 / 15)
+    assert main(["rank", "--judgments", str(path), "--gold", str(gold), "--out",
+                 str(out)]) == 0
+    assert not (out / "ppi.json").exists()  # a rank without --ppi leaves no stale ppi.json
