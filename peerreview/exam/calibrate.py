@@ -1,16 +1,17 @@
 """The exam's measure of each reviewer's excess length and position bias (``--calibrate-bias``).
 
-On the exam, where humans decided the pair, reviewer r's votes are fitted by a
-logistic model
+On the exam pairs reviewer r voted on and humans decided, two logistic fits on the
+same rows (each of r's votes one row):
 
-    P(r prefers a) = sigmoid(kappa_r * g + beta_r * x + pi_r * p)
+    P(r prefers a)     = sigmoid(b_r * x + pi_r * p)
+    P(humans prefer a) = sigmoid(h_r * x)
 
-with g the gold's sign (+1 a, -1 b), x the normalized length difference
-``(len_a - len_b) / (len_a + len_b)`` and p +1 when a was shown first, -1 when b was,
-0 without an order. The humans' own taste for length is inside g, so beta_r is how
-much more r prefers the longer answer than the humans do, and pi_r how much more it
-prefers the first shown (the humans saw no order). A tie counts half a win each way;
-the project's small L2 prior keeps a reviewer that never erred finite.
+with x the normalized length difference ``(len_a - len_b) / (len_a + len_b)`` and p
++1 when a was shown first, -1 when b was, 0 without an order. r's excess taste for
+length is ``beta_r = b_r - h_r`` (how much more it prefers the longer answer than the
+humans do on the same pairs), its excess taste for the first shown ``pi_r`` (the
+humans saw no order). A tie counts half a win each way; the project's small L2 prior
+keeps the fits finite.
 
 At aggregation each of r's votes loses the pull that excess gives it at a toss-up,
 ``2 sigmoid(beta_r x + pi_r p) - 1`` (in vote units, as
@@ -87,12 +88,14 @@ def exam_bias(table: JudgmentTable, exam_gold: Gold, features: FloatArray | None
         if not mine.any():
             out.append(ExcessBias(name, 0.0, 0.0, 0))
             continue
-        covariates = np.column_stack([sign[mine], x[mine], p[mine]])
         zero = np.zeros(int(mine.sum()), np.int64)  # one "model": only the covariates count
-        _, beta = fit_with_covariates(zero, zero, covariates, share[mine], 1 - share[mine],
-                                      1, reg)
-        out.append(ExcessBias(name, float(beta[1]) if features is not None else 0.0,
-                              float(beta[2]), int(mine.sum())))
+        _, own = fit_with_covariates(zero, zero, np.column_stack([x[mine], p[mine]]),
+                                     share[mine], 1 - share[mine], 1, reg)
+        human = (1.0 + sign[mine]) / 2.0
+        _, theirs = fit_with_covariates(zero, zero, x[mine][:, None], human, 1 - human, 1,
+                                        reg)
+        length = float(own[0] - theirs[0]) if features is not None else 0.0
+        out.append(ExcessBias(name, length, float(own[1]), int(mine.sum())))
     return out
 
 

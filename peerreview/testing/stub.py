@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import re
 import threading
 from collections import Counter
@@ -57,6 +58,18 @@ class StubState:
 STATE = web.AppKey("state", StubState)
 
 
+def _long_judge(prompt: str, first: str, second: str) -> str:
+    """A reviewer named ``long...`` is length-biased (benchmarks/style.py): it prefers A
+    with probability sigmoid(1.5 (c_A - c_B) + 4 (l_A - l_B) / (l_A + l_B)), c counting
+    "correct" and l the characters, by a coin seeded with the prompt (a call asked again
+    gets the same answer)."""
+    first, second = first.strip(), second.strip()
+    d = 1.5 * (first.count("correct") - second.count("correct")) + \
+        4.0 * (len(first) - len(second)) / max(len(first) + len(second), 1)
+    coin = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:8], "big") / 2.0 ** 64
+    return "A" if coin < 1.0 / (1.0 + math.exp(-d)) else "B"
+
+
 def _answer(model: str, prompt: str) -> str:
     if "Response A:" in prompt and '"winner"' in prompt:  # peereval's judge prompt
         a = prompt.split("Response A:", 1)[1].split("Response B:", 1)
@@ -65,6 +78,8 @@ def _answer(model: str, prompt: str) -> str:
         return f'{{"winner": "{winner}", "confidence": 0.9, "reason": "stub"}}'
     if "[Answer A]" in prompt:
         a = prompt.split("[Answer A]", 1)[1].split("[Answer B]", 1)
+        if model.startswith("long"):
+            return _long_judge(prompt, a[0], a[1].split("Which answer", 1)[0])
         first, second = a[0].count("correct"), a[1].split("Which answer", 1)[0].count("correct")
         return "A" if first > second else "B" if second > first else "tie"
     if "[Answer]" in prompt:

@@ -20,10 +20,15 @@ from peerreview.records.table import build_table
 from tests.chair.test_style import newton_logistic
 from tests.conftest import pw
 
-# On every exam item humans prefer A; A is three times B's length on even items, a
-# third of it on odd ones (so the length difference varies apart from the gold).
+
+def a_longer(t: int) -> bool:
+    """A is three times B's length on 8 exam items, a third of it on the other 4."""
+    return t % 3 != 0
+
+
+# On every exam item humans prefer A (so they like length: A is mostly the longer).
 SUBS = [Submission(f"e{t}", m, "x" * n) for t in range(12)
-        for m, n in (("A", 30 if t % 2 == 0 else 10), ("B", 10 if t % 2 == 0 else 30))]
+        for m, n in (("A", 30 if a_longer(t) else 10), ("B", 10 if a_longer(t) else 30))]
 
 
 def exam_rows() -> list[dict[str, object]]:
@@ -32,7 +37,7 @@ def exam_rows() -> list[dict[str, object]]:
     rows = []
     for t in range(12):
         if t < 8:
-            longer_first = "first" if t % 2 == 0 else "second"  # A first: A longer on even
+            longer_first = "first" if a_longer(t) else "second"  # A is shown first
             rows += [pw(f"e{t}", "judge", "A", "B", longer_first),
                      pw(f"e{t}", "judge", "B", "A",
                         "second" if longer_first == "first" else "first")]
@@ -48,13 +53,16 @@ def test_excess_equals_newton_fit() -> None:
     gold = Gold({(f"e{t}", "A", "B"): 1 for t in range(12)}, {})
     (bias,) = exam_bias(table, gold, submission_features(table, SUBS))
     votes = table.votes()
-    x = np.where(votes.item % 2 == 0, 0.5, -0.5)  # a is A: (30 - 10) / 40 on even items
+    t = np.array([int(table.items[i][1:]) for i in votes.item])
+    x = np.where(t % 3 != 0, 0.5, -0.5)  # a is A: (30 - 10) / 40 where A is longer
     p = np.where(votes.a_first == 1, 1.0, -1.0)
     won = (votes.vote > 0).astype(float)
-    design = np.column_stack([np.ones(len(votes)), x, p])  # gold sign +1 throughout
-    expected = newton_logistic(design, won, 1 - won, 0.1)
-    assert bias.length == pytest.approx(expected[1], abs=1e-5)
-    assert bias.position == pytest.approx(expected[2], abs=1e-5)
+    own = newton_logistic(np.column_stack([x, p]), won, 1 - won, 0.1)
+    ones = np.ones(len(votes))  # the humans prefer a (A) on every row
+    human = newton_logistic(x[:, None], ones, 1 - ones, 0.1)
+    assert human[0] > 0.5  # the humans' own taste for length, taken out of the excess
+    assert bias.length == pytest.approx(own[0] - human[0], abs=1e-5)
+    assert bias.position == pytest.approx(own[1], abs=1e-5)
     assert bias.length > 0 and bias.position > 0  # toward the longer and the first
     assert bias.votes == 24
 
