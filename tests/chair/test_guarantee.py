@@ -117,3 +117,55 @@ def test_design_effect_of_errors_that_go_together() -> None:
     # errors unrelated to the item (one wrong in each): rho clipped to 0, deff 1
     mixed = np.array([False, True, False, True])
     assert design_effects(mixed, groups, order, np.array([3])).tolist() == [1.0]
+
+
+def test_label_select_draws_from_the_verdicts_that_need_review(tmp_path: Path) -> None:
+    from peerreview.labels.select import abstained_pairs, select
+    from peerreview.records.exchange import Submission
+
+    verdicts = tmp_path / "verdicts.jsonl"
+    verdicts.write_text(
+        '{"item": "t1", "a": "A", "b": "B", "margin": 0.1, "needs_review": true}\n'
+        '{"item": "t1", "a": "A", "b": "C", "margin": 2.0, "needs_review": false}\n'
+        '{"item": "t2", "a": "B", "b": "C", "margin": 0.0, "needs_review": true}\n')
+    only = abstained_pairs(verdicts)
+    assert only == {("t1", "A", "B"), ("t2", "B", "C")}
+    subs = [Submission(t, m, "x") for t in ("t1", "t2") for m in ("A", "B", "C")]
+    units = select(subs, [], 10, repeats=0.0, only=only)
+    assert {(u.item, *sorted((u.left, u.right))) for u in units} == only
+    verdicts.write_text('{"item": "t1", "a": "A", "b": "B", "margin": 0.1}\n')
+    with pytest.raises(InputError, match="--target-agreement"):
+        abstained_pairs(verdicts)
+    verdicts.write_text('{"item": 3, "a": "A", "b": "B", "needs_review": true}\n')
+    with pytest.raises(InputError, match="item"):
+        abstained_pairs(verdicts)
+
+
+def test_rank_writes_needs_review_guarantee_and_audit_only_when_asked() -> None:
+    import orjson
+
+    from peerreview.ranking import RankOptions, rank
+
+    rows = []
+    for t in range(10):  # as in _table_and_gold: margins 1 on t0..t5, 0 on t6..t9
+        rows.append({"item": f"t{t}", "reviewer": "r1", "first": "A", "second": "B",
+                     "winner": "first"})
+        rows.append({"item": f"t{t}", "reviewer": "r2", "first": "A", "second": "B",
+                     "winner": "first" if t < 6 else "second"})
+    _, gold = _table_and_gold()
+    plain = rank(rows, exam_gold=gold, options=RankOptions(threshold=0.5)).files()
+    assert "guarantee.json" not in plain and "audit.json" not in plain
+    assert b"needs_review" not in plain["verdicts.jsonl"]
+    asked = rank(rows, exam_gold=gold, options=RankOptions(
+        threshold=0.5, target_agreement=0.6, delta=0.2, audit=True)).files()
+    lines = [orjson.loads(x) for x in asked["verdicts.jsonl"].splitlines()]
+    # r1 is right on all 10 exam pairs, r2 on 6: weights 1/1.6 and 0.6/1.6, so the
+    # margins are 1 on t0..t5 and 0.625 - 0.375 = 0.25 on t6..t9, all right. n_min = 4;
+    # 0 errors in 6 passes, in 10 too: the threshold is 0.25, nothing needs review.
+    guarantee = orjson.loads(asked["guarantee.json"])
+    assert guarantee["threshold"] == pytest.approx(0.25)
+    assert (guarantee["covered"], guarantee["coverage"]) == (10, 1.0)
+    assert [x["needs_review"] for x in lines] == [False] * 10
+    assert plain["verdicts.jsonl"].count(b"margin") == 10
+    audit = orjson.loads(asked["audit.json"])
+    assert audit["top"]["leader"] == "A" and audit["top"]["items"] is None
