@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from peerreview.calls.key import call_key, identity_of
+from peerreview.calls.shard import NotInShard, Shard
 from peerreview.calls.store import RunStore
 from peerreview.errors import BudgetSpent as BudgetSpent
 from peerreview.errors import Deferred
@@ -76,6 +77,9 @@ class Caller:
         # In batches that earlier runs created and nobody collected: deferred to be
         # collected, whatever their attempts say (they were counted when submitted).
         self._in_batches = store.keys_in_open_batches()
+        self.shard: Shard | None = None  # ``run --shard``: only this shard's calls ...
+        self.sharding = False  # ... from the stage that turns this on (the review)
+        self.stored_only = False  # ``merge``: every answer is in the store, none is sent
 
     def key(self, name: str, request: dict[str, Any]) -> str:
         """The store key of a request to model ``name`` (see :mod:`peerreview.calls.key`)."""
@@ -181,6 +185,9 @@ class Caller:
         backend = self.backends[name]
         sent = backend.prepare(request)
         key = call_key(self._identity[name], sent)
+        if self.sharding and self.shard is not None and not self.shard.holds(key):
+            self._reserved -= 1
+            raise NotInShard(f"call {key[:12]} is not in shard {self.shard}")
         record = self.store.get(key) if key in self._answered else None
         if record is not None and record.response is not None:
             if key in self._fresh:  # answered by a batch since deferred: counted then
@@ -192,6 +199,11 @@ class Caller:
             return Response(data["text"], data.get("top_logprobs"),
                             record.prompt_tokens or 0, record.completion_tokens or 0,
                             record.endpoint)
+        if self.stored_only:
+            self._reserved -= 1
+            self.tally.failed += 1
+            raise CallError(f"model {name!r}: no shard answered call {key[:12]} (the "
+                            "merged stores lack it: run that shard again, then merge)", name)
         left = self.attempts_left(name, key)
         if left <= 0 and key not in self._in_batches:  # failed for good: nothing is sent
             self._reserved -= 1

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from peerreview.calls.batches import collect_batches
 from peerreview.calls.caller import BudgetSpent, Caller
 from peerreview.calls.executors import run_executor_round
+from peerreview.calls.shard import NotInShard, Shard, finish_shard, start_shard
 from peerreview.calls.store import RunStore
 from peerreview.chair import make_chair
 from peerreview.errors import Deferred, InputError, NoQualifiedReviewer, RunFailed
@@ -70,8 +71,11 @@ class Pipeline:
     def __init__(self, config: RunConfig, out: str | Path, *, show_progress: bool = True,
                  budget_calls: int | None = None, budget_usd: float | None = None,
                  progress_interval: float = 10.0, wait_for_batches: bool = True,
-                 retry_failed: bool = False):
+                 retry_failed: bool = False, shard: Shard | None = None,
+                 stored_only: bool = False):
         self.config = config
+        self.shard = shard  # run --shard: only this shard's review calls, then stop
+        self.stored_only = stored_only  # merge: every answer from the store, none sent
         self.retry_failed = retry_failed  # calls out of attempts get one more round
         self.out = Path(out)
         self.show_progress = show_progress
@@ -115,6 +119,7 @@ class Pipeline:
                                            retry_failed=self.retry_failed)
             self._backends_ = backends
             caller.routed = cfg.routed()
+            caller.shard, caller.stored_only = self.shard, self.stored_only
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
                           rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
                           off_scale=cfg.review.off_scale)
@@ -133,7 +138,9 @@ class Pipeline:
         for name, value in facts.items():
             store.set_fact(name, value)
         self._failures = Failures(Counter(), {}, {})
-        await _check_endpoints(backends)
+        start_shard(store, self.shard, cfg.review.schedule)
+        if not self.stored_only:  # a merge sends nothing: no endpoint is looked at
+            await _check_endpoints(backends)
         health = {name: b.health for name, b in backends.items()}
         with StageProgress(caller.tally, health, enabled=self.show_progress,
                            interval=self.progress_interval) as bars:
@@ -146,7 +153,12 @@ class Pipeline:
             if nobody is not None:
                 raise self._unranked(*nobody, submissions, exam_judgments, facts)
             before = caller.tally.made + caller.tally.cached
+            caller.sharding = self.shard is not None
             review = await self._review(asker, items, submissions, qualified)
+            if self.shard is not None:  # the merge ranks (peerreview.calls.shard)
+                raise finish_shard(store, self.shard, self._failures.summary()
+                                   if self._failures.calls else
+                                   "the budget was spent" if caller.spent else None)
             asked = caller.tally.made + caller.tally.cached - before
             if not review and caller.spent:
                 raise self._unranked("the budget was spent before the review asked "
@@ -287,6 +299,8 @@ class Pipeline:
                 except Deferred:
                     waiting.append(i)
                     continue
+                except NotInShard:
+                    pass  # another shard's call: no result, no failure
                 except CallError as exc:
                     failed += 1
                     self._failures.add(name, exc)
@@ -381,7 +395,8 @@ def _unique(judgments: list[Judgment]) -> list[Judgment]:
 
 def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool = True,
         budget_calls: int | None = None, budget_usd: float | None = None,
-        wait: bool = True, retry_failed: bool = False) -> RunResult:
+        wait: bool = True, retry_failed: bool = False, shard: Shard | None = None,
+        stored_only: bool = False) -> RunResult:
     """Run the whole pipeline of ``config`` (or the YAML file it names) into ``out``,
     resuming what is stored there. Inside a running event loop (a notebook), await
     :func:`run_async` instead.
@@ -397,7 +412,8 @@ def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool 
     except RuntimeError:  # no loop running: the usual case
         return asyncio.run(run_async(config, out, show_progress=show_progress,
                                      budget_calls=budget_calls, budget_usd=budget_usd,
-                                     wait=wait, retry_failed=retry_failed))
+                                     wait=wait, retry_failed=retry_failed, shard=shard,
+                                     stored_only=stored_only))
     raise RuntimeError("peerreview.run() cannot be called from a running event loop (a "
                        "notebook): await peerreview.run_async(...) instead")
 
@@ -405,11 +421,13 @@ def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool 
 async def run_async(config: RunConfig | str | Path, out: str | Path, *,
                     show_progress: bool = True, budget_calls: int | None = None,
                     budget_usd: float | None = None, wait: bool = True,
-                    retry_failed: bool = False) -> RunResult:
+                    retry_failed: bool = False, shard: Shard | None = None,
+                    stored_only: bool = False) -> RunResult:
     """:func:`run` for code already inside an event loop: ``await run_async(...)``.
     ``wait=False``: submit provider batches and stop (raising BatchesPending)."""
     if not isinstance(config, RunConfig):
         config = load_config(config)
     return await Pipeline(config, out, show_progress=show_progress, budget_calls=budget_calls,
                           budget_usd=budget_usd, wait_for_batches=wait,
-                          retry_failed=retry_failed)._run()
+                          retry_failed=retry_failed, shard=shard,
+                          stored_only=stored_only)._run()
