@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from peerreview.records.table import JudgmentTable, Votes, pair_key
+from peerreview.records.table import JudgmentTable, Votes, pair_key, votes_toward_first
 
 FloatArray = npt.NDArray[np.float64]
 EPS = 1e-3
@@ -114,7 +114,7 @@ def noisy_bradley_terry(votes: Votes, n_reviewers: int, n_models: int,
     keep = ~votes.abstain & (votes.vote != 0) & (votes.a_first >= 0)
     first = np.where(votes.a_first[keep] == 1, votes.a[keep], votes.b[keep])
     second = np.where(votes.a_first[keep] == 1, votes.b[keep], votes.a[keep])
-    won = ((votes.vote[keep] > 0) == (votes.a_first[keep] == 1)).astype(np.float64)
+    won = (votes_toward_first(votes)[keep] > 0).astype(np.float64)
     rev = votes.reviewer[keep]
     m, n = n_models, n_reviewers
 

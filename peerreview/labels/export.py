@@ -15,10 +15,11 @@ from peerreview.exam.grade import ExamResult, cohen_kappa, run_exam
 from peerreview.labels.select import Unit
 from peerreview.labels.store import read_labels, read_units, selection_file
 from peerreview.output import write_file
-from peerreview.records.exchange import dumps_jsonl
+from peerreview.records.exchange import PairwiseJudgment, Winner, dumps_jsonl
 from peerreview.records.study import load_study
+from peerreview.records.table import vote_from
 
-WINNER = {"a": "first", "b": "second", "t": "tie", "x": "tie"}  # x: both bad, no winner
+WINNER: dict[str, Winner] = {"a": "first", "b": "second", "t": "tie", "x": "tie"}  # x: both bad
 SCALE = (1, 5)  # a rating unit's scores
 
 
@@ -126,10 +127,8 @@ def _sign(unit: Unit, choice: str) -> int:
     rating: its score)."""
     if unit.kind == "rate":
         return int(choice)
-    if choice in ("t", "x"):
-        return 0
-    winner = unit.left if choice == "a" else unit.right
-    return 1 if winner == min(unit.left, unit.right) else -1
+    said = PairwiseJudgment(unit.item, "", unit.left, unit.right, WINNER[choice])
+    return vote_from(said, min(unit.left, unit.right))
 
 
 def _signs(ordered: list[tuple[float, str, dict[str, Any]]],

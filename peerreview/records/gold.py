@@ -17,7 +17,7 @@ import numpy as np
 
 from peerreview.errors import InputError
 from peerreview.records.exchange import Duplicate, PairwiseJudgment, read_judgments
-from peerreview.records.table import FloatArray, IntArray, JudgmentTable
+from peerreview.records.table import FloatArray, IntArray, JudgmentTable, vote_from
 
 
 @dataclass(slots=True)
@@ -116,8 +116,7 @@ def gold_from_judgments(path: str | Path, known_models: list[str] | None = None)
                 weights[(judgment.item, a, b)].append(judgment.weight)
             if judgment.winner in (None, "tie"):
                 continue
-            winner = judgment.first if judgment.winner == "first" else judgment.second
-            votes[(judgment.item, a, b)] += 1 if winner == a else -1
+            votes[(judgment.item, a, b)] += vote_from(judgment, a)
         elif judgment.score is not None:
             low, high = judgment.scale
             sums[(judgment.item, judgment.model)] += (judgment.score - low) / (high - low)

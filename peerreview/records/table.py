@@ -18,6 +18,7 @@ are columns of :class:`Votes` by the same names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,23 @@ BoolArray = npt.NDArray[np.bool_]
 ObjectArray = npt.NDArray[np.object_]
 
 NO_ORDER = -1  # a_first for votes derived from pointwise scores
+
+
+def vote_from(judgment: PairwiseJudgment, a: str) -> int:
+    """The judgment's vote on its pair seen from ``a`` (one of its two models): +1 a
+    won, -1 the other did, 0 a tie or an abstention. :func:`seen_from_a` does the same
+    on columns."""
+    if judgment.winner in (None, "tie"):
+        return 0
+    return 1 if (judgment.winner == "first") == (judgment.first == a) else -1
+
+
+def seen_from_a(toward_first: npt.NDArray[Any], a_first: IntArray) -> npt.NDArray[Any]:
+    """What was said toward the submission shown first (+1 it won, a probability's
+    2 p - 1), seen from a: as said where a was shown first, negated where b was. The
+    turn is its own inverse: given values seen from a, it gives them toward the one
+    shown first (see :func:`votes_toward_first`)."""
+    return np.where(a_first == 1, toward_first, -toward_first)
 
 
 @dataclass(slots=True)
@@ -206,7 +224,7 @@ def assemble_table(t: TableParts) -> JudgmentTable:
     winner = np.where(abstain, 0, t.winner_code)
     a_first = (t.first < t.second).astype(np.int64)
     votes = Votes(item=t.p_item, reviewer=t.p_reviewer, a=np.minimum(t.first, t.second),
-                  b=np.maximum(t.first, t.second), vote=np.where(a_first == 1, winner, -winner),
+                  b=np.maximum(t.first, t.second), vote=seen_from_a(winner, a_first),
                   abstain=abstain, a_first=a_first, raw=t.p_raw,
                   **{extra.name: t.extras[extra.name] for extra in TABLE_EXTRAS})
     scores = Scores(item=t.s_item, reviewer=t.s_reviewer, model=t.model, score=t.score,
@@ -351,7 +369,7 @@ def vote_worth(votes: Votes, counting: Counting | None = None) -> VoteWorth:
     if counting.soft:
         known = ~np.isnan(votes.p_first) & ~votes.abstain & (votes.a_first >= 0)
         toward_first = 2.0 * votes.p_first[known] - 1.0
-        value[known] = np.where(votes.a_first[known] == 1, toward_first, -toward_first)
+        value[known] = seen_from_a(toward_first, votes.a_first[known])
     count = np.where(votes.strength >= 2, float(counting.strength), 1.0)
     return VoteWorth(value, count)
 
@@ -370,6 +388,13 @@ def counting_notes(votes: Votes, counting: Counting) -> list[str]:
                      "p_first; the others by their verdict" if soft else
                      "--soft: no judgment carries p_first, so every vote is its verdict")
     return notes
+
+
+def votes_toward_first(votes: Votes) -> IntArray:
+    """Each vote seen from the submission shown first (+1 it won, -1 it lost, 0 a tie
+    or an abstention); meaningless where the order is unknown (``a_first`` NO_ORDER)."""
+    toward: IntArray = seen_from_a(votes.vote, votes.a_first)
+    return toward
 
 
 def pair_key(item: IntArray, a: IntArray, b: IntArray, n_models: int) -> IntArray:

@@ -24,6 +24,7 @@ from peerreview.records.exchange import (
     Submission,
 )
 from peerreview.records.gold import Gold
+from peerreview.records.table import vote_from
 from peerreview.review.asker import Asker, Question
 from peerreview.review.schedule import Pair, Schedule, one_order_first
 
@@ -99,7 +100,7 @@ class Live:
         both = await asyncio.gather(self.asker.judge(reviewer, Question(it, x, y)),
                                     self.asker.judge(reviewer, Question(it, y, x)))
         self.got += both
-        return [_sign(j, a) for j in both]
+        return [vote_from(j, a) for j in both if isinstance(j, PairwiseJudgment)]
 
     async def scores(self, reviewer: str, item: str,
                      models: list[str]) -> dict[str, float | None] | None:
@@ -119,14 +120,6 @@ def _order(j: Judgment) -> tuple[str, ...]:
     if isinstance(j, PairwiseJudgment):
         return (j.item, min(j.first, j.second), max(j.first, j.second), j.reviewer, j.first)
     return (j.item, j.model, j.model, j.reviewer, "")
-
-
-def _sign(j: Judgment, a: str) -> int:
-    """The judgment's vote on its pair seen from ``a``."""
-    assert isinstance(j, PairwiseJudgment)
-    if j.winner in (None, "tie"):
-        return 0
-    return 1 if (j.winner == "first") == (j.first == a) else -1
 
 
 def full_calls(reviewers: int, items: dict[str, Item], submissions: list[Submission],
