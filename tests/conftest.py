@@ -26,6 +26,22 @@ PAYLOAD = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwne
            '</pre></div><svg onload="window.__pwned = 3">')
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_backoff: the test measures the retries' "
+                            "backoff or the breaker's first pause: keep them as shipped")
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries back off for a millisecond and an opened breaker probes after 10 ms, so
+    that a test that retries takes milliseconds, not the seconds a real server is given
+    (the pauses are the shipped ones under ``@pytest.mark.real_backoff``, for tests
+    whose claim depends on them). Retry-After and timeouts stay as the test sets them."""
+    if request.node.get_closest_marker("real_backoff") is None:
+        monkeypatch.setattr("peerreview.models.endpoint.BACKOFF_S", 0.001)
+        monkeypatch.setattr("peerreview.models.breaker.FIRST_PROBE_S", 0.01)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if os.environ.get("PEERREVIEW_SKIP_BROWSER") == "1":

@@ -46,6 +46,7 @@ def reviewers_json(out: Path) -> dict[str, dict[str, object]]:
     return {r["reviewer"]: r for r in json.loads((out / "reviewers.json").read_text())}
 
 
+@pytest.mark.real_backoff  # its claim: the breaker, not a quick backoff, stops it
 def test_a_dead_reviewer_is_stopped_at_once_and_the_others_rank(tmp_path: Path) -> None:
     write_task(tmp_path, n_items=150)
     dead = dead_url()
@@ -83,6 +84,7 @@ def test_a_dead_reviewer_is_stopped_at_once_and_the_others_rank(tmp_path: Path) 
         assert per_model["judge-dead"]["failed"] == 150 * 6
 
 
+@pytest.mark.real_backoff  # its claim: the breaker, not a quick backoff, stops it
 def test_the_breaker_pauses_an_endpoint_that_stops_answering() -> None:
     config = ModelConfig(provider="openai", model="m", base_url=dead_url(), max_retries=5,
                          concurrency=4, timeout_s=2)
