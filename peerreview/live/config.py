@@ -27,9 +27,18 @@ from peerreview.models.config import OWN_URL as OWN_URL
 from peerreview.models.config import ModelConfig as ModelConfig
 from peerreview.models.config import Price as Price
 from peerreview.models.config import Strict as _Strict
-from peerreview.options import Weighting
+from peerreview.options import LATENT_MODELS, METHOD_NAMES, Qualification, Schedule, Weighting
 from peerreview.prompts import task_template
 from peerreview.records.exchange import OffScale
+
+
+def _one_of(value: Any, names: tuple[str, ...]) -> Any:
+    """``value`` if it is one of ``names`` (or None), else pydantic's own message for a
+    choice (the names live in :mod:`peerreview.options`, once)."""
+    if value is None or (isinstance(value, str) and value in names):
+        return value
+    listed = ", ".join(f"'{n}'" for n in names[:-1]) + f" or '{names[-1]}'"
+    raise ValueError(f"Input should be {listed}")
 
 
 class TaskConfig(_Strict):
@@ -51,7 +60,7 @@ class TaskConfig(_Strict):
 
 class ReviewConfig(_Strict):
     mode: Literal["pairwise", "5-level", "100-level"] = "pairwise"
-    schedule: Literal["full", "cascade", "one-order", "adaptive"] = "full"
+    schedule: Schedule = Schedule.FULL
     reasks: int = Field(2, ge=0, le=2)  # re-asks of a reviewer whose answer cannot be read
     off_scale: OffScale = OffScale.KEEP  # a rating read outside the scale
     pairs: Literal["all", "baseline"] = "all"  # baseline: every model against one
@@ -69,32 +78,43 @@ class ReviewConfig(_Strict):
 
 class ExamConfig(_Strict):
     gold: Path | None = None
-    qualification: Literal["gold", "latent", "consistency", "none"] | None = None
-    latent_model: Literal["dawid-skene", "noisy-bt"] = "dawid-skene"
+    qualification: Qualification | None = None
+    latent_model: str = "dawid-skene"  # one of options.LATENT_MODELS
     threshold: float = Field(0.6, ge=0, le=1)
     weighting: Weighting = Weighting.LINEAR
     items: Path | None = None  # exam items of its own (default: the task's items)
     submissions: Path | None = None  # the submissions the gold labels are about
 
+    @field_validator("latent_model", mode="before")
+    @classmethod
+    def _latent_model(cls, value: Any) -> Any:
+        return _one_of(value, LATENT_MODELS)
+
     @model_validator(mode="after")
     def _gold_or_not(self) -> ExamConfig:
         if self.qualification is None:
-            self.qualification = "gold" if self.gold is not None else "none"
-        if self.qualification == "gold" and self.gold is None:
+            self.qualification = Qualification.GOLD if self.gold is not None \
+                else Qualification.NONE
+        if self.qualification is Qualification.GOLD and self.gold is None:
             raise ValueError("qualification 'gold' needs 'gold: FILE' (human exam labels)")
         return self
 
     @property
     def by_gold(self) -> bool:
         """Whether candidates sit PRE's exam against gold labels."""
-        return self.qualification == "gold"
+        return self.qualification is Qualification.GOLD
 
 
 class ChairConfig(_Strict):
-    method: Literal["vote", "mean", "bradley-terry", "elo", "peer-rank"] | None = None
+    method: str | None = None  # one of options.METHOD_NAMES; None: by the review's mode
     bootstrap: int = Field(0, ge=0)  # as rank's --bootstrap: no intervals unless asked
     strength: int = Field(3, ge=1)  # as rank's --strength: a strong verdict counts N times
     soft: bool = False  # as rank's --soft: judgments with p_first vote by probability
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return _one_of(value, METHOD_NAMES)
 
 
 class RunConfig(_Strict):
@@ -154,9 +174,9 @@ class RunConfig(_Strict):
         if self.task.submissions is None and len(self.evaluatees or []) < 2:
             raise ValueError("at least two evaluatees are needed to rank (or task.submissions: "
                              "the outputs to rank)")
-        if self.review.schedule in ("cascade", "adaptive") and not (
+        if self.review.schedule in (Schedule.CASCADE, Schedule.ADAPTIVE) and not (
                 self.exam is not None and self.exam.by_gold):
-            raise ValueError(f"review.schedule {self.review.schedule!r} asks reviewers in "
+            raise ValueError(f"review.schedule '{self.review.schedule}' asks reviewers in "
                              "order of exam accuracy: it needs exam: gold: FILE")
         return self
 
