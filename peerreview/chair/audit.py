@@ -153,15 +153,17 @@ def _vote_order(evidence: Evidence, leader: int, other: int) -> IntArray:
     return np.array([r for _, rows in ranked for r in rows], np.int64)
 
 
-def _score_order(evidence: Evidence, leader: int, other: int) -> IntArray:
-    """Scores that hold the leader up: above its item mean, or below the other's."""
+def _score_order(chair: Chair, evidence: Evidence, leader: int, other: int) -> IntArray:
+    """Scores that hold the leader up: the leader's on items where it does better than
+    its mean, the other's where it does worse (removing them moves each mean toward
+    the other); the heavier reviewer's first within an item."""
     s = evidence.table.scores
     ok = ~np.isnan(s.score) & (evidence.weights[s.reviewer] > 0)
-    span = np.where(s.high > s.low, s.high - s.low, 1.0)
-    value = (s.score - s.low) / span
-    mean = np.nan_to_num(evidence.item_scores[s.item, s.model])
+    mean = chair.scores(evidence)
+    cell = evidence.item_scores[s.item, s.model]
     sign = np.where(s.model == leader, 1.0, np.where(s.model == other, -1.0, 0.0))
-    support = np.where(ok, sign * evidence.weights[s.reviewer] * (value - mean), 0.0)
+    lift = np.nan_to_num(sign * (cell - mean[s.model]))
+    support = np.where(ok, lift + 1e-9 * evidence.weights[s.reviewer], 0.0) * (lift > 0)
     order = np.argsort(-support, kind="stable")
     return order[support[order] > 0].astype(np.int64)
 
@@ -169,7 +171,7 @@ def _score_order(evidence: Evidence, leader: int, other: int) -> IntArray:
 def flip_judgments(chair: Chair, evidence: Evidence, leader: int, other: int) -> int | None:
     """The fewest judgments (greedy, verified) whose removal reverses the pair."""
     if chair.by_mean:
-        order, size = _score_order(evidence, leader, other), len(evidence.table.scores)
+        order, size = _score_order(chair, evidence, leader, other), len(evidence.table.scores)
     else:
         order, size = _vote_order(evidence, leader, other), len(evidence.votes)
 

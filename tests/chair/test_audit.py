@@ -75,3 +75,21 @@ def test_a_top_spot_on_one_item_of_two_hundred_warns() -> None:
     # A: 101 of 201, B: 100 of 201; removing two of A's wins reverses it
     assert audit["top"]["items"] == 2
     assert audit["warnings"] and "2 of 201 items" in audit["warnings"][0]
+
+
+def test_mean_chair_flips_by_items_and_scores() -> None:
+    # one reviewer scores 1-5: A 5, 5, 1 and B 2, 2, 5 on t1-t3: means 11/3 and 3.
+    # Removing t1: A 3, B 3.5, reversed: one item. One score never does it (A's 5 on t1
+    # ties them at 3; B's 2 on t1 leaves B at 3.5 < 11/3); A's 5s on t1 and t2 do.
+    from peerreview.chair import MeanChair
+
+    rows = [{"item": f"t{k}", "reviewer": "r", "model": m, "score": s, "scale": [1, 5]}
+            for k, (a, b) in enumerate([(5, 2), (5, 2), (1, 5)], start=1)
+            for m, s in (("A", a), ("B", b))]
+    table = build_table([parse_judgment(r, Path("x"), i) for i, r in enumerate(rows)])
+    chair = MeanChair()
+    ev = gather_evidence(table, np.array([1.0]), by_mean=True)
+    assert chair.scores(ev).tolist() == [11 / 3, 3.0]
+    removed = flip_items(chair, ev, 0, 1)
+    assert removed is not None and [table.items[t] for t in removed] == ["t1"]
+    assert flip_judgments(chair, ev, 0, 1) == 2

@@ -51,3 +51,17 @@ def test_marginal_value_is_the_accuracy_lost_without_it() -> None:
     assert value["marginal_value"] == {"r1": 0.5, "r2": 0.5, "r3": 0.0}
     assert value["against"] == "exam gold" and value["pairs"] == 4
     assert value["effective_reviewers"] is None  # nobody's errors vary here
+
+
+def test_without_gold_the_latent_model_grades() -> None:
+    # r1 and r2 always say A, r3 always B, on 6 items: Dawid-Skene's answer is A on
+    # every pair (the majority of two reliable reviewers), so r3 errs everywhere and
+    # the panel of three is right everywhere (2/3 - 1/3 > 0).
+    rows = [{"item": f"t{t}", "reviewer": r, "first": "A", "second": "B",
+             "winner": "second" if r == "r3" else "first"}
+            for t in range(6) for r in ("r1", "r2", "r3")]
+    table = build_table([parse_judgment(r, Path("x"), i) for i, r in enumerate(rows)])
+    value = panel_value(table, np.full(3, 1 / 3), None)
+    assert value.against == "latent model" and value.pairs == 6
+    assert value.panel_accuracy == 1.0
+    assert value.without == {"r1": 0.5, "r2": 0.5, "r3": 1.0}
