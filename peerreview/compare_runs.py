@@ -6,7 +6,8 @@ per item (1 a verdict won, 0.5 a tie); a model's score here is its share of poin
 over the items both folders judged (the vote chair's score on those items), and the
 difference NEW - OLD gets a paired bootstrap interval over those common items (the
 same resample of items in both folders). ``leaderboard.json`` gives the ranks. Judge
-drift: where both folders hold ``judgments.jsonl``, the share of the same reviewer's
+drift: where both folders hold ``judgments.jsonl`` (or name in ``run.json`` the
+judgment files a ``rank`` read), the share of the same reviewer's
 answers to the same call (item, reviewer, order; or item, reviewer, model) that
 changed.
 """
@@ -106,16 +107,28 @@ def read_folder(path: str | Path) -> Folder:
         for model, won in ((row["a"], a_points), (row["b"], 1.0 - a_points)):
             w, p = points.get((row["item"], model), (0.0, 0))
             points[(row["item"], model)] = (w + won, p + 1)
-    return Folder(folder, ranks, points, _answers(folder / "judgments.jsonl"))
+    return Folder(folder, ranks, points, _answers(_judgment_files(folder)))
 
 
-def _answers(path: Path) -> dict[tuple[str, ...], Any]:
+def _judgment_files(folder: Path) -> list[Path]:
+    """A run's judgments.jsonl, or the files a rank read (its run.json)."""
+    if (folder / "judgments.jsonl").is_file():
+        return [folder / "judgments.jsonl"]
+    try:
+        facts = orjson.loads((folder / "run.json").read_bytes())
+        files = facts["rank"]["judgments"]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return []
+    return [Path(f) for f in files if isinstance(f, str) and Path(f).is_file()] \
+        if isinstance(files, list) else []
+
+
+def _answers(paths: list[Path]) -> dict[tuple[str, ...], Any]:
     """Each call's answer: (item, reviewer, first, second) -> winner, or (item,
     reviewer, model) -> score. Malformed lines are skipped: drift is a diagnostic."""
-    if not path.is_file():
-        return {}
     out: dict[tuple[str, ...], Any] = {}
-    for _, row in _read_jsonl(path):
+    rows = [row for path in paths for _, row in _read_jsonl(path)]
+    for row in rows:
         item, reviewer = row.get("item"), row.get("reviewer")
         if not isinstance(item, str) or not isinstance(reviewer, str):
             continue

@@ -91,3 +91,14 @@ def test_bad_folders_are_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert "verdicts.jsonl" in err and "margin" in err
     assert main(["gate", str(old), "--against", str(old), "--max-drop", "-1"]) == 2
+
+
+def test_drift_reads_the_judgment_files_a_rank_folder_names(tmp_path: Path) -> None:
+    old = _folder(tmp_path / "old", 20)
+    new = _folder(tmp_path / "new", 20)
+    for folder, winner in ((old, "first"), (new, "tie")):
+        judged = folder.parent / f"{folder.name}-judgments.jsonl"
+        judged.write_text(json.dumps({"item": "t0", "reviewer": "r", "first": "A",
+                                      "second": "B", "winner": winner}) + "\n")
+        (folder / "run.json").write_text(json.dumps({"rank": {"judgments": [str(judged)]}}))
+    assert drift(read_folder(old), read_folder(new)) == {"r": (1, 1)}
