@@ -16,7 +16,7 @@ import numpy as np
 
 from peerreview.errors import InputError
 from peerreview.records.gold import Gold
-from peerreview.records.table import BoolArray, JudgmentTable
+from peerreview.records.table import BoolArray, JudgmentTable, Votes
 
 
 class Recusal(StrEnum):
@@ -125,3 +125,31 @@ def recused_table(table: JudgmentTable, recusal: str, families: dict[str, str],
     if how is Recusal.SELF_EXAM and exam_gold is None:
         notes.append("--recuse self-exam without exam gold: there is no exam to recuse from")
     return kept
+
+
+def self_preference_interval(votes: Votes, decided: BoolArray, reviewer: int, own: int | None,
+                             n_items: int, n_boot: int,
+                             seed: int = 0) -> tuple[float | None, float | None]:
+    """A 95% bootstrap interval over items of reviewer ``reviewer``'s self-preference:
+    its own model's (index ``own``) win rate in its verdicts minus in the other
+    reviewers' verdicts (decided votes on pairs with that model). None without one.
+    """
+    if own is None or n_boot <= 0 or n_items == 0:
+        return None, None
+    involved = decided & ((votes.a == own) | (votes.b == own))
+    won = np.where(votes.a == own, votes.vote > 0, votes.vote < 0).astype(np.float64)
+    by_self = involved & (votes.reviewer == reviewer)
+    by_others = involved & (votes.reviewer != reviewer)
+    if not by_self.any() or not by_others.any():
+        return None, None
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items)).astype(float)
+        w_self, w_others = counts[votes.item] * by_self, counts[votes.item] * by_others
+        if w_self.sum() > 0 and w_others.sum() > 0:
+            draws.append(float(w_self @ won / w_self.sum() - w_others @ won / w_others.sum()))
+    if not draws:
+        return None, None
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(low), float(high)

@@ -106,3 +106,40 @@ def test_cli_recuse_with_families(tmp_path: Path, capsys: pytest.CaptureFixture[
     code = main(["rank", "--judgments", str(judgments), "--out", str(tmp_path / "o2"),
                  "--families", str(tmp_path / "missing.yaml"), "--quiet"])
     assert code == 2
+
+
+def test_self_preference_interval_by_hand() -> None:
+    # gpt4 lets itself win on all 4 items; claude gives gpt4 items t1, t2 and not t3, t4.
+    rows = []
+    for t in range(1, 5):
+        rows.append(pw(f"t{t}", "gpt4", "gpt4", "vicuna", "first"))
+        rows.append(pw(f"t{t}", "claude", "gpt4", "vicuna", "first" if t <= 2 else "second"))
+    table = table_of(rows)
+    from peerreview.report.diagnostics import biases
+
+    plain = {b.reviewer: b for b in biases(table, {}, {})}
+    assert plain["gpt4"].self_preference == 0.5 and plain["gpt4"].self_low is None
+    (gpt4,) = [b for b in biases(table, {}, {}, n_boot=2000) if b.reviewer == "gpt4"]
+    # Resampling 4 items, claude's rate for gpt4 is 0 (all draws in t3, t4) or 1 with
+    # probability 1/16 each, more than 2.5%: the interval is [1 - 1, 1 - 0].
+    assert (gpt4.self_preference, gpt4.self_low, gpt4.self_high) == (0.5, 0.0, 1.0)
+
+
+def test_a_run_configs_families_and_chair_options_reach_rank() -> None:
+    from peerreview.live.config import RunConfig
+    from peerreview.live.inputs import rank_options
+
+    python = {"provider": "python", "function": "m:f"}
+    base = {"task": {"items": "items.jsonl"}, "models": {"a": python, "b": python},
+            "evaluatees": ["a", "b"], "reviewers": ["a"]}
+    default = rank_options(RunConfig.model_validate(base))
+    assert (default.control, default.calibrate_bias, default.recuse, default.families) == \
+        ((), False, "none", {})
+    given = rank_options(RunConfig.model_validate({
+        **base, "families": {"a": "fam", "b": "fam"},
+        "chair": {"control": ["length", "markdown"], "calibrate_bias": True,
+                  "recuse": "self"}}))
+    assert (given.control, given.calibrate_bias, given.recuse, given.families) == \
+        (("length", "markdown"), True, "self", {"a": "fam", "b": "fam"})
+    with pytest.raises(ValueError, match="recuse"):
+        RunConfig.model_validate({**base, "chair": {"recuse": "others"}})
