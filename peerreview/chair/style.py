@@ -240,6 +240,7 @@ def style_control(evidence: Evidence, features: FloatArray, controls: tuple[str,
     v = evidence.votes
     raw, unknown = normalized_differences(features, v.item, v.a, v.b, names)
     x, scale = standardized(raw)
+    constant = [n for n, column in zip(names, raw.T, strict=True) if np.ptp(column) == 0]
     chair = StyleChair(x, reg)
     board = leaderboard(chair, evidence, n_boot=n_boot, seed=seed)
     _, beta = fit_style(evidence, x, None, reg)
@@ -254,6 +255,9 @@ def style_control(evidence: Evidence, features: FloatArray, controls: tuple[str,
     pull = np.tanh(0.5 * (x @ beta))  # 2 sigmoid(beta . x) - 1: the style's pull toward a
     notes = [f"--control: {unknown.size} of {len(v)} vote(s) compare a submission not in "
              "--submissions; their style differences count as 0"] if unknown.size else []
+    notes += [f"--control: the {n} difference is the same in every vote, so its "
+              "coefficient cannot be told from the models' strengths (the prior splits them)"
+              for n in constant if len(v)]
     return StyleControl(names, coefficients, board, with_offset(evidence, pull),
                         int(unknown.size), notes)
 

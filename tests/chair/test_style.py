@@ -130,3 +130,36 @@ def test_rank_writes_style_json_and_needs_submissions() -> None:
     with pytest.raises(InputError) as err:
         rank(study_of(records), options=RankOptions(control=("length",)))
     assert err.value.field == "--submissions"
+
+
+def test_report_shows_both_leaderboards_and_the_coefficient() -> None:
+    import re
+
+    from peerreview.report import ReportInputs, render
+
+    rows, subs = padded_study(8)
+    records = [parse_judgment(r, Path("<t>"), k) for k, r in enumerate(rows)]
+    result = rank(study_of(records, submissions=subs),
+                  options=RankOptions(method="bradley-terry", control=("length",),
+                                      bootstrap=20))
+    assert result.style is not None
+    html = render(ReportInputs(result, title="t"))["report.html"].decode()
+    table = html[html.index('id="style-table"'):html.index('id="style-coefficients"')]
+    shown = re.findall(r'<td class="l">(\w)</td><td>([\d.]+)</td><td>(\d)</td><td>([\d.]+)</td>',
+                       table)
+    controlled = {row.model: row for row in result.style.leaderboard}
+    assert [(m, int(r)) for m, _, r, _ in shown] == \
+        [(row.model, controlled[row.model].rank) for row in result.leaderboard]
+    assert [float(s) for *_, s in shown] == \
+        pytest.approx([controlled[row.model].score for row in result.leaderboard], abs=1e-4)
+    (coefficient,) = result.style.coefficients
+    assert f"<td>{coefficient.beta:.3f}</td>" in html
+
+
+def test_a_constant_difference_is_noted() -> None:
+    records = [parse_judgment(pw(f"t{t}", "r", "A", "B", "first"), Path("<t>"), t)
+               for t in range(4)]
+    subs = [Submission(f"t{t}", m, "x" * n) for t in range(4) for m, n in (("A", 10),
+                                                                           ("B", 30))]
+    result = rank(study_of(records, submissions=subs), options=RankOptions(control=("length",)))
+    assert any("length difference is the same in every vote" in n for n in result.notes)
