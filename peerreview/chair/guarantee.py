@@ -69,6 +69,16 @@ class Guarantee:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "coverage": self.coverage}
 
+    def describe(self) -> str:
+        """One sentence for the console."""
+        if self.threshold is None:
+            return (f"guaranteed agreement: no margin threshold reaches {self.target} at "
+                    f"delta {self.delta} on {self.calibration_pairs} exam pairs; every "
+                    "verdict needs review")
+        return (f"guaranteed agreement >= {self.target} (delta {self.delta}): verdicts with "
+                f"|margin| >= {self.threshold:.4g} are trusted, coverage {self.coverage:.0%} "
+                f"({self.needs_review} of {self.verdicts} need review)")
+
 
 def clopper_pearson_upper(errors: int | np.ndarray[Any, Any], n: int | np.ndarray[Any, Any],
                           delta: float) -> FloatArray:

@@ -169,3 +169,13 @@ def test_rank_writes_needs_review_guarantee_and_audit_only_when_asked() -> None:
     assert plain["verdicts.jsonl"].count(b"margin") == 10
     audit = orjson.loads(asked["audit.json"])
     assert audit["top"]["leader"] == "A" and audit["top"]["items"] is None
+
+
+def test_the_console_sentence() -> None:
+    from peerreview.chair.guarantee import Guarantee
+
+    g = Guarantee(0.85, 0.1, 1.5, 100, 60, 0.9, 0.12, 200, 150, 50)
+    assert g.describe() == ("guaranteed agreement >= 0.85 (delta 0.1): verdicts with "
+                            "|margin| >= 1.5 are trusted, coverage 75% (50 of 200 need review)")
+    none = Guarantee(0.85, 0.1, None, 100, 0, None, None, 200, 0, 200)
+    assert "every verdict needs review" in none.describe() and none.coverage == 0.0
