@@ -1,12 +1,20 @@
 """Where a round of deferred calls runs, past this process (:func:`run_executor_round`;
 the provider batch round is :func:`peerreview.calls.batches.collect_batches`):
 
-- ``ray``: the calls become a Ray Dataset processed by ``map_batches``, each worker
-  running peerreview's own async caller over its batch (Ray's built-in HTTP
-  processor keeps about one request in flight per worker); answers stream back to
-  the driver, which alone writes the run store. A model's ``concurrency`` holds for
-  the cluster: it is split across the tasks that run at once. ``address`` joins a
-  running cluster; without it a local Ray starts.
+- ``ray``: the calls become small Ray tasks (one model's share of its concurrency
+  each), each worker running peerreview's own async caller over its task; the driver
+  keeps at most ``T`` tasks running (the cluster's CPUs, no more than the smallest
+  concurrency), counts a task's attempts in the run store just before submitting it,
+  and writes its answers to the store as it ends. So a killed driver repeats only the
+  tasks in flight, and a lost node only its tasks (Ray does not retry a task: its
+  calls are failed attempts, asked again in the next round only while attempts are
+  left, and an answered call is never in a task). A model's ``concurrency`` and
+  ``requests_per_minute`` hold for the cluster: each of the ``T`` tasks has
+  ``1/T`` of them. API keys are never in ``runtime_env`` (whose agent logs them):
+  workers read them by name from their own environment (a local Ray's inherit the
+  driver's; set them on every node of a cluster); headers travel in the task's
+  arguments, in memory. ``address`` joins a running cluster (checked reachable within
+  seconds); without it a local Ray starts.
 - ``vllm-batch``: the calls are written as OpenAI batch JSON Lines and handed to
   ``vllm run-batch`` (or the command given) as a subprocess, whose output lines are
   read back by ``custom_id`` as a provider batch's are
@@ -16,14 +24,17 @@ the provider batch round is :func:`peerreview.calls.batches.collect_batches`):
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
+import socket
 import subprocess
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from peerreview.errors import InputError
 from peerreview.models import CallError, Response
@@ -46,6 +57,21 @@ class ExecutorConfig(Strict):
     command: list[str] = Field(default_factory=lambda: ["vllm", "run-batch"])  # vllm-batch
     models: list[str] | None = None  # the models it runs (default: every endpoint model)
 
+    @model_validator(mode="after")
+    def _ray_options(self) -> ExecutorConfig:
+        # Checked at config load (exit 2 with the YAML line), not at the first round.
+        if self.kind != "ray" and (self.address is not None or self.num_cpus is not None):
+            raise ValueError(f"address and num_cpus are options of kind ray, not "
+                             f"{self.kind!r}")
+        if self.address is not None and self.num_cpus is not None:
+            raise ValueError("num_cpus sizes a local Ray; a cluster joined by address "
+                             "has the CPUs it has: give one or the other")
+        if self.address is not None and self.address != "auto" and \
+                _host_port(self.address) is None:
+            raise ValueError(f"address {self.address!r}: expected HOST:PORT, "
+                             "ray://HOST:PORT or auto")
+        return self
+
 
 async def run_executor_round(caller: Caller, store: RunStore,
                              executor: ExecutorConfig) -> None:
@@ -63,88 +89,165 @@ async def run_executor_round(caller: Caller, store: RunStore,
     ran = {n: c for n, c in caller.deferred.items() if c and not caller.models[n].batch}
     if not ran:
         return
+    if executor.kind == "ray":
+        await _ray_round(caller, store, executor, ran)
+        return
     store.count_attempts([k for calls in ran.values() for k in calls])
-    run = run_ray if executor.kind == "ray" else run_vllm_batch
-    answers = await asyncio.to_thread(run, ran, caller.models, executor)
+    answers = await asyncio.to_thread(run_vllm_batch, ran, caller.models, executor)
     for name, calls in ran.items():
         got = answers.get(name, {})
         for key in calls:
             caller.ingest(name, key, got.get(key, f"no answer from executor {executor.kind}"))
 
 
-def run_ray(calls: Calls, models: dict[str, ModelConfig],
-            executor: ExecutorConfig) -> dict[str, dict[str, Response | str]]:
-    """Run the calls on Ray; the answers by model and call key."""
+async def _ray_round(caller: Caller, store: RunStore, executor: ExecutorConfig,
+                     ran: Calls) -> None:
+    """Ray's round: the driver thread waits on Ray; each task's attempts are counted,
+    and its answers ingested, on the event loop's thread (which owns the store)."""
+    loop = asyncio.get_running_loop()
+    ingested: set[str] = set()
+
+    def on_loop(work: Callable[[], None]) -> None:
+        async def go() -> None:
+            work()
+        asyncio.run_coroutine_threadsafe(go(), loop).result()
+
+    def answered(name: str, got: dict[str, Response | str]) -> None:
+        for key, answer in got.items():
+            caller.ingest(name, key, answer)
+            ingested.add(key)
+
+    await asyncio.to_thread(
+        run_ray, ran, caller.models, executor,
+        on_submit=lambda keys: on_loop(partial(store.count_attempts, keys)),
+        on_answers=lambda name, got: on_loop(partial(answered, name, got)))
+    for name, calls in ran.items():  # a task that never ended (none, unless Ray failed)
+        for key in sorted(set(calls) - ingested):
+            caller.ingest(name, key, "no answer from executor ray")
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The host and port of ``HOST:PORT`` or ``ray://HOST:PORT``, if it is one."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
+def _reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail at once, naming ``executor.address``, when nothing listens there (Ray would
+    retry for minutes).
+
+    Raises:
+        InputError: the address does not answer a TCP connection within ``timeout_s``.
+    """
+    where = _host_port(address)
+    if where is None:
+        return  # "auto": Ray finds the cluster, or says it found none
+    try:
+        socket.create_connection(where, timeout=timeout_s).close()
+    except OSError as exc:
+        raise InputError(f"executor.address {address!r}: no Ray cluster answers there "
+                         f"({exc})", field="executor.address") from exc
+
+
+def run_ray(calls: Calls, models: dict[str, ModelConfig], executor: ExecutorConfig, *,
+            on_submit: Callable[[list[str]], None] | None = None,
+            on_answers: Callable[[str, dict[str, Response | str]], None] | None = None
+            ) -> dict[str, dict[str, Response | str]]:
+    """Run the calls on Ray as small tasks, at most ``T`` at once (see the module's
+    docstring); ``on_submit`` is told a task's keys just before it is submitted,
+    ``on_answers`` its answers as it ends. The answers by model and call key."""
+    ray = _ray(executor)
+    smallest = min(models[n].concurrency for n in calls) if calls else 1
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    tasks = max(1, min(cpus, smallest))
+    shares = {n: _share(models[n], tasks) for n in calls}
+    parts: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = []
+    for name, by_key in sorted(calls.items()):
+        size = shares[name].concurrency * len(shares[name].urls)  # one task: all in flight
+        items = list(by_key.items())
+        parts += [(name, items[i:i + size]) for i in range(0, len(items), size)]
+    # Ray never retries a task: its calls come back failed, and the next round asks
+    # them again only while they have attempts left (an answered call is in no task).
+    remote = ray.remote(max_retries=0, num_cpus=1)(_ray_task)
+    running: dict[Any, tuple[str, list[str]]] = {}
+    out: dict[str, dict[str, Response | str]] = {}
+    todo = iter(parts)
+    while True:
+        while len(running) < tasks and (part := next(todo, None)) is not None:
+            name, items = part
+            keys = [k for k, _ in items]
+            if on_submit is not None:
+                on_submit(keys)  # counted before it can cost anything
+            running[remote.remote(name, shares[name], items)] = (name, keys)
+        if not running:
+            return out
+        done, _ = ray.wait(list(running), num_returns=1)
+        for ref in done:
+            name, keys = running.pop(ref)
+            try:
+                got: dict[str, Response | str] = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # a lost node or worker
+                got = {k: f"lost with its Ray task ({type(exc).__name__})" for k in keys}
+            out.setdefault(name, {}).update(got)
+            if on_answers is not None:
+                on_answers(name, got)
+
+
+def _ray(executor: ExecutorConfig) -> Any:
+    """Ray, started or joined once per process, quiet (no progress bar, no notices),
+    with nothing secret in ``runtime_env``.
+
+    Raises:
+        InputError: Ray is not installed, or ``executor.address`` does not answer.
+    """
     try:
         import ray
     except ImportError as exc:
         raise InputError("executor kind ray needs Ray: pip install 'peerreview[ray]'",
                          field="executor.kind") from exc
     if not ray.is_initialized():
-        secrets = {v: os.environ[v] for m in models.values()
-                   if (v := m.key_variable) and v in os.environ}
+        if executor.address is not None:
+            _reachable(executor.address)
         ray.init(address=executor.address, num_cpus=executor.num_cpus,
                  include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": secrets} if secrets else None)
-    import ray.data
-
-    # The cluster holds each model's limit: at most `tasks` Ray tasks run at once (the
-    # CPUs, no more than the smallest concurrency), each with concurrency // tasks of
-    # every model (per replica), so no model has more than its concurrency in flight.
-    smallest = min(models[n].concurrency for n in calls) if calls else 1
-    cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
-    tasks = max(1, min(cpus, smallest))
-    shares = {n: models[n].model_copy(update={"concurrency": models[n].concurrency // tasks})
-              for n in calls}
-    rows = [{"model": name, "key": key, "body": orjson.dumps(body).decode(),
-             "config": shares[name].model_dump_json()}
-            for name, by_key in sorted(calls.items()) for key, body in by_key.items()]
-    dataset = ray.data.from_items(rows).map_batches(_ray_batch, batch_size=smallest,
-                                                    batch_format="numpy", concurrency=tasks)
-    out: dict[str, dict[str, Response | str]] = {}
-    for row in dataset.iter_rows():  # the driver alone ingests, as answers stream in
-        answer: Response | str = row["error"] if row["error"] else Response(
-            row["text"], orjson.loads(row["top"]), row["prompt_tokens"],
-            row["completion_tokens"], row["endpoint"])
-        out.setdefault(row["model"], {})[row["key"]] = answer
-    return out
+                 logging_level=logging.ERROR)  # its notices are not the run's
+    return ray
 
 
-def _ray_batch(columns: dict[str, Any]) -> dict[str, Any]:
-    """A Ray worker's batch (as columns): every call at once through peerreview's async
-    backends."""
-    names = list(columns)
-    rows = [dict(zip(names, values, strict=True))
-            for values in zip(*(columns[n].tolist() for n in names), strict=True)]
-    answers = asyncio.run(_ask_all(rows))
-    return {name: [a[name] for a in answers] for name in answers[0]} if answers else {}
+def _share(config: ModelConfig, tasks: int) -> ModelConfig:
+    """A model's config for one of ``tasks`` tasks running at once: its concurrency and
+    rate divided, so that the cluster holds the model's limits."""
+    rate = config.requests_per_minute
+    return config.model_copy(update={
+        "concurrency": max(1, config.concurrency // tasks),
+        "requests_per_minute": None if rate is None else rate / tasks})
 
 
-async def _ask_all(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ray_task(name: str, config: ModelConfig, items: list[tuple[str, dict[str, Any]]]
+              ) -> dict[str, Response | str]:
+    """A Ray task: one model's calls at once through peerreview's async backend (the
+    config arrives whole, headers included, in the task's arguments; the API key is
+    read from this worker's environment)."""
+    return asyncio.run(_ask_all(name, config, items))
+
+
+async def _ask_all(name: str, config: ModelConfig, items: list[tuple[str, dict[str, Any]]]
+                   ) -> dict[str, Response | str]:
     from peerreview.models import make_backend
 
-    backends = {}
-    for row in rows:
-        if row["model"] not in backends:
-            config = ModelConfig.model_validate_json(row["config"])
-            backends[row["model"]] = make_backend(row["model"], config)
+    backend = make_backend(name, config)
 
-    async def one(row: dict[str, Any]) -> dict[str, Any]:
-        base = {"model": row["model"], "key": row["key"], "text": "", "top": "null",
-                "prompt_tokens": 0, "completion_tokens": 0, "endpoint": None, "error": ""}
+    async def one(body: dict[str, Any]) -> Response | str:
         try:
-            answer = await backends[row["model"]].complete(orjson.loads(row["body"]))
+            return await backend.complete(body, attempts=1)
         except CallError as exc:
-            return {**base, "error": str(exc)}
-        return {**base, "text": answer.text, "top": orjson.dumps(answer.top_logprobs).decode(),
-                "prompt_tokens": answer.prompt_tokens,
-                "completion_tokens": answer.completion_tokens, "endpoint": answer.endpoint}
+            return str(exc)
 
     try:
-        return list(await asyncio.gather(*(one(row) for row in rows)))
+        answers = await asyncio.gather(*(one(body) for _, body in items))
+        return {key: answer for (key, _), answer in zip(items, answers, strict=True)}
     finally:
-        for backend in backends.values():
-            await backend.aclose()
+        await backend.aclose()
 
 
 def run_vllm_batch(calls: Calls, models: dict[str, ModelConfig],

@@ -66,7 +66,7 @@ def check_schedule(schedule: str) -> None:
         InputError: naming ``review.schedule``.
     """
     if schedule not in SHARDABLE:
-        raise InputError(f"--shard needs review.schedule full or one-order: {schedule!r} "
+        raise InputError(f"--shard needs review.schedule full or one-order: '{schedule}' "
                          "chooses its calls by the answers so far, which no shard has "
                          "all of", field="review.schedule")
 

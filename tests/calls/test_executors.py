@@ -4,9 +4,13 @@ vllm run-batch (a stand-in command here, since vLLM is not installed)."""
 from __future__ import annotations
 
 import json
+import secrets
+import socket
+import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from peerreview.cli import main
@@ -22,27 +26,76 @@ def board(out: Path) -> list[str]:
 
 
 @needs_ray
-def test_the_ray_executor_runs_the_calls_on_workers(tmp_path: Path) -> None:
+def test_the_ray_executor_runs_the_calls_on_workers(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    """Calls on Ray workers: the key read from the worker's environment (never in a Ray
+    log), headers sent as configured (not the mask of the config's JSON), each task's
+    attempts counted, and a second run answered from the store."""
     import ray
 
+    secret = "sk-test-" + secrets.token_hex(12)
+    monkeypatch.setenv("PEERREVIEW_RAY_TEST_KEY", secret)
     write_task(tmp_path, n_items=6)
     with StubServer() as server:
-        config = write_config(tmp_path, server.url)
+        config = write_config(tmp_path, server.url, model={
+            "api_key_env": "PEERREVIEW_RAY_TEST_KEY", "headers": {"X-Team": "team-7"}})
         data = yaml.safe_load(config.read_text())
         data["executor"] = {"kind": "ray", "num_cpus": 2}
         config.write_text(yaml.safe_dump(data))
         try:
             assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
             calls = sum(server.state.calls.values())
+            session = Path(ray._private.worker._global_node.get_session_dir_path())
             # Again: everything from the store, nothing sent to Ray or the endpoint.
             assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
             assert sum(server.state.calls.values()) == calls
         finally:
             ray.shutdown()
+        seen = {(h.get("Authorization") or h.get("authorization"),
+                 h.get("X-Team") or h.get("x-team")) for h in server.state.headers}
+    assert seen == {(f"Bearer {secret}", "team-7")}
+    leaked = [p for p in (session / "logs").rglob("*") if p.is_file()
+              and secret.encode() in p.read_bytes()]
+    assert leaked == []
+    assert capfd.readouterr().err == ""  # --quiet: nothing from Ray either
     assert calls == expected_calls(6, 2)
     assert board(tmp_path / "out") == EVALUATEES
     cost = json.loads((tmp_path / "out" / "cost.json").read_text())
     assert cost["calls_made"] == 0 and cost["calls_stored"] > 0
+    with sqlite3.connect(tmp_path / "out" / "run.sqlite") as raw:  # one attempt a call
+        assert raw.execute("SELECT MIN(sent), MAX(sent) FROM attempts").fetchone() == (1, 1)
+
+
+def test_ray_options_are_checked_at_config_load(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    write_task(tmp_path, n_items=2)
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1", exam=False)
+    data = yaml.safe_load(config.read_text())
+    data["executor"] = {"kind": "ray", "address": "10.0.0.1:6379", "num_cpus": 2}
+    config.write_text(yaml.safe_dump(data))
+    line = 2 + config.read_text().splitlines().index("executor:")  # its mapping's line
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "num_cpus sizes a local Ray" in err and f"{config}:{line}" in err
+
+
+@needs_ray
+def test_an_unreachable_ray_address_fails_at_once_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_task(tmp_path, n_items=2)
+    with StubServer() as server:
+        config = write_config(tmp_path, server.url, exam=False)
+        data = yaml.safe_load(config.read_text())
+        data["executor"] = {"kind": "ray", "address": f"127.0.0.1:{port}"}
+        config.write_text(yaml.safe_dump(data))
+        code = main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 2
+    assert f"executor.address '127.0.0.1:{port}': no Ray cluster answers" in \
+        capsys.readouterr().err
 
 
 def test_the_vllm_batch_executor_round_trips_the_batch_file(tmp_path: Path) -> None:
