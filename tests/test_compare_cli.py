@@ -1,0 +1,97 @@
+"""``peerreview compare DIR A B`` and ``rank --shrink`` as the command line drives them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from peerreview.cli import main
+from tests.conftest import VOTE_EXAMPLE, pw, write_jsonl
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def ranked(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Path:
+    j = write_jsonl(tmp_path / "j.jsonl", VOTE_EXAMPLE)
+    out = tmp_path / "out"
+    code, _, err = run(["rank", "--judgments", str(j), "--out", str(out), "--quiet", *extra],
+                       capsys)
+    assert code == 0, err
+    return out
+
+
+def test_compare_says_one_sentence_from_the_folder(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = ranked(tmp_path, capsys)
+    # C wins 3/4 of its verdicts and B 1/2 (tests/chair/test_vote.py); C has a verdict
+    # on t1 only: one item shared
+    code, said, _ = run(["compare", str(out), "C", "B"], capsys)
+    assert code == 0
+    assert said == "C is ahead of B by 0.25 over 1 item (no interval: ranked without " \
+        "--bootstrap)\n"
+    code, said, _ = run(["compare", str(out), "A", "B"], capsys)
+    assert said == "A is behind B by 0.17 over 2 items (no interval: ranked without " \
+        "--bootstrap)\n"
+    data = json.loads((out / "comparisons.json").read_text())
+    assert data["resamples"] == 0 and len(data["pairs"]) == 3
+    assert "vs_next" not in (out / "leaderboard.json").read_text()
+
+
+def test_compare_reads_the_bootstrap_of_the_ranking(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = ranked(tmp_path, capsys, "--bootstrap", "200", "--seed", "4")
+    pair = next(p for p in json.loads((out / "comparisons.json").read_text())["pairs"]
+                if (p["a"], p["b"]) == ("C", "B"))
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert pair["difference"] == pytest.approx(board[0]["score"] - board[1]["score"])
+    assert board[0]["vs_next"] == pair
+    code, said, _ = run(["compare", str(out), "C", "B"], capsys)
+    assert code == 0
+    assert said == (f"C is ahead of B by 0.25 [{pair['ci_low']:.2f}, {pair['ci_high']:.2f}] "
+                    f"in {pair['a_ahead']:.0%} of resamples over 1 item\n")
+    (out / "comparisons.json").unlink()
+    code, said, _ = run(["compare", str(out), "C", "B"], capsys)  # nothing ranked again
+    assert code == 2 and not said
+
+
+def test_compare_refuses_what_it_cannot_read(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = ranked(tmp_path, capsys)
+    code, _, err = run(["compare", str(out), "C", "Z"], capsys)
+    assert code == 2 and "no model 'Z' in this ranking" in err and "'A', 'B', 'C'" in err
+    code, _, err = run(["compare", str(out), "C", "C"], capsys)
+    assert code == 2 and "the same model" in err
+    data = json.loads((out / "comparisons.json").read_text())
+    data["pairs"][0]["difference"] = "big"
+    (out / "comparisons.json").write_text(json.dumps(data))
+    code, _, err = run(["compare", str(out), "C", "B"], capsys)
+    assert code == 2 and "pairs[0]" in err and "'difference' must be a number" in err
+    (out / "comparisons.json").write_text("{not json")
+    code, _, err = run(["compare", str(out), "C", "B"], capsys)
+    assert code == 2 and "comparisons.json" in err and "not valid JSON" in err
+    code, _, err = run(["compare", str(tmp_path), "C", "B"], capsys)
+    assert code == 2 and "no comparisons.json here" in err
+
+
+def test_rank_shrink_names_the_method_and_lambda(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    gold = write_jsonl(tmp_path / "g.jsonl", [pw("t1", "h", "A", "B", "first"),
+                                              pw("t2", "h", "A", "B", "second")])
+    out = ranked(tmp_path, capsys, "--shrink", "eb", "--exam-gold", str(gold),
+                 "--threshold", "0")
+    facts = json.loads((out / "run.json").read_text())
+    assert facts["rank"]["options"]["shrink"] == "eb"
+    assert facts["shrink"]["method"] == "eb" and facts["shrink"]["lambda"] >= 0
+    assert f"lambda {facts['shrink']['lambda']:.4g}" in (out / "report.html").read_text()
+    (tmp_path / "none").mkdir()
+    plain = ranked(tmp_path / "none", capsys)
+    assert "shrink" not in json.loads((plain / "run.json").read_text())
+    code, _, err = run(["rank", "--judgments", str(tmp_path / "j.jsonl"), "--out",
+                        str(tmp_path / "cv"), "--shrink", "cv"], capsys)
+    assert code == 2 and "--shrink cv" in err and "--exam-gold" in err
