@@ -78,6 +78,8 @@ def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
     files = result.files()
     if parquet:
         files["leaderboard.parquet"] = result.leaderboard_parquet()
+    if result.shrinkage is not None:  # --shrink: the method and the lambda it chose
+        facts["shrink"] = result.shrinkage.to_dict()
     files.update(render(ReportInputs(result, title="peerreview rank",
                                      threshold=options.threshold, facts=facts)))
     files["run.json"] = dumps_json(facts)
@@ -110,6 +112,34 @@ def rank_into(out: str | Path, spec: dict[str, Any], *, parquet: bool = False) -
                                   "exam", exc.results) from exc
     write_files(out, files)
     return result
+
+
+def compare_sentence(out: str | Path, a: str, b: str) -> str:
+    """``peerreview compare DIR A B``: how far A is ahead of B, from DIR/comparisons.json
+    (nothing is ranked again), as one plain sentence.
+
+    Raises:
+        InputError: no or a malformed comparisons.json, or a model it does not compare.
+    """
+    from peerreview.chair.compare import Comparisons
+
+    path = Path(out) / "comparisons.json"
+    try:
+        comparisons = Comparisons.from_dict(orjson.loads(path.read_bytes()), str(path))
+    except FileNotFoundError as exc:
+        raise InputError("no comparisons.json here: not a folder written by rank, run or "
+                         "demo (or by a version before comparisons)", path) from exc
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}", path) from exc
+    models = sorted({m for c in comparisons.pairs for m in (c.a, c.b)})
+    for name, arg in ((a, "A"), (b, "B")):
+        if name not in models:
+            shown = ", ".join(map(repr, models[:8])) + (", ..." if len(models) > 8 else "")
+            raise InputError(f"no model {name!r} in this ranking (models: {shown})",
+                             path, field=arg)
+    if a == b:
+        raise InputError(f"A and B are the same model {a!r}: name two", field="B")
+    return comparisons.between(a, b).sentence()
 
 
 def report_into(out: str | Path) -> None:
