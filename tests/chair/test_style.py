@@ -3,6 +3,7 @@ arena's formula, style counts and normalized differences by hand, and rank's wir
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,26 @@ def test_a_constant_difference_is_noted() -> None:
                                                                            ("B", 30))]
     result = rank(study_of(records, submissions=subs), options=RankOptions(control=("length",)))
     assert any("length difference is the same in every vote" in n for n in result.notes)
+
+
+def test_cli_control_needs_submissions(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from peerreview.cli import main
+    from tests.conftest import write_jsonl
+
+    rows, subs = padded_study(4)
+    judgments = write_jsonl(tmp_path / "j.jsonl", rows)
+    assert main(["rank", "--judgments", str(judgments), "--out", str(tmp_path / "o"),
+                 "--control", "length", "--quiet"]) == 2
+    assert "--submissions" in capsys.readouterr().err
+    assert main(["rank", "--judgments", str(judgments), "--out", str(tmp_path / "o"),
+                 "--control", "colour", "--quiet"]) == 2
+    assert "'--control'" in capsys.readouterr().err
+    texts = write_jsonl(tmp_path / "s.jsonl", [{"item": s.item, "model": s.model,
+                                                "output": s.output} for s in subs])
+    assert main(["rank", "--judgments", str(judgments), "--out", str(tmp_path / "o"),
+                 "--control", "length,markdown", "--submissions", str(texts),
+                 "--quiet"]) == 0
+    style = json.loads((tmp_path / "o" / "style.json").read_text())
+    assert [c["feature"] for c in style["coefficients"]] == ["length", "headers",
+                                                             "list_items", "bold"]

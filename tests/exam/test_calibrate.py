@@ -102,6 +102,12 @@ def test_rank_calibrates_and_says_what_it_needs() -> None:
     assert (fixed.evidence.verdicts.margin > 0).all()
     assert fixed.leaderboard[0].model == "A" and fixed.leaderboard[0].score == 1.0
     assert fixed.bias is not None and "bias.json" in fixed.files()
+    from peerreview.report import ReportInputs, render
+
+    (judge,) = fixed.bias
+    html = render(ReportInputs(fixed, title="t"))["report.html"].decode()
+    assert (f'<td class="l">judge</td><td>{judge.length:.2f}</td><td>{judge.position:.2f}</td>'
+            f"<td>{judge.votes}</td>") in html
     assert "bias.json" not in plain.files()
     with pytest.raises(InputError) as err:
         rank(study_of(records), options=RankOptions(calibrate_bias=True))
