@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
+
 from peerreview.calls.caller import Caller
 from peerreview.calls.store import RunStore
 from peerreview.errors import BatchesPending
@@ -117,14 +119,49 @@ async def collect_batches(caller: Caller, backends: dict[str, Backend], store: R
         if delay > 0:
             log.info(f"model {name!r}: next batch round in {delay:.1f} s (batch_poll_s)")
             await asyncio.sleep(delay)
-        batch = await _submit(name, apis[name], keys, caller, store)
-        if batch is not None:
-            opened.append(batch)
+        # Each part a batch of its own: intended, created, adopted and collected alone.
+        for part in split_batch(keys, caller.deferred[name], limits_of(apis[name])):
+            batch = await _submit(name, apis[name], part, caller, store)
+            if batch is not None:
+                opened.append(batch)
     if not wait:
         if opened or paced:
             raise BatchesPending(_pending_message(opened, paced, caller, out))
         return
     await _wait_for(opened, caller, store)
+
+
+# One batch's limits where a provider states none (OpenAI's: 50,000 requests and 200 MB
+# a file; Anthropic's: 100,000 requests or 256 MB, set on the backends as batch_limits).
+DEFAULT_LIMITS = (50_000, 200_000_000)
+LINE_ENVELOPE = 512  # bytes a batch line adds around its body (custom_id, url, model, ...)
+
+
+def limits_of(api: BatchAPI) -> tuple[int, int]:
+    """The requests and bytes one batch of this provider may hold."""
+    limits = getattr(api, "batch_limits", DEFAULT_LIMITS)
+    return int(limits[0]), int(limits[1])
+
+
+def split_batch(keys: list[str], calls: dict[str, dict[str, Any]],
+                limits: tuple[int, int]) -> list[list[str]]:
+    """The calls in order, cut into parts under ``limits`` (requests, bytes: each line
+    counted as its JSON body and :data:`LINE_ENVELOPE`). A line alone past the byte
+    limit goes in a part of its own (the provider then refuses it: a failed attempt)."""
+    most, room = limits
+    parts: list[list[str]] = []
+    part: list[str] = []
+    size = 0
+    for key in keys:
+        line = len(orjson.dumps(calls[key])) + LINE_ENVELOPE
+        if part and (len(part) >= most or size + line > room):
+            parts.append(part)
+            part, size = [], 0
+        part.append(key)
+        size += line
+    if part:
+        parts.append(part)
+    return parts
 
 
 def _batch_api(name: str, backend: Backend) -> BatchAPI:

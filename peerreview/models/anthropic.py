@@ -33,6 +33,7 @@ class AnthropicBackend(EndpointBackend):
     """Messages with ``x-api-key``."""
 
     path = "/messages"
+    batch_limits = (100_000, 256_000_000)  # one message batch: requests, bytes (256 MB)
 
     def auth(self, key: str) -> dict[str, str]:
         return {"x-api-key": key, "anthropic-version": VERSION}

@@ -123,6 +123,7 @@ class OpenAIBackend(EndpointBackend):
     """Chat completions (``/chat/completions``), with ``Authorization: Bearer``."""
 
     path = "/chat/completions"
+    batch_limits = (50_000, 200_000_000)  # one batch file: requests, bytes (200 MB)
 
     def __init__(self, name: str, config: ModelConfig) -> None:
         super().__init__(name, config)

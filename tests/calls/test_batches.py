@@ -396,3 +396,44 @@ def test_against_the_shared_stub_nothing_is_answered_twice(tmp_path: Path) -> No
     (batches,) = db.execute("SELECT COUNT(*) FROM batches").fetchone()
     assert stats["batch_lines"] == lines and stats["batches_created"] == batches
     assert db.execute(JUDGE_SENT.format("MAX(sent)")).fetchone()[0] <= 3
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_stage_splits_into_batches_under_the_provider_limits(
+        tmp_path: Path, provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a limit of 7 requests a batch, the round's 30 calls go into batches of
+    7, 7, 7, 7 and 2, each tracked alone; the lines each first submission loses (its
+    first errors, its second expires: 2 a batch) go into the next round, split too."""
+    from peerreview.models.anthropic import AnthropicBackend
+    from peerreview.models.openai import OpenAIBackend
+
+    backend = AnthropicBackend if provider == "anthropic" else OpenAIBackend
+    monkeypatch.setattr(backend, "batch_limits", (7, 10**9))
+    monkeypatch.setenv("PR_TEST_KEY", "sk-ant-batch-test-123456")
+    write_task(tmp_path, n_items=5)
+    with StubServer() as evaluatees, StubServer(StubState(batch_polls=1)) as judge:
+        config = batch_config(tmp_path, evaluatees.url, judge.url, provider)
+        assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        state = judge.state
+    sizes = [b["lines"] for b in state.batches.values()]
+    # Round 1: 30 calls; round 2: the 2 of each of its 5 batches that failed, 10 calls.
+    assert sorted(sizes) == [2, 3, 7, 7, 7, 7, 7]
+    assert len(state.batch_lines) == 30 and state.calls["judge-1"] == 0
+    db = sqlite3.connect(tmp_path / "out" / "run.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM batches WHERE collected IS NOT NULL").fetchone() \
+        == (7,)
+    assert db.execute("SELECT COUNT(*) FROM calls WHERE model = 'judge-1' AND response IS "
+                      "NOT NULL").fetchone() == (30,)
+
+
+def test_batches_are_split_by_bytes_too() -> None:
+    from peerreview.calls.batches import LINE_ENVELOPE, split_batch
+
+    calls = {f"k{i}": {"messages": [{"role": "user", "content": "x" * 100}]} for i in range(5)}
+    line = len(json.dumps(calls["k0"], separators=(",", ":"))) + LINE_ENVELOPE
+    # Room for two lines and a half: parts of 2, 2 and 1, in order.
+    assert split_batch(list(calls), calls, (1000, int(2.5 * line))) == \
+        [["k0", "k1"], ["k2", "k3"], ["k4"]]
+    assert split_batch(list(calls), calls, (3, 10**9)) == [["k0", "k1", "k2"], ["k3", "k4"]]
+    # A line past the byte limit alone is a part of its own.
+    assert split_batch(["k0", "k1"], calls, (10, line - 1)) == [["k0"], ["k1"]]
