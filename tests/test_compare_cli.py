@@ -29,18 +29,15 @@ def ranked(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> P
 def test_compare_says_one_sentence_from_the_folder(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = ranked(tmp_path, capsys)
-    # C wins 3/4 of its verdicts and B 1/2 (tests/chair/test_vote.py); C has a verdict
-    # on t1 only: one item shared
+    # without --bootstrap no comparisons.json: the difference from leaderboard.json, C
+    # winning 3/4 of its verdicts and B 1/2 (tests/chair/test_vote.py), A 1/3
+    assert not (out / "comparisons.json").exists()
+    assert "vs_next" not in (out / "leaderboard.json").read_text()
     code, said, _ = run(["compare", str(out), "C", "B"], capsys)
     assert code == 0
-    assert said == "C is ahead of B by 0.25 over 1 item (no interval: ranked without " \
-        "--bootstrap)\n"
+    assert said == "C is ahead of B by 0.25 (no interval: ranked without --bootstrap)\n"
     code, said, _ = run(["compare", str(out), "A", "B"], capsys)
-    assert said == "A is behind B by 0.17 over 2 items (no interval: ranked without " \
-        "--bootstrap)\n"
-    data = json.loads((out / "comparisons.json").read_text())
-    assert data["resamples"] == 0 and len(data["pairs"]) == 3
-    assert "vs_next" not in (out / "leaderboard.json").read_text()
+    assert said == "A is behind B by 0.17 (no interval: ranked without --bootstrap)\n"
 
 
 def test_compare_reads_the_bootstrap_of_the_ranking(tmp_path: Path,
@@ -55,14 +52,16 @@ def test_compare_reads_the_bootstrap_of_the_ranking(tmp_path: Path,
     assert code == 0
     assert said == (f"C is ahead of B by 0.25 [{pair['ci_low']:.2f}, {pair['ci_high']:.2f}] "
                     f"in {pair['a_ahead']:.0%} of resamples over 1 item\n")
-    (out / "comparisons.json").unlink()
-    code, said, _ = run(["compare", str(out), "C", "B"], capsys)  # nothing ranked again
-    assert code == 2 and not said
+    data = json.loads((out / "comparisons.json").read_text())
+    data["pairs"][0].update(difference=0.5, ci_low=0.1, ci_high=0.9, a_ahead=0.9, items=7)
+    (out / "comparisons.json").write_text(json.dumps(data))
+    code, said, _ = run(["compare", str(out), "B", "C"], capsys)  # the file, not a new rank
+    assert said == "B is behind C by 0.50 [0.10, 0.90] in 90% of resamples over 7 items\n"
 
 
 def test_compare_refuses_what_it_cannot_read(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    out = ranked(tmp_path, capsys)
+    out = ranked(tmp_path, capsys, "--bootstrap", "20")
     code, _, err = run(["compare", str(out), "C", "Z"], capsys)
     assert code == 2 and "no model 'Z' in this ranking" in err and "'A', 'B', 'C'" in err
     code, _, err = run(["compare", str(out), "C", "C"], capsys)
@@ -75,8 +74,12 @@ def test_compare_refuses_what_it_cannot_read(tmp_path: Path,
     (out / "comparisons.json").write_text("{not json")
     code, _, err = run(["compare", str(out), "C", "B"], capsys)
     assert code == 2 and "comparisons.json" in err and "not valid JSON" in err
+    (out / "comparisons.json").unlink()
+    (out / "leaderboard.json").write_text('[{"model": "C", "score": "high"}]')
+    code, _, err = run(["compare", str(out), "C", "B"], capsys)
+    assert code == 2 and "leaderboard.json" in err and "'score' must be a number" in err
     code, _, err = run(["compare", str(tmp_path), "C", "B"], capsys)
-    assert code == 2 and "no comparisons.json here" in err
+    assert code == 2 and "no comparisons.json or leaderboard.json here" in err
 
 
 def test_rank_shrink_names_the_method_and_lambda(tmp_path: Path,

@@ -67,7 +67,7 @@ def _digest(weights: FloatArray) -> bytes:
 class Comparison:
     """A and B: score difference A - B, its interval and the share of resamples with
     A ahead (and tied); None without a bootstrap. ``items``: items with a verdict for
-    both."""
+    both (None where unknown: read from a leaderboard alone)."""
 
     a: str
     b: str
@@ -76,7 +76,7 @@ class Comparison:
     ci_high: float | None
     a_ahead: float | None
     tied: float | None
-    items: int
+    items: int | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,9 +99,10 @@ class Comparison:
         resamples over 80 items" (behind: the interval and share are B's lead over A).
         Names are shown inert."""
         a, b = inert(self.a), inert(self.b)
-        items = f"over {self.items} item{'' if self.items == 1 else 's'}"
+        items = "" if self.items is None else \
+            f" over {self.items} item{'' if self.items == 1 else 's'}"
         if self.difference is None:
-            return f"{a} and {b} cannot be compared: one of them has no score ({items})"
+            return f"{a} and {b} cannot be compared: one of them has no score"
         lead = self if self.difference >= 0 else self.flipped()
         assert lead.difference is not None
         said = f"{a} is ahead of {b}" if self.difference > 0 else \
@@ -110,13 +111,13 @@ class Comparison:
                           if x is not None])
         by = "" if self.difference == 0 else f" by {lead.difference:.{digits}f}"
         if lead.ci_low is None or lead.ci_high is None or lead.a_ahead is None:
-            return f"{said}{by} {items} ({NO_INTERVAL})"
+            return f"{said}{by}{items} ({NO_INTERVAL})"
         interval = f"[{lead.ci_low:.{digits}f}, {lead.ci_high:.{digits}f}]"
         if self.difference == 0:
             behind = max(0.0, 1.0 - lead.a_ahead - (lead.tied or 0.0))
             return (f"{said} {interval}: {a} is ahead in {_percent(lead.a_ahead)} of "
-                    f"resamples and {b} in {_percent(behind)}, {items}")
-        return f"{said}{by} {interval} in {_percent(lead.a_ahead)} of resamples {items}"
+                    f"resamples and {b} in {_percent(behind)}{',' if items else ''}{items}")
+        return f"{said}{by} {interval} in {_percent(lead.a_ahead)} of resamples{items}"
 
     @staticmethod
     def from_dict(raw: Any, where: str) -> Comparison:
@@ -141,8 +142,9 @@ _NUMBER = (int, float)
 _FIELDS: dict[str, tuple[type, ...]] = {
     "a": (str,), "b": (str,), "difference": (*_NUMBER, type(None)),
     "ci_low": (*_NUMBER, type(None)), "ci_high": (*_NUMBER, type(None)),
-    "a_ahead": (*_NUMBER, type(None)), "tied": (*_NUMBER, type(None)), "items": (int,)}
-_KIND_NAMES = {"a": "a model name", "b": "a model name", "items": "a whole number",
+    "a_ahead": (*_NUMBER, type(None)), "tied": (*_NUMBER, type(None)),
+    "items": (int, type(None))}
+_KIND_NAMES = {"a": "a model name", "b": "a model name", "items": "a whole number or null",
                **{k: "a number or null" for k in ("difference", "ci_low", "ci_high",
                                                   "a_ahead", "tied")}}
 
@@ -228,6 +230,29 @@ class Comparisons:
                            seed if isinstance(seed, int) else 0,
                            [Comparison.from_dict(p, f"{where}: pairs[{k}]")
                             for k, p in enumerate(raw["pairs"])])
+
+
+def from_leaderboard(raw: Any, where: str) -> Comparisons:
+    """The comparisons a leaderboard.json alone allows (a ranking without
+    ``--bootstrap``): each pair's score difference, with no interval and no item count.
+
+    Raises:
+        InputError: a row without a model name or a numeric (or null) score.
+    """
+    if not isinstance(raw, list):
+        raise InputError("expected a list of leaderboard rows", where)
+    rows = []
+    for k, row in enumerate(raw):
+        if not isinstance(row, dict) or not isinstance(row.get("model"), str):
+            raise InputError(f"row {k}: 'model' must be a model name", where, field="model")
+        score = row.get("score")
+        if score is not None and (not isinstance(score, int | float) or isinstance(score, bool)):
+            raise InputError(f"row {k}: 'score' must be a number or null", where, field="score")
+        rows.append((row["model"], None if score is None else float(score)))
+    pairs = [Comparison(a, b, None if sa is None or sb is None else sa - sb,
+                        None, None, None, None, None)
+             for i, (a, sa) in enumerate(rows) for b, sb in rows[i + 1:]]
+    return Comparisons("", 0, 0, pairs)
 
 
 def compare_models(board: list[LeaderboardRow], evidence: Evidence, method: str,

@@ -22,7 +22,13 @@ import pytest
 
 from peerreview.chair import VoteChair, gather_evidence, leaderboard
 from peerreview.chair.bootstrap import bootstrap_samples, resample_counts
-from peerreview.chair.compare import Comparison, Comparisons, RecordingChair, compare_models
+from peerreview.chair.compare import (
+    Comparison,
+    Comparisons,
+    RecordingChair,
+    compare_models,
+    from_leaderboard,
+)
 from peerreview.errors import InputError
 from peerreview.ranking import RankOptions, rank
 from peerreview.records.exchange import parse_judgment
@@ -97,6 +103,21 @@ def test_without_a_bootstrap_there_is_no_interval() -> None:
     assert result.comparisons.adjacent_ties(result.leaderboard) == []
     files = result.files()
     assert "vs_next" not in files["leaderboard.json"].decode()  # byte-identical by default
+    assert "comparisons.json" not in files  # the files of a rank stay as they were
+
+
+def test_a_leaderboard_alone_gives_differences_without_intervals() -> None:
+    got = from_leaderboard([{"model": "C", "score": 0.75}, {"model": "B", "score": 0.5},
+                            {"model": "A", "score": None}], "leaderboard.json")
+    assert [(c.a, c.b, c.difference, c.items) for c in got.pairs] == [
+        ("C", "B", 0.25, None), ("C", "A", None, None), ("B", "A", None, None)]
+    assert got.between("B", "C").sentence() == \
+        "B is behind C by 0.25 (no interval: ranked without --bootstrap)"
+    assert got.between("C", "A").sentence() == \
+        "C and A cannot be compared: one of them has no score"
+    with pytest.raises(InputError, match="row 1: 'model'") as err:
+        from_leaderboard([{"model": "C", "score": 1}, {"score": 2}], "leaderboard.json")
+    assert err.value.field == "model"
 
 
 def test_vs_next_follows_the_leaderboard_with_a_bootstrap() -> None:
@@ -143,7 +164,7 @@ def test_comparisons_read_back_and_bad_fields_are_named() -> None:
     assert again == result.comparisons
     raw = result.comparisons.to_dict()
     raw["pairs"][1]["items"] = "two"
-    with pytest.raises(InputError, match="'items' must be a whole number") as err:
+    with pytest.raises(InputError, match="'items' must be a whole number or null") as err:
         Comparisons.from_dict(raw, "c.json")
     assert err.value.field == "items" and "pairs[1]" in str(err.value)
     with pytest.raises(InputError, match="'pairs'"):
