@@ -98,3 +98,22 @@ def test_rank_shrink_names_the_method_and_lambda(tmp_path: Path,
     code, _, err = run(["rank", "--judgments", str(tmp_path / "j.jsonl"), "--out",
                         str(tmp_path / "cv"), "--shrink", "cv"], capsys)
     assert code == 2 and "--shrink cv" in err and "--exam-gold" in err
+
+
+def test_the_report_shows_adjacent_models_tied_where_the_interval_covers_zero(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = ranked(tmp_path, capsys, "--bootstrap", "200", "--seed", "1")
+    board = json.loads((out / "leaderboard.json").read_text())
+    tied = [(r["model"], r["vs_next"]["b"]) for r in board if r["vs_next"] is not None
+            and r["vs_next"]["ci_low"] <= 0 <= r["vs_next"]["ci_high"]]
+    assert tied  # on two items the intervals are wide: B and A at least
+    html = (out / "report.html").read_text()
+    ties = html[html.index('<p id="ties">'):]
+    ties = ties[:ties.index("</p>")]
+    assert ties == '<p id="ties">Tied (the paired 95% interval of the difference covers 0): ' \
+        + "; ".join(f"<b>{a}</b> = <b>{b}</b>" for a, b in tied) + "."
+    assert html.count('<td class="l muted">tied</td>') == len(tied)
+    assert 'id="comparisons-matrix"' in html
+    summary = (out / "summary.md").read_text()
+    assert "Tied (paired 95% interval of the difference covers 0): " + "; ".join(
+        f"{a} = {b}" for a, b in tied) + "." in summary
