@@ -21,7 +21,7 @@ from peerreview.exam.grade import ExamResult, Weighting
 from peerreview.output import write_files
 from peerreview.rankfiles import reviewer_rows
 from peerreview.ranking import Qualification, RankOptions, RankResult, rank
-from peerreview.records.exchange import OffScale, dumps_json, read_submissions
+from peerreview.records.exchange import OffScale, dumps_json, read_judgments, read_submissions
 from peerreview.records.readable import unreadable_reviewers
 from peerreview.records.study import load_study
 from peerreview.records.table import JudgmentTable, build_table
@@ -166,17 +166,16 @@ def report_into(out: str | Path) -> None:
         raise InputError("run.json records neither a rank nor a run config", facts_path)
     from peerreview.live.config import RunConfig
     from peerreview.live.inputs import load_run_inputs, rank_options, run_study
-    from peerreview.records.reading import load_judgments
 
     config = RunConfig.model_validate(facts["config"])
     options = rank_options(config)
     table = build_table([])
     try:
         inputs = load_run_inputs(config)
-        loaded = load_judgments([folder / "judgments.jsonl"])
-        study = run_study(inputs, [], read_submissions(folder / "submissions.jsonl"))
-        table = loaded.table
-        study.table, study.duplicates = table, loaded.duplicates
+        study = run_study(inputs, read_judgments(folder / "judgments.jsonl").judgments,
+                          read_submissions(folder / "submissions.jsonl"),
+                          facts.get("failures", {}))
+        table = study.table
         files = render(ReportInputs(rank(study, options=options), title="peerreview run",
                                     threshold=options.threshold, facts=facts))
     except InputError as exc:  # a run that ended without a ranking: say why again

@@ -150,12 +150,22 @@ def rank_options(config: RunConfig) -> RankOptions:
                        else None)
 
 
-def run_study(inputs: RunInputs, judgments: list[Judgment],
-              submissions: list[Submission]) -> Study:
-    """What a run ranks and reports: its judgments, the exam gold, the gold, and the
-    texts of the task and of the exam."""
+def sitting_out(failures: dict[str, dict[str, Any]]) -> set[str]:
+    """The candidates that sit a run's ranking out, from its failures as run.json
+    records them: one whose exam calls failed for good cannot be graded fairly."""
+    return {model for model, f in failures.items() if "exam" in f.get("stages", ())}
+
+
+def run_study(inputs: RunInputs, judgments: list[Judgment], submissions: list[Submission],
+              failures: dict[str, dict[str, Any]]) -> Study:
+    """What a run ranks and reports, the one study of a run (``run`` and ``report DIR``
+    both build it here): its judgments but those of the candidates that sat out
+    (:func:`sitting_out` of its ``failures``), the exam gold, the gold, and the texts
+    of the task and of the exam."""
     items = {**inputs.items, **inputs.exam_items}
-    return study_of(judgments, exam_gold=inputs.exam_gold, gold=inputs.gold, items=items,
+    out = sitting_out(failures)
+    return study_of([j for j in judgments if j.reviewer not in out],
+                    exam_gold=inputs.exam_gold, gold=inputs.gold, items=items,
                     submissions=submissions + (inputs.exam_submissions or []))
 
 

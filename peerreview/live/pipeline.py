@@ -169,11 +169,9 @@ class Pipeline:
             log.warning(note)
         facts["off_scale"] = dict(asker.off_scale_counts)
         judgments = _unique(exam_judgments + review)
-        # A candidate whose exam calls failed cannot be graded fairly: it sits out.
-        left_out = failures.in_stage("exam")
-        try:
-            result = rank(run_study(inputs, [j for j in judgments if j.reviewer not in left_out],
-                                    submissions), options=rank_options(cfg))
+        try:  # a candidate whose exam calls failed sits out (run_study)
+            result = rank(run_study(inputs, judgments, submissions, failures.to_dict()),
+                          options=rank_options(cfg))
         except NoQualifiedReviewer as exc:  # e.g. no reviewer said anything readable
             raise self._unranked(exc.message, exc.results, submissions, judgments,
                                  facts) from exc
