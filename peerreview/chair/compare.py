@@ -194,8 +194,10 @@ class Comparisons:
 
     def vs_next(self, board: list[LeaderboardRow]) -> list[Comparison | None]:
         """Each leaderboard row against the row below it (None for the last)."""
-        return [self.between(row.model, below.model) for row, below in pairwise(board)] + \
-            ([None] if board else [])
+        index = {(c.a, c.b): c for c in self.pairs}
+        return [index[row.model, below.model] if (row.model, below.model) in index
+                else self.between(row.model, below.model) for row, below in pairwise(board)] \
+            + ([None] if board else [])
 
     def matrix(self, models: list[str]) -> list[list[Comparison | None]]:
         """Row model against column model for every two of ``models`` (None on the
@@ -270,22 +272,42 @@ def compare_models(board: list[LeaderboardRow], evidence: Evidence, method: str,
     """
     models = evidence.table.models
     index = {m: k for k, m in enumerate(models)}
-    present = (~np.isnan(evidence.item_scores)).astype(np.float64)
-    shared = present.T @ present  # items on which both have a verdict
+    present = ~np.isnan(evidence.item_scores)
     drawn = np.asarray(samples, np.float64).reshape(-1, len(models))
+    upper, lower = np.triu_indices(len(board), 1)  # board positions, A above B
+    at = np.array([index[row.model] for row in board], np.int64)
+    a, b = at[upper], at[lower]
+    point = np.array([row.score for row in board], np.float64)
+    diff = point[upper] - point[lower]
+    cells = present.astype(np.float32)  # exact counts below 2**24 items
+    shared = np.rint(cells.T @ cells)[a, b].astype(np.int64)  # items both have a verdict on
+    low, high, ahead, tied = (np.full(a.size, np.nan) for _ in range(4))
+    for chunk in np.array_split(np.arange(a.size), max(1, a.size // 2000)):
+        if drawn.shape[0] and chunk.size:  # ~2000 pairs at a time bound the memory
+            d = drawn[:, a[chunk]] - drawn[:, b[chunk]]
+            low[chunk], high[chunk], ahead[chunk], tied[chunk] = _summaries(d)
     out = Comparisons(method, drawn.shape[0], seed)
-    for i, row in enumerate(board):
-        for below in board[i + 1:]:
-            a, b = index[row.model], index[below.model]
-            diff = row.score - below.score
-            point = float(diff) if math.isfinite(diff) else None
-            c = Comparison(row.model, below.model, point, None, None, None, None,
-                           int(shared[a, b]))
-            d = drawn[:, a] - drawn[:, b]
-            d = d[np.isfinite(d)]
-            if d.size and point is not None:
-                low, high = np.percentile(d, [2.5, 97.5])
-                c.ci_low, c.ci_high = float(low), float(high)
-                c.a_ahead, c.tied = float(np.mean(d > 0)), float(np.mean(d == 0))
-            out.pairs.append(c)
+    for k in range(a.size):
+        known = math.isfinite(diff[k])
+        interval = known and math.isfinite(low[k])
+        out.pairs.append(Comparison(
+            board[upper[k]].model, board[lower[k]].model, float(diff[k]) if known else None,
+            float(low[k]) if interval else None, float(high[k]) if interval else None,
+            float(ahead[k]) if interval else None, float(tied[k]) if interval else None,
+            int(shared[k])))
     return out
+
+
+def _summaries(d: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per column of resampled differences (NaN: a resample without both scores): the
+    2.5 and 97.5 percentiles, the share above 0 and the share at 0, over the finite."""
+    finite = np.isfinite(d)
+    n = finite.sum(axis=0)
+    with np.errstate(all="ignore"):
+        if finite.all():
+            low, high = np.percentile(d, [2.5, 97.5], axis=0)
+        else:
+            low, high = np.nanpercentile(d, [2.5, 97.5], axis=0)
+        ahead = np.where(n > 0, (finite & (d > 0)).sum(axis=0) / n, np.nan)
+        tied = np.where(n > 0, (finite & (d == 0)).sum(axis=0) / n, np.nan)
+    return np.asarray(low), np.asarray(high), ahead, tied

@@ -93,17 +93,20 @@ def test_the_comparisons_use_the_leaderboards_own_resamples() -> None:
 
 def test_without_a_bootstrap_there_is_no_interval() -> None:
     result = rank(VOTE_EXAMPLE)
-    assert result.comparisons is not None and result.comparisons.resamples == 0
-    cb = result.comparisons.between("C", "B")
+    assert result.comparisons is None  # nothing computed, nothing written
+    files = result.files()
+    assert "vs_next" not in files["leaderboard.json"].decode()  # byte-identical by default
+    assert "comparisons.json" not in files  # the files of a rank stay as they were
+    ev = result.evidence
+    alone = compare_models(result.leaderboard, ev, "vote", np.zeros((0, ev.n_models)))
+    assert alone.resamples == 0
+    cb = alone.between("C", "B")
     assert cb.difference == pytest.approx(0.25)
     assert (cb.ci_low, cb.ci_high, cb.a_ahead, cb.tied) == (None, None, None, None)
     assert cb.sentence() == ("C is ahead of B by 0.25 over 1 item (no interval: ranked "
                              "without --bootstrap)")
-    assert result.comparisons.to_dict()["interval"] == "no interval: ranked without --bootstrap"
-    assert result.comparisons.adjacent_ties(result.leaderboard) == []
-    files = result.files()
-    assert "vs_next" not in files["leaderboard.json"].decode()  # byte-identical by default
-    assert "comparisons.json" not in files  # the files of a rank stay as they were
+    assert alone.to_dict()["interval"] == "no interval: ranked without --bootstrap"
+    assert alone.adjacent_ties(result.leaderboard) == []
 
 
 def test_a_leaderboard_alone_gives_differences_without_intervals() -> None:
