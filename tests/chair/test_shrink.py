@@ -228,3 +228,14 @@ def test_shrinkage_is_recorded_with_its_lambda() -> None:
     assert result.shrinkage.to_dict() == pytest.approx(
         {"method": "eb", "lambda": 2 / 3, "sigma2": 0.25, "tau2": 0.375})
     assert any("lambda 0.6667" in note for note in result.notes)
+
+
+def test_a_run_config_asks_for_shrinkage_as_rank_does() -> None:
+    from pydantic import ValidationError
+
+    from peerreview.live.config import ChairConfig
+
+    assert ChairConfig().shrink == "none"
+    assert ChairConfig(shrink="cv").shrink == "cv"
+    with pytest.raises(ValidationError, match="shrink"):
+        ChairConfig(shrink="bayes")  # type: ignore[arg-type]
