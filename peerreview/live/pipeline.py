@@ -12,6 +12,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ from peerreview.live.files import (
     run_files,
 )
 from peerreview.live.inputs import (
+    RunInputs,
     called_models,
     check_prompt,
     config_folder,
@@ -65,6 +67,19 @@ T = TypeVar("T")
 log = logging.getLogger("peerreview")
 
 
+@dataclass(slots=True)
+class RunState:
+    """What the stages of one run share, made before the first stage and handed to
+    each (the pipeline's attributes are its settings only, never set mid-run)."""
+
+    inputs: RunInputs
+    store: RunStore
+    caller: Caller
+    backends: dict[str, Backend]
+    failures: Failures  # calls that failed for good, per model and stage
+    bars: StageProgress
+
+
 class Pipeline:
     """One run of a config into an output folder."""
 
@@ -81,7 +96,6 @@ class Pipeline:
         self.show_progress = show_progress
         self.progress_interval = progress_interval
         self.wait_for_batches = wait_for_batches  # False: submit batches and stop
-        self._weights: dict[str, float] = {}  # exam weights, for the adaptive stopping rule
         self.budget_calls = budget_calls
         self.budget_usd = budget_usd
 
@@ -105,66 +119,63 @@ class Pipeline:
     async def _run(self) -> RunResult:
         start = time.perf_counter()
         cfg = self.config
-        inputs = self._inputs = load_run_inputs(cfg)
-        self._check_budget()
+        inputs = load_run_inputs(cfg)
+        self._check_budget(inputs)
         check_prompt(cfg, inputs.items)
         # From the config's folder first: the backends then find them by name.
         load_functions(cfg, called_models(cfg), config_folder(cfg))
         backends = self._backends()
         with locked(self.out):
-            store = self._store = RunStore(self.out / STORE, background=True)
-            caller = self._caller = Caller(store, cfg.models, backends,
-                                           budget_calls=self.budget_calls,
-                                           budget_usd=self.budget_usd,
-                                           retry_failed=self.retry_failed)
-            self._backends_ = backends
+            store = RunStore(self.out / STORE, background=True)
+            caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
+                            budget_usd=self.budget_usd, retry_failed=self.retry_failed)
             caller.routed = cfg.routed()
             caller.shard, caller.stored_only = self.shard, self.stored_only
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
                           rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
                           off_scale=cfg.review.off_scale)
             try:
-                return await self._stages(store, caller, asker, backends, start)
+                return await self._stages(inputs, store, caller, asker, backends, start)
             finally:
                 store.close()
                 for backend in backends.values():
                     await backend.aclose()
 
-    async def _stages(self, store: RunStore, caller: Caller, asker: Asker,
+    async def _stages(self, inputs: RunInputs, store: RunStore, caller: Caller, asker: Asker,
                       backends: dict[str, Backend], start: float) -> RunResult:
-        cfg, inputs = self.config, self._inputs
+        cfg = self.config
         items = inputs.items
         facts = run_facts(cfg)
         for name, value in facts.items():
             store.set_fact(name, value)
-        self._failures = Failures(Counter(), {}, {})
+        failures = Failures(Counter(), {}, {})
         start_shard(store, self.shard, cfg.review.schedule)
         if not self.stored_only:  # a merge sends nothing: no endpoint is looked at
             await _check_endpoints(backends)
         health = {name: b.health for name, b in backends.items()}
         with StageProgress(caller.tally, health, enabled=self.show_progress,
                            interval=self.progress_interval) as bars:
-            self._bars = bars
-            submissions = await self._submissions(asker, items, inputs.given)
-            if len({s.model for s in submissions}) < 2 and self._failures.calls:
-                raise self._unranked("fewer than two evaluatees have submissions: nothing "
-                                     "to rank", [], submissions, [], facts)
-            exam_judgments, qualified, nobody = await self._exam(asker, submissions)
+            state = RunState(inputs, store, caller, backends, failures, bars)
+            submissions = await self._submissions(state, asker, items, inputs.given)
+            if len({s.model for s in submissions}) < 2 and failures.calls:
+                raise self._unranked(state, "fewer than two evaluatees have submissions: "
+                                     "nothing to rank", [], submissions, [], facts)
+            exam_judgments, qualified, weights, nobody = await self._exam(state, asker,
+                                                                          submissions)
             if nobody is not None:
-                raise self._unranked(*nobody, submissions, exam_judgments, facts)
+                raise self._unranked(state, *nobody, submissions, exam_judgments, facts)
             before = caller.tally.made + caller.tally.cached
             caller.sharding = self.shard is not None
-            review = await self._review(asker, items, submissions, qualified)
+            review = await self._review(state, asker, items, submissions, qualified, weights)
             if self.shard is not None:  # the merge ranks (peerreview.calls.shard)
-                raise finish_shard(store, self.shard, self._failures.summary()
-                                   if self._failures.calls else
+                raise finish_shard(store, self.shard, failures.summary()
+                                   if failures.calls else
                                    "the budget was spent" if caller.spent else None)
             asked = caller.tally.made + caller.tally.cached - before
             if not review and caller.spent:
-                raise self._unranked("the budget was spent before the review asked "
+                raise self._unranked(state, "the budget was spent before the review asked "
                                      "anything: raise --budget or --budget-usd", [],
                                      submissions, exam_judgments, facts)
-        failures = self._failures
         for note in off_scale_note(asker.off_scale_counts, cfg.review.off_scale):
             log.warning(note)
         facts["off_scale"] = dict(asker.off_scale_counts)
@@ -173,13 +184,14 @@ class Pipeline:
             result = rank(run_study(inputs, judgments, submissions, failures.to_dict()),
                           options=rank_options(cfg))
         except NoQualifiedReviewer as exc:  # e.g. no reviewer said anything readable
-            raise self._unranked(exc.message, exc.results, submissions, judgments,
+            raise self._unranked(state, exc.message, exc.results, submissions, judgments,
                                  facts) from exc
         except InputError as exc:
             if not failures.calls:
                 raise
-            raise self._unranked(f"nothing could be ranked with the models that answered "
-                                 f"({exc})", [], submissions, judgments, facts) from exc
+            raise self._unranked(state, f"nothing could be ranked with the models that "
+                                 f"answered ({exc})", [], submissions, judgments,
+                                 facts) from exc
         for said in unreadable_reviewers(result.exam, (result.study or result).table):
             log.warning(said.message)
         full = full_calls(len(qualified), items, submissions, cfg.review.mode == "pairwise")
@@ -208,52 +220,56 @@ class Pipeline:
                             "answered; run again to retry only the missing calls.", run)
         return run
 
-    def _unranked(self, cause: str, exam: list[ExamResult], submissions: list[Submission],
-                  judgments: list[Judgment], facts: dict[str, Any]) -> NoRanking:
+    def _unranked(self, state: RunState, cause: str, exam: list[ExamResult],
+                  submissions: list[Submission], judgments: list[Judgment],
+                  facts: dict[str, Any]) -> NoRanking:
         """Write what a run that ranks nothing can show; the error that ends it."""
-        facts["calls"] = self._store.totals()
-        return end_unranked(self.out, self._store, self.config, self._failures,
+        facts["calls"] = state.store.totals()
+        return end_unranked(self.out, state.store, self.config, state.failures,
                             Unranked(cause, exam, submissions, _unique(judgments),
-                                     self._caller.tally, facts))
+                                     state.caller.tally, facts))
 
-    def _check_budget(self) -> None:
+    def _check_budget(self, inputs: RunInputs) -> None:
         """A budget that the submissions and the exam would spend is an error, before
         any call."""
         if self.budget_calls is None:
             return
-        before = sum(p.calls for p in plan(self.config, self._inputs) if p.stage != "review")
+        before = sum(p.calls for p in plan(self.config, inputs) if p.stage != "review")
         if self.budget_calls <= before:
             raise InputError(f"a budget of {self.budget_calls} calls leaves nothing for the "
                              f"review: the submissions and the exam need {before}",
                              field="--budget")
 
-    async def _review(self, asker: Asker, items: dict[str, Item],
-                      submissions: list[Submission], reviewers: list[str]) -> list[Judgment]:
-        """The qualified reviewers (most accurate first) judge under the schedule."""
+    async def _review(self, state: RunState, asker: Asker, items: dict[str, Item],
+                      submissions: list[Submission], reviewers: list[str],
+                      weights: dict[str, float]) -> list[Judgment]:
+        """The qualified reviewers (most accurate first) judge under the schedule;
+        ``weights``, the exam's, are the adaptive schedule's stopping rule's."""
         cfg = self.config
         schedule = Schedule(cfg.review.schedule)
         pairwise = cfg.review.mode == "pairwise"
         baseline = cfg.review.baseline if cfg.review.pairs == "baseline" else None
         if schedule in (Schedule.FULL, Schedule.ONE_ORDER):
-            done = await self._stage("review", review_jobs(
+            done = await self._stage(state, "review", review_jobs(
                 asker, schedule, reviewers, items, submissions, pairwise=pairwise,
                 seed=cfg.seed, baseline=baseline))
             return [j for batch in done for j in batch]
         live = Live(asker, items, submissions, pairwise, baseline)
         if schedule is Schedule.CASCADE:
-            await self._stage("review", cascade_jobs(live, reviewers, live.pairs_of,
-                                                     live.models_of))
+            await self._stage(state, "review", cascade_jobs(live, reviewers, live.pairs_of,
+                                                            live.models_of))
             return live.judgments()
         method = cfg.chair.method or ("vote" if pairwise else "mean")
         await adaptive(live, reviewers, live.pairs_of, live.models_of, seed=cfg.seed,
-                       run=lambda jobs, k: self._stage(f"review {k + 1}", jobs),
+                       run=lambda jobs, k: self._stage(state, f"review {k + 1}", jobs),
                        so_far=lambda: build_table(live.got) if live.got else None,
-                       settled=settled_by(self._weights, make_chair(method, seed=cfg.seed),
+                       settled=settled_by(weights, make_chair(method, seed=cfg.seed),
                                           cfg.seed),
                        exhausted=asker.caller.exhausted)
         return live.judgments()
 
-    async def _stage(self, name: str, jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
+    async def _stage(self, state: RunState, name: str,
+                     jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run a stage's jobs concurrently; a call that fails for good is counted
         against its model, and the others go on.
 
@@ -266,8 +282,8 @@ class Pipeline:
         provider batches run again once a round of batches is in
         (:mod:`peerreview.calls.batches`).
         """
-        self._bars.stage(name, len(jobs))
-        self._store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
+        state.bars.stage(name, len(jobs))
+        state.store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
         start = time.perf_counter()
         failed = 0
         results: list[T | None] = [None] * len(jobs)
@@ -301,16 +317,16 @@ class Pipeline:
                     pass  # another shard's call: no result, no failure
                 except CallError as exc:
                     failed += 1
-                    self._failures.add(name, exc)
+                    state.failures.add(name, exc)
                 except BudgetSpent as exc:  # review jobs stop themselves; others cannot
                     failed += 1
-                    self._failures.add(name, CallError(f"{exc} before the review: raise "
+                    state.failures.add(name, CallError(f"{exc} before the review: raise "
                                                        "--budget"))
-                self._bars.advance()
+                state.bars.advance()
 
         while todo:
             waiting: list[int] = []
-            self._caller.deferred.clear()
+            state.caller.deferred.clear()
             lanes: dict[str | None, list[int]] = {}
             for i in todo:
                 lanes.setdefault(lane(jobs[i]), []).append(i)
@@ -319,58 +335,60 @@ class Pipeline:
                 queue = iter(indices)
                 workers += [worker(queue, waiting)
                             for _ in range(min(len(indices), width(model)))]
-            ticker = asyncio.create_task(self._bars.ticking())
+            ticker = asyncio.create_task(state.bars.ticking())
             try:
                 await asyncio.gather(*workers)
             finally:
                 ticker.cancel()
             if waiting:
-                await run_executor_round(self._caller, self._store, self.config.executor)
-                await collect_batches(self._caller, self._backends_, self._store,
+                await run_executor_round(state.caller, state.store, self.config.executor)
+                await collect_batches(state.caller, state.backends, state.store,
                                       wait=self.wait_for_batches, out=str(self.out))
             todo = sorted(waiting)
-        self._bars.line()
-        self._store.set_fact(f"stage.{name}", {"done": len(jobs) - failed,
+        state.bars.line()
+        state.store.set_fact(f"stage.{name}", {"done": len(jobs) - failed,
                                                "total": len(jobs),
                                                "seconds": time.perf_counter() - start})
         return [r for r in results if r is not None]
 
-    async def _submissions(self, asker: Asker, items: dict[str, Item],
+    async def _submissions(self, state: RunState, asker: Asker, items: dict[str, Item],
                            given: list[Submission] | None) -> list[Submission]:
         if given is not None:  # checked and sorted when read
             return given
-        return await self._stage("submissions", [
+        return await self._stage(state, "submissions", [
             partial(asker.submit, e, items[t]) for t in sorted(items)
-            for e in self._inputs.evaluatees])
+            for e in state.inputs.evaluatees])
 
-    async def _exam(self, asker: Asker, submissions: list[Submission]
-                    ) -> tuple[list[Judgment], list[str], tuple[str, list[ExamResult]] | None]:
+    async def _exam(self, state: RunState, asker: Asker, submissions: list[Submission]
+                    ) -> tuple[list[Judgment], list[str], dict[str, float],
+                               tuple[str, list[ExamResult]] | None]:
         """Every candidate sits the exam; returns the exam judgments, who qualified (in
-        the cascade's order), and if nobody did why, with the exam's table."""
-        cfg, inputs = self.config, self._inputs
+        the cascade's order), their weights, and if nobody did why, with the exam's
+        table."""
+        cfg, inputs = self.config, state.inputs
         gold = inputs.exam_gold
-        if cfg.exam is None or gold is None:
-            return [], list(cfg.reviewers), None  # qualified after the review, unlabelled
+        if cfg.exam is None or gold is None:  # qualified after the review, unlabelled
+            return [], list(cfg.reviewers), {}, None
         exam_subs = inputs.exam_submissions or submissions
-        missing = self._failures.in_stage("submissions")
+        missing = state.failures.in_stage("submissions")
         asked = exam_questions(gold, inputs.exam_items, exam_subs,
                                cfg.review.mode == "pairwise", missing)
-        judgments = await self._stage("exam", [partial(asker.judge, r, q) for q in asked
-                                               for r in cfg.reviewers])
-        failed = self._failures.in_stage("exam")
+        judgments = await self._stage(state, "exam", [partial(asker.judge, r, q)
+                                                      for q in asked for r in cfg.reviewers])
+        failed = state.failures.in_stage("exam")
         if len(failed) == len(cfg.reviewers):
-            return judgments, [], ("no reviewer candidate could be graded: every one had "
-                                   "exam calls fail for good", [])
+            return judgments, [], {}, ("no reviewer candidate could be graded: every one "
+                                       "had exam calls fail for good", [])
         try:
             results = run_exam(build_table([j for j in judgments if j.reviewer not in failed]),
                                gold, threshold=cfg.exam.threshold,
                                weighting=cfg.exam.weighting, seed=cfg.seed)
         except NoQualifiedReviewer as exc:
-            return judgments, [], (exc.message, exc.results)
-        self._weights = {r.reviewer: r.weight for r in results}
+            return judgments, [], {}, (exc.message, exc.results)
         ranked = sorted((r for r in results if r.qualified),
                         key=lambda r: (-(r.exam_accuracy or 0.0), r.reviewer))
-        return judgments, [r.reviewer for r in ranked], None
+        return (judgments, [r.reviewer for r in ranked],
+                {r.reviewer: r.weight for r in results}, None)
 
 
 async def _check_endpoints(backends: dict[str, Backend]) -> None:
@@ -397,7 +415,9 @@ def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool 
         stored_only: bool = False) -> RunResult:
     """Run the whole pipeline of ``config`` (or the YAML file it names) into ``out``,
     resuming what is stored there. Inside a running event loop (a notebook), await
-    :func:`run_async` instead.
+    :func:`run_async` instead. With ``shard``, only that shard's review calls are made
+    and the run stops (:class:`~peerreview.calls.shard.ShardStored`); ``stored_only``
+    answers every call from the store and sends none (``peerreview merge``).
 
     Raises:
         InputError: bad config or input files (before any call where it can be known).
