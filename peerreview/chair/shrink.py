@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from peerreview.chair.base import (
+    Chair,
     Evidence,
     Verdicts,
+    gather_evidence,
     mean_item_scores,
     verdict_outcomes,
     vote_verdicts,
@@ -35,6 +38,9 @@ from peerreview.chair.base import (
 from peerreview.errors import InputError
 from peerreview.records.gold import Gold
 from peerreview.records.table import FloatArray, IntArray, JudgmentTable, find_keys, pair_key
+
+if TYPE_CHECKING:
+    from peerreview.ranking import RankOptions
 
 SHRINK_METHODS = ("none", "eb", "cv")
 GRID = (0.0, 0.03, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # cv's candidates
@@ -295,3 +301,38 @@ def exam_weights(table: JudgmentTable, gold: Gold, *, threshold: float, weightin
     exam = run_exam(table, gold, threshold=threshold, weighting=weighting, exponent=exponent,
                     allow_unexamined=allow_unexamined, n_boot=1, seed=seed)
     return np.array([r.weight for r in exam])
+
+
+def shrink_ranking(evidence: Evidence, opts: RankOptions, chair: Chair, exam_table: JudgmentTable,
+                   exam_gold: Gold | None, by_gold: bool, weights: FloatArray,
+                   first_share: FloatArray | None,
+                   notes: list[str]) -> tuple[Evidence, Shrinkage | None]:
+    """``rank``'s shrinkage: the evidence with its item verdicts shrunk as
+    ``opts.shrink`` says, and a note naming lambda.
+
+    Args:
+        evidence: what the chair ranks.
+        opts: the rank's options (the exam's, for cv's refits).
+        chair: the chair (its name and whether it ranks by mean scores).
+        exam_table: the judgments the exam graded, the exam items' included (cv's).
+        exam_gold: the exam gold cv scores its held-out folds against.
+        by_gold: whether the weights came from PRE's exam on gold (cv then sits it
+            again on every fold); otherwise they stay ``weights``.
+        weights: the rank's reviewer weights.
+        first_share: one-order's first-position shares, gathered with as the rank was.
+        notes: where the note goes.
+    """
+    if opts.shrink == "none":
+        return evidence, None
+    refit = partial(exam_weights, exam_table, threshold=opts.threshold,
+                    weighting=opts.weighting, exponent=opts.exponent,
+                    allow_unexamined=opts.allow_unexamined, seed=opts.seed) if by_gold else None
+    gather = partial(gather_evidence, by_mean=chair.by_mean, normalize=opts.normalize,
+                     first_share=first_share, counting=opts.counting)
+    evidence, how = shrink(evidence, opts.shrink, by_mean=chair.by_mean, normalize=opts.normalize,
+                           cross=CrossFit(exam_table, exam_gold, refit, weights, gather, opts.seed))
+    if how is not None:
+        notes.append(how.describe() + ("" if chair.name in ("vote", "mean") else
+                                       f"; the {chair.name} chair fits the votes, so only "
+                                       "the verdicts and their agreement change"))
+    return evidence, how
