@@ -12,8 +12,9 @@ that every chair counts the same.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -25,8 +26,11 @@ from peerreview.records.table import (
     Scores,
     Votes,
     pair_key,
+    seen_from_a,
     vote_worth,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -57,10 +61,10 @@ def debiased_votes(votes: Votes, first_share: FloatArray,
     """
     value = votes.vote.astype(np.float64) if value is None else value.copy()
     ordered = (votes.a_first >= 0) & (value != 0) & ~votes.abstain
-    a_shown_first = votes.a_first[ordered] == 1
-    first_won = (1.0 + np.where(a_shown_first, value[ordered], -value[ordered])) / 2.0
+    a_first = votes.a_first[ordered]
+    first_won = (1.0 + seen_from_a(value[ordered], a_first)) / 2.0  # the turn undoes itself
     toward_first = 2.0 * (first_won - first_share[votes.reviewer[ordered]])
-    value[ordered] = np.where(a_shown_first, toward_first, -toward_first)
+    value[ordered] = seen_from_a(toward_first, a_first)
     return value
 
 
@@ -147,6 +151,25 @@ class Evidence:
     verdicts: Verdicts
     item_scores: FloatArray  # (items x models); NaN where the model has no verdict
     count: FloatArray | None = None  # per vote: times it counts (strength); None: once
+    # What the chairs aggregate once and reuse on every resample (see :meth:`cached`);
+    # not an init field, so ``dataclasses.replace`` starts a new evidence afresh.
+    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False,
+                                   compare=False)
+
+    def cached(self, key: Any, make: Callable[[], T]) -> T:
+        """``make()``, computed once per evidence and kept under ``key``: the counts a
+        chair fits (per item and pair, per pair) are aggregated from the votes once,
+        then every bootstrap resample reweights them."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        value: T = self._cache[key]
+        return value
+
+    def outcomes(self) -> tuple[FloatArray, FloatArray]:
+        """:func:`verdict_outcomes` of the verdicts (points won, verdicts played per
+        item and model), computed once."""
+        return self.cached("outcomes", lambda: verdict_outcomes(self.verdicts, self.n_items,
+                                                                self.n_models))
 
     @property
     def n_items(self) -> int:

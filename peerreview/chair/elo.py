@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from peerreview.chair.base import Chair, Evidence
-from peerreview.records.table import FloatArray
+from peerreview.records.table import FloatArray, IntArray
 
 MAX_UPDATES = 2_000_000  # cap on games replayed in all orders together (pure-Python loop)
 
@@ -33,10 +33,10 @@ class EloChair(Chair):
     def scores(self, evidence: Evidence, item_weights: FloatArray | None = None) -> FloatArray:
         v = evidence.votes
         w = evidence.row_weights(item_weights)
-        keep = np.flatnonzero(~v.abstain & (w > 0))
         # a canonical order first, so that the seeded replays do not depend on file order
-        keep = keep[np.lexsort((v.a_first[keep], v.b[keep], v.a[keep], v.reviewer[keep],
-                                v.item[keep]))]
+        # (sorted once; a resample keeps the games of the items it drew, in that order)
+        canonical = evidence.cached("elo-order", lambda: _canonical(evidence))
+        keep = canonical[w[canonical] > 0]
         a, b = v.a[keep], v.b[keep]
         outcome = (evidence.value[keep] + 1) / 2.0  # 1 a won, 0.5 tie, 0 b won (or debiased)
         step = self.k * w[keep]
@@ -53,6 +53,15 @@ class EloChair(Chair):
             total += _replay(a[perm].tolist(), b[perm].tolist(), outcome[perm].tolist(),
                              step[perm].tolist(), evidence.n_models, self.initial)
         return np.where(judged, total / orders, np.nan)
+
+
+def _canonical(evidence: Evidence) -> IntArray:
+    """The judgments that are no abstention, by item, reviewer, pair and order."""
+    v = evidence.votes
+    keep = np.flatnonzero(~v.abstain)
+    order: IntArray = keep[np.lexsort((v.a_first[keep], v.b[keep], v.a[keep],
+                                       v.reviewer[keep], v.item[keep]))]
+    return order
 
 
 def _replay(a: list[int], b: list[int], outcome: list[float], step: list[float],

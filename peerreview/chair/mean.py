@@ -23,9 +23,17 @@ class MeanChair(Chair):
 
     def scores(self, evidence: Evidence, item_weights: FloatArray | None = None) -> FloatArray:
         s = evidence.item_scores
-        present = ~np.isnan(s)
-        w = np.ones(s.shape[0]) if item_weights is None else item_weights
-        num = (np.where(present, s, 0.0) * w[:, None]).sum(axis=0)
-        den = (present * w[:, None]).sum(axis=0)
+        if item_weights is None:
+            present = ~np.isnan(s)
+            num = np.where(present, s, 0.0).sum(axis=0)
+            den = present.sum(axis=0).astype(np.float64)
+        else:  # a resample: the item scores filled once, reweighted by one product
+            filled, present_f = evidence.cached("mean-cells", lambda: _cells(s))
+            num, den = item_weights @ filled, item_weights @ present_f
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _cells(s: FloatArray) -> tuple[FloatArray, FloatArray]:
+    present = ~np.isnan(s)
+    return np.where(present, s, 0.0), present.astype(np.float64)

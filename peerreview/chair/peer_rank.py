@@ -13,9 +13,10 @@ import logging
 
 import numpy as np
 
-from peerreview.chair.base import Chair, Evidence, verdict_outcomes, vote_verdicts
+from peerreview.chair.base import Chair, Evidence, Verdicts, verdict_outcomes
+from peerreview.chair.counts import group
 from peerreview.chair.vote import win_rates
-from peerreview.records.table import FloatArray, IntArray
+from peerreview.records.table import FloatArray, IntArray, pair_key
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class PeerRankChair(Chair):
 
     def scores(self, evidence: Evidence, item_weights: FloatArray | None = None) -> FloatArray:
         own = reviewer_models(evidence.table.reviewers, evidence.table.models)
+        pairs, row, counted = evidence.cached("peer-rank", lambda: _grouped(evidence))
         base = evidence.weights
         standing = np.ones(evidence.n_models)
         self.converged = False
@@ -55,8 +57,11 @@ class PeerRankChair(Chair):
             if weights.sum() <= 0:
                 weights = base
             weights = weights / weights.sum()
-            verdicts = vote_verdicts(evidence.votes, evidence.value, weights,
-                                     evidence.n_models, evidence.count)
+            # the weighted vote of this round (as vote_verdicts sums it, vote by vote),
+            # on the (item, pair) grouping made once
+            margin = np.bincount(row, weights[evidence.votes.reviewer] * counted,
+                                 minlength=pairs.item.size).astype(np.float64)
+            verdicts = Verdicts(pairs.item, pairs.a, pairs.b, margin)
             won, played = verdict_outcomes(verdicts, evidence.n_items, evidence.n_models)
             new = win_rates(won, played, item_weights)
             if np.nanmax(np.abs(new - standing)) < self.tol:
@@ -67,3 +72,15 @@ class PeerRankChair(Chair):
         if not self.converged:
             log.warning("peer rank did not converge in %d rounds", self.max_iter)
         return standing
+
+
+def _grouped(evidence: Evidence) -> tuple[Verdicts, IntArray, FloatArray]:
+    """Each vote's (item, pair) among the distinct ones (their margins left 0) and
+    what it counts before its reviewer's weight: the grouping every round reuses."""
+    v, n_models = evidence.votes, evidence.n_models
+    keys, row = group(pair_key(v.item, v.a, v.b, n_models),
+                      evidence.n_items * n_models * n_models)
+    item, rest = np.divmod(keys, n_models * n_models)
+    a, b = np.divmod(rest, n_models)
+    counted = evidence.value if evidence.count is None else evidence.value * evidence.count
+    return Verdicts(item, a, b, np.zeros(keys.size)), row, counted

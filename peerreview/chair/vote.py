@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from peerreview.chair.base import Chair, Evidence, verdict_outcomes
+from peerreview.chair.base import Chair, Evidence
 from peerreview.records.table import FloatArray
 
 
 def win_rates(won: FloatArray, played: FloatArray,
               item_weights: FloatArray | None = None) -> FloatArray:
     """Points won over verdicts played per model, items weighted; NaN if none played."""
-    if item_weights is not None:
-        won, played = won * item_weights[:, None], played * item_weights[:, None]
-    total_won, total_played = won.sum(axis=0), played.sum(axis=0)
+    if item_weights is None:
+        total_won, total_played = won.sum(axis=0), played.sum(axis=0)
+    else:  # one product per resample: items x models counted once, reweighted here
+        total_won, total_played = item_weights @ won, item_weights @ played
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total_played > 0, total_won / np.where(total_played > 0,
                                                                  total_played, 1), np.nan)
@@ -25,5 +26,5 @@ class VoteChair(Chair):
     name = "vote"
 
     def scores(self, evidence: Evidence, item_weights: FloatArray | None = None) -> FloatArray:
-        won, played = verdict_outcomes(evidence.verdicts, evidence.n_items, evidence.n_models)
+        won, played = evidence.outcomes()
         return win_rates(won, played, item_weights)

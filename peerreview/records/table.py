@@ -119,7 +119,13 @@ class JudgmentTable:
         return "pairwise" if len(self.pairwise) else "pointwise"
 
     def votes(self) -> Votes:
-        """Every vote: the pairwise judgments and those the scores induce."""
+        """Every vote: the pairwise judgments and those the scores induce (the
+        pairwise columns themselves, not a copy, when there are no scores: read them,
+        never write them)."""
+        if not len(self.scores):
+            return self.pairwise
+        if not len(self.pairwise):
+            return score_votes(self.scores)
         return Votes.concat([self.pairwise, score_votes(self.scores)])
 
     def subset(self, pairwise: BoolArray, scores: BoolArray) -> JudgmentTable:
@@ -142,7 +148,10 @@ class JudgmentTable:
             replace(p, a=new[p.a], b=new[p.b]), replace(s, model=new[s.model]))
 
     def for_reviewers(self, keep: BoolArray) -> JudgmentTable:
-        """The same table with only the judgments of reviewers where ``keep`` is true."""
+        """The same table with only the judgments of reviewers where ``keep`` is true
+        (the table itself when that keeps every judgment)."""
+        if keep[self.pairwise.reviewer].all() and keep[self.scores.reviewer].all():
+            return self
         return JudgmentTable(self.items, self.models, self.reviewers,
                              self.pairwise.take(keep[self.pairwise.reviewer]),
                              self.scores.take(keep[self.scores.reviewer]))
