@@ -9,7 +9,11 @@ the same judgments in its own format when a `peereval` command is found (install
 environment: `python -m venv /tmp/pe && /tmp/pe/bin/pip install peereval==0.1.0`,
 then pass `--peereval /tmp/pe/bin/peereval`).
 
-    python benchmarks/speed.py [--judgments N] [--peereval PATH]
+    python benchmarks/speed.py [--judgments N] [--pairs 50,5] [--bootstrap B]
+        [--methods vote,bradley-terry] [--peereval PATH]
+
+``--bootstrap 200`` ranks with 200 bootstrap resamples (the intervals); ``--pairs 50``
+with ``--judgments 10000000`` is the 10M shape (10,000 items x 50 pairs).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from splits import machine
 
 
 def synthesize(folder: Path, n_judgments: int, seed: int = 0,
-               pairs_per_item: int = 50) -> tuple[Path, Path]:
-    """Write the same judgments in peerreview's and peereval's formats."""
+               pairs_per_item: int = 50, theirs_too: bool = True) -> tuple[Path, Path]:
+    """Write the same judgments in peerreview's and (``theirs_too``) peereval's formats."""
     rng = np.random.default_rng(seed)
     n_models, n_reviewers = 100, 10
     n_items = n_judgments // (n_reviewers * 2 * pairs_per_item)
@@ -40,7 +44,8 @@ def synthesize(folder: Path, n_judgments: int, seed: int = 0,
     bias = rng.uniform(-0.5, 0.5, n_reviewers)
     upper = np.triu_indices(n_models, 1)
     ours, theirs = folder / "judgments.jsonl", folder / "peereval.jsonl"
-    with ours.open("wb") as f_ours, theirs.open("wb") as f_theirs:
+    with ours.open("wb") as f_ours, (theirs if theirs_too else Path(os.devnull)).open(
+            "wb") as f_theirs:
         for t in range(n_items):
             chosen = rng.choice(upper[0].size, pairs_per_item, replace=False)  # distinct pairs
             a, b = upper[0][chosen], upper[1][chosen]
@@ -55,6 +60,8 @@ def synthesize(folder: Path, n_judgments: int, seed: int = 0,
                         f_ours.write(orjson.dumps(
                             {"item": f"t{t}", "reviewer": f"r{r}", "first": f"m{x:03d}",
                              "second": f"m{y:03d}", "winner": w}) + b"\n")
+                        if not theirs_too:
+                            continue
                         f_theirs.write(orjson.dumps(
                             {"dataset": "synthetic", "question_id": f"t{t}",
                              "judge_model": f"r{r}", "response_a_model": f"m{x:03d}",
@@ -80,22 +87,28 @@ def main() -> None:
     parser.add_argument("--judgments", type=int, default=1_000_000)
     parser.add_argument("--peereval", default=shutil.which("peereval"),
                         help="the peereval command (default: from PATH)")
+    parser.add_argument("--pairs", default="50,5", help="pairs per item, one shape each")
+    parser.add_argument("--bootstrap", type=int, default=0, help="resamples (default 0)")
+    parser.add_argument("--methods", default="vote,bradley-terry")
     args = parser.parse_args()
     peerreview = shutil.which("peerreview") or "peerreview"
+    boot = ["--bootstrap", str(args.bootstrap)] if args.bootstrap else []
     rows = []
-    for pairs in (50, 5):
+    for pairs in (int(p) for p in args.pairs.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             t0 = time.perf_counter()
-            ours, theirs = synthesize(folder, args.judgments, pairs_per_item=pairs)
+            ours, theirs = synthesize(folder, args.judgments, pairs_per_item=pairs,
+                                      theirs_too=bool(args.peereval))
             shape = f"{args.judgments // (20 * pairs):,} items x {pairs} pairs"
             print(f"synthesized {args.judgments:,} judgments ({shape}) in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
-            for method in ("vote", "bradley-terry"):
+            for method in args.methods.split(","):
                 wall, rss, code = measure([peerreview, "rank", "--judgments", str(ours),
                                            "--out", str(folder / f"out-{method}"), "--method",
-                                           method, "--quiet"])
-                rows.append((shape, f"peerreview rank --method {method}", wall, rss, code))
+                                           method, "--quiet", *boot])
+                rows.append((shape, f"peerreview rank --method {method} {' '.join(boot)}",
+                             wall, rss, code))
             if args.peereval:
                 wall, rss, code = measure([args.peereval, "score", str(theirs),
                                            "--no-by-dataset"])
