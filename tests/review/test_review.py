@@ -63,19 +63,35 @@ def test_retry_after_seconds_and_dates() -> None:
     assert later is not None and 25 <= later <= 31
 
 
-def test_requests_per_minute_space_the_starts() -> None:
+def test_requests_per_minute_space_the_starts(monkeypatch) -> None:
+    """The limiter's promise is evenly spaced *scheduled* starts: on a clock of our own
+    (so no timing can flake), concurrent callers start 0.1 s apart at 600 per minute,
+    and a tokens-per-minute limit spaces by the tokens each call asks for."""
     import asyncio
+    from types import SimpleNamespace
 
-    from peerreview.models.endpoint import RateLimiter
+    from peerreview.models import http
 
-    async def starts() -> list[float]:
-        limiter = RateLimiter(rpm=600, tpm=None)  # one start every 0.1 s
-        out = []
-        for _ in range(6):
-            await limiter.wait(tokens=10)
-            out.append(time.monotonic())
-        return out
+    clock = SimpleNamespace(now=100.0)
+    woken: dict[object, float] = {}
 
-    times = asyncio.run(starts())
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.095 and times[-1] - times[0] < 0.8
+    async def sleep(seconds: float) -> None:
+        # The clock stands still: each caller notes when it would wake.
+        woken[asyncio.current_task()] = clock.now + seconds
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(http, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    monkeypatch.setattr(http, "asyncio", SimpleNamespace(Lock=asyncio.Lock, sleep=sleep))
+
+    async def starts(limiter: http.RateLimiter, tokens: list[int]) -> list[float]:
+        async def one(n: int) -> float:
+            await limiter.wait(tokens=n)
+            return woken.get(asyncio.current_task(), clock.now)
+        return list(await asyncio.gather(*(one(n) for n in tokens)))
+
+    by_requests = asyncio.run(starts(http.RateLimiter(rpm=600, tpm=None), [10] * 6))
+    assert sorted(by_requests) == pytest.approx([100.0, 100.1, 100.2, 100.3, 100.4, 100.5])
+    clock.now = 0.0
+    by_tokens = asyncio.run(starts(http.RateLimiter(rpm=None, tpm=60_000), [1000, 2000, 500]))
+    # Gaps of 60 * tokens / tpm after each start: 1 s, 2 s.
+    assert sorted(by_tokens) == pytest.approx([0.0, 1.0, 3.0])
