@@ -26,6 +26,7 @@ from peerreview.chair import (
     reviewer_evidence,
 )
 from peerreview.chair.base import Chair, Evidence
+from peerreview.chair.bootstrap import ranks
 from peerreview.errors import InputError
 from peerreview.exam.grade import ExamResult, Weighting, candidates, run_exam, select_and_weight
 from peerreview.exam.latent import (
@@ -50,7 +51,13 @@ from peerreview.records.exchange import (
 )
 from peerreview.records.gold import Gold, gold_from_judgments
 from peerreview.records.study import Study, load_study, study_of
-from peerreview.records.table import Counting, FloatArray, JudgmentTable, counting_notes
+from peerreview.records.table import (
+    Counting,
+    FloatArray,
+    JudgmentTable,
+    counting_notes,
+    votes_toward_first,
+)
 from peerreview.review.schedule import Schedule, cascade_order, select, separated
 
 
@@ -108,6 +115,9 @@ class RankResult:
     notes: list[str] = field(default_factory=list)
     schedule: Schedule = Schedule.FULL
     study: Study | None = None  # what was ranked: every judgment, the gold, the texts
+    # Each qualified reviewer's own rank of every model: the same chair and counting on
+    # its judgments alone among the panel's (the report's "by X" columns).
+    rankings: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def files(self) -> dict[str, bytes]:
         """The contract's output files, by name."""
@@ -251,8 +261,10 @@ def rank(
     notes += [f"reviewer {r.reviewer!r} had no exam pair and was left out "
               "(--allow-unexamined lets it in)"
               for r in exam if exam_labels is not None and not r.examined and not r.qualified]
-    return RankResult(method, table, exam, evidence, board, agreement, singles,
-                      study.duplicates, used, available, notes, opts.schedule, study)
+    result = RankResult(method, table, exam, evidence, board, agreement, singles,
+                        study.duplicates, used, available, notes, opts.schedule, study)
+    result.rankings = own_rankings(evidence.table, exam, chair, opts)
+    return result
 
 
 def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray,
@@ -300,6 +312,21 @@ def against_baseline(table: JudgmentTable, baseline: str) -> JudgmentTable:
     return table.subset((p.a == b) | (p.b == b), np.ones(len(table.scores), np.bool_))
 
 
+def own_rankings(table: JudgmentTable, exam: list[ExamResult], chair: Chair,
+                 opts: RankOptions) -> dict[str, dict[str, int]]:
+    """Each qualified reviewer's ranking of the models from its judgments in ``table``
+    alone (the panel's), with the panel's chair, normalizing and counting."""
+    qualified = {res.reviewer for res in exam if res.qualified}
+    out = {}
+    for r, name in enumerate(table.reviewers):
+        if name in qualified:
+            ev = reviewer_evidence(table, r, by_mean=chair.by_mean, normalize=opts.normalize,
+                                   counting=opts.counting)
+            own = ranks(chair.scores(ev)[None, :])[0]
+            out[name] = {m: int(k) for m, k in zip(table.models, own.tolist(), strict=True)}
+    return out
+
+
 def settled_by(weights: dict[str, float], chair: Chair, seed: int,
                counting: Counting | None = None) -> Callable[[JudgmentTable], bool]:
     """The adaptive schedule's stopping rule, for recorded and live runs alike: whether
@@ -320,7 +347,7 @@ def _position_notes(table: JudgmentTable) -> list[str]:
         mine = (v.reviewer == r) & ~v.abstain & (v.vote != 0)
         if mine.sum() < 10:
             continue
-        first_won = (v.vote[mine] > 0) == (v.a_first[mine] == 1)
+        first_won = votes_toward_first(v)[mine] > 0
         if first_won.all() or not first_won.any():
             side = "first" if first_won.all() else "second"
             notes.append(f"reviewer {name!r} chose the answer shown {side} in all "

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from peerreview.records.exchange import Judgment, PairwiseJudgment, PointwiseJudgment, Submission
-from peerreview.records.table import FloatArray
+from peerreview.records.table import FloatArray, vote_from
 from peerreview.review.schedule import one_order_first
 
 
@@ -52,8 +52,7 @@ def disagreement(judgments: list[Judgment]) -> dict[tuple[str, str, str], float]
         if not isinstance(j, PairwiseJudgment) or j.winner is None:
             continue
         a, b = sorted((j.first, j.second))
-        won = j.first if j.winner == "first" else j.second if j.winner == "second" else None
-        votes.setdefault((j.item, a, b), []).append(0 if won is None else 1 if won == a else -1)
+        votes.setdefault((j.item, a, b), []).append(vote_from(j, a))
     return {k: 1.0 - abs(sum(v)) / len(v) for k, v in votes.items()}
 
 

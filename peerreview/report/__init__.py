@@ -18,8 +18,6 @@ import jinja2
 import numpy as np
 import orjson
 
-from peerreview.chair import make_chair, reviewer_evidence
-from peerreview.chair.bootstrap import ranks
 from peerreview.records.readable import Unreadable, unreadable_reviewers
 from peerreview.records.study import Study
 from peerreview.report import charts
@@ -69,20 +67,6 @@ def markdown_text(value: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def single_rankings(result: RankResult) -> dict[str, list[int]]:
-    """Each qualified reviewer's own ranking of the models (rank per model)."""
-    table = result.evidence.table
-    chair = make_chair(result.method)
-    out: dict[str, list[int]] = {}
-    qualified = {r.reviewer for r in result.exam if r.qualified}
-    for r, name in enumerate(table.reviewers):
-        if name not in qualified:
-            continue
-        evidence = reviewer_evidence(table, r, by_mean=chair.by_mean)
-        out[name] = ranks(chair.scores(evidence)[None, :])[0].tolist()
-    return out
-
-
 def _qualified_by(result: RankResult) -> str:
     if any(r.exam_accuracy is not None for r in result.exam):
         return "PRE's exam against human gold"
@@ -112,7 +96,7 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
     bias = biases(full, lengths, consistency)
     kappa = kappa_matrix(full)
     wins = win_matrix(result.evidence.verdicts, len(table.models))
-    singles = single_rankings(result)
+    singles = result.rankings  # ranked once, by rank(): the report ranks nothing
     order = [table.models.index(row.model) for row in result.leaderboard]
     score_label = {"vote": "share of pairs won", "mean": "mean weighted score",
                    "bradley-terry": "Bradley-Terry strength (log)", "elo": "Elo rating",

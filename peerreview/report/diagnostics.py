@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from peerreview.chair.base import Verdicts
 from peerreview.exam.grade import cohen_kappa
-from peerreview.records.table import JudgmentTable, Votes, pair_key
+from peerreview.records.table import JudgmentTable, Votes, pair_key, votes_toward_first
 
 FloatMatrix = npt.NDArray[np.float64]
 
@@ -41,6 +41,7 @@ def biases(table: JudgmentTable, lengths: dict[tuple[str, str], int],
     """
     votes = table.votes()
     decided = ~votes.abstain & (votes.vote != 0)
+    toward_first = votes_toward_first(votes)
     length = np.full((len(table.items), len(table.models)), -1, dtype=np.int64)
     item_index = {t: i for i, t in enumerate(table.items)}
     model_index = {m: i for i, m in enumerate(table.models)}
@@ -51,7 +52,7 @@ def biases(table: JudgmentTable, lengths: dict[tuple[str, str], int],
     for r, name in enumerate(table.reviewers):
         mine = decided & (votes.reviewer == r)
         ordered = mine & (votes.a_first >= 0)
-        first_won = (votes.vote[ordered] > 0) == (votes.a_first[ordered] == 1)
+        first_won = toward_first[ordered] > 0
         la, lb = length[votes.item[mine], votes.a[mine]], length[votes.item[mine], votes.b[mine]]
         known = (la >= 0) & (lb >= 0) & (la != lb)
         longer_won = (votes.vote[mine][known] > 0) == (la[known] > lb[known])
