@@ -146,10 +146,12 @@ def _last_seq(path: Path) -> int:
                 if isinstance(line.get("seq"), int)), default=0)
 
 
-def select_into(folder: str | Path, n: int, seed: int = 0, rate: bool = False) -> list[Unit]:
+def select_into(folder: str | Path, n: int, seed: int = 0, rate: bool = False,
+                only: set[tuple[str, str, str]] | None = None) -> list[Unit]:
     """Choose what to label from ``folder``'s submissions (and its judgments, when
     present) and write ``labels/selection.jsonl``: pairs to compare, or with ``rate``
-    single submissions to score 1-5.
+    single submissions to score 1-5; ``only`` limits the pairs to these (item, a, b),
+    e.g. the verdicts ``rank --target-agreement`` marked ``needs_review``.
 
     Raises:
         InputError: no submissions, a bad ``n``, or labels already made on an earlier
@@ -158,6 +160,9 @@ def select_into(folder: str | Path, n: int, seed: int = 0, rate: bool = False) -
     folder = Path(folder)
     if n < 1:
         raise InputError(f"expected at least 1, got {n}", field="--n")
+    if rate and only is not None:
+        raise InputError("--from-abstained chooses pairs; it does not go with --rate",
+                         field="--from-abstained")
     settle(folder)  # a run's outputs cut off by a kill are completed before they are read
     made = _label_files(folder)
     if made:
@@ -169,9 +174,11 @@ def select_into(folder: str | Path, n: int, seed: int = 0, rate: bool = False) -
     items = read_items(items_file) if items_file else []
     categories = {i.item: str(i.meta["category"]) for i in items
                   if isinstance(i.meta.get("category"), str | int)}
-    units = (select_ratings if rate else select)(
-        subs, read_judgments(judged).judgments if judged.exists() else [], n, seed=seed,
-        categories=categories)
+    judgments = read_judgments(judged).judgments if judged.exists() else []
+    if rate:
+        units = select_ratings(subs, judgments, n, seed=seed, categories=categories)
+    else:
+        units = select(subs, judgments, n, seed=seed, categories=categories, only=only)
     if not units:
         raise InputError("no item has two submissions to compare", folder / "submissions.jsonl")
     write_file(folder / "labels" / "selection.jsonl", dumps_jsonl([u.to_dict() for u in units]))

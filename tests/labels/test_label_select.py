@@ -3,6 +3,9 @@ without bias by inverse-probability weights, although disagreement is oversample
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -105,3 +108,26 @@ def test_ratings_stratify_by_model_and_seek_spread_scores() -> None:
     assert {u.disagreement for u in units} <= {0.0, 1.0}
     assert np.mean([u.disagreement == 1.0 for u in units]) > 0.25 + 0.1
     assert all(0 < u.probability <= 1 for u in units)
+
+
+def test_label_select_from_abstained_chooses_only_the_pairs_that_need_review(
+        tmp_path: Path) -> None:
+    """The CLI path of ``--from-abstained``: a folder's verdicts marked needs_review are
+    the only pairs chosen, and it refuses --rate."""
+    from peerreview.cli import main
+    from tests.conftest import write_jsonl
+
+    write_jsonl(tmp_path / "submissions.jsonl", [
+        {"item": t, "model": m, "output": f"{t} by {m}"}
+        for t in ("t1", "t2", "t3") for m in ("A", "B", "C")])
+    write_jsonl(tmp_path / "verdicts.jsonl", [
+        {"item": "t1", "a": "A", "b": "B", "margin": 0.1, "needs_review": True},
+        {"item": "t2", "a": "A", "b": "C", "margin": 2.0, "needs_review": False},
+        {"item": "t3", "a": "B", "b": "C", "margin": 0.0, "needs_review": True}])
+    assert main(["label-select", str(tmp_path), "--n", "10", "--from-abstained"]) == 0
+    chosen = [json.loads(line) for line in
+              (tmp_path / "labels" / "selection.jsonl").read_text().splitlines()]
+    pairs = {(u["item"], *sorted((u["left"], u["right"]))) for u in chosen}
+    assert pairs == {("t1", "A", "B"), ("t3", "B", "C")}
+    (tmp_path / "labels" / "selection.jsonl").unlink()
+    assert main(["label-select", str(tmp_path), "--rate", "--from-abstained"]) == 2
