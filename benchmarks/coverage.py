@@ -15,8 +15,8 @@ exactly by quadrature, not by sampling.
         [--methods vote,bradley-terry]
 
 Prints the share of intervals covering the truth per model and overall, for the
-leaderboard's interval (bias-corrected and accelerated percentile, BCa) and for the
-plain percentile interval on the same resamples.
+leaderboard's interval (the expanded BCa of :mod:`peerreview.chair.bootstrap`) and
+for the plain percentile interval on the same resamples.
 """
 
 from __future__ import annotations

@@ -242,3 +242,11 @@ class Chair(ABC):
             evidence: the qualified judgments, weights and verdicts.
             item_weights: a weight per item (bootstrap counts); None means all 1.
         """
+
+    def scores_many(self, evidence: Evidence, item_weights: FloatArray) -> FloatArray:
+        """(rows x models): :meth:`scores` for every row of ``item_weights`` (a
+        bootstrap's resamples); a chair may fit them all at once."""
+        out = np.empty((item_weights.shape[0], evidence.n_models))
+        for i, row in enumerate(item_weights):
+            out[i] = self.scores(evidence, row)
+        return out

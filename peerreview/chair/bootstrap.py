@@ -78,10 +78,7 @@ def resample_counts(n_items: int, n_boot: int, seed: int) -> FloatArray:
 def bootstrap_samples(chair: Chair, evidence: Evidence, counts: FloatArray) -> FloatArray:
     """(resamples x models): the chair's scores with the items weighted by each row
     of ``counts``."""
-    samples = np.empty((counts.shape[0], evidence.n_models))
-    for i, row in enumerate(counts):
-        samples[i] = chair.scores(evidence, row)
-    return samples
+    return chair.scores_many(evidence, counts)
 
 
 def acceleration(chair: Chair, evidence: Evidence, point: FloatArray) -> FloatArray:

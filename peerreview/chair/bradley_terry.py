@@ -19,6 +19,8 @@ from peerreview.chair.counts import PairCounts, pair_counts
 from peerreview.records.table import FloatArray, IntArray
 
 NEWTON_MODELS = 400  # above this many models a resample is refitted by L-BFGS
+BATCH_MODELS = 30  # up to this many models, resamples are refitted all at once
+BATCH_CELLS = 1 << 23  # ... when resamples x (item, pair) rows are at most this
 
 
 def fit_bradley_terry(a: IntArray, b: IntArray, wins_a: FloatArray, wins_b: FloatArray,
@@ -130,6 +132,30 @@ class BradleyTerryChair(Chair):
         judged[counts.b[played]] = True
         return np.where(judged, np.exp(theta), np.nan)
 
+    def scores_many(self, evidence: Evidence, item_weights: FloatArray) -> FloatArray:
+        """Every resample at once for a few models (one batched Newton fit), else one
+        by one."""
+        counts = evidence.cached("pair-counts", lambda: pair_counts(evidence))
+        n_models = evidence.n_models
+        if n_models > BATCH_MODELS or \
+                item_weights.shape[0] * counts.row_item.size > BATCH_CELLS:
+            return super().scores_many(evidence, item_weights)
+        rows = item_weights[:, counts.row_item]
+        onehot = np.zeros((counts.row_pair.size, counts.a.size))
+        onehot[np.arange(counts.row_pair.size), counts.row_pair] = 1.0
+        wins_a = np.maximum((rows * counts.row_won) @ onehot, 0.0)
+        wins_b = np.maximum((rows * counts.row_lost) @ onehot, 0.0)
+        theta = batch_refit(counts.a, counts.b, wins_a, wins_b, n_models, self.reg,
+                            self._point(evidence, counts))
+        if theta is None:
+            return super().scores_many(evidence, item_weights)
+        played = (wins_a + wins_b) > 0
+        touches = np.zeros((counts.a.size, n_models))  # pair x model: the model plays
+        touches[np.arange(counts.a.size), counts.a] = 1.0
+        touches[np.arange(counts.a.size), counts.b] = 1.0
+        judged = (played @ touches) > 0
+        return np.where(judged, np.exp(theta), np.nan)
+
     def _point(self, evidence: Evidence, counts: PairCounts) -> FloatArray:
         """The fit to all items, once per evidence (a resample's starting point)."""
         def fit() -> FloatArray:
@@ -137,3 +163,51 @@ class BradleyTerryChair(Chair):
             return fit_bradley_terry(counts.a, counts.b, wins_a, wins_b, evidence.n_models,
                                      self.reg)
         return evidence.cached(("bradley-terry", self.reg), fit)
+
+
+def batch_refit(a: IntArray, b: IntArray, wins_a: FloatArray, wins_b: FloatArray,
+                n_models: int, reg: float, start: FloatArray,
+                max_iter: int = 50) -> FloatArray | None:
+    """:func:`refit_bradley_terry` of many resamples at once (rows of ``wins_a`` and
+    ``wins_b``), centered log-strengths per row; None when a system is singular or a
+    row does not settle (the caller fits one by one)."""
+    from scipy.special import expit, log_expit
+
+    diff = np.zeros((a.size, n_models))
+    diff[np.arange(a.size), a] = 1.0
+    diff[np.arange(a.size), b] = -1.0
+    total = wins_a + wins_b
+    # without a penalty the strengths are free up to a common shift: fix it
+    ridge = reg * np.eye(n_models) + (0.0 if reg > 0 else 1.0 / n_models)
+
+    def nll(theta: FloatArray) -> FloatArray:
+        d = theta @ diff.T
+        value: FloatArray = -(wins_a * log_expit(d) + wins_b * log_expit(-d)).sum(axis=1) + \
+            0.5 * reg * (theta * theta).sum(axis=1)
+        return value
+
+    theta = np.tile(start, (wins_a.shape[0], 1))
+    value = nll(theta)
+    for _ in range(max_iter):
+        p = expit(theta @ diff.T)
+        grad = -(wins_a - total * p) @ diff + reg * theta
+        c = total * p * (1.0 - p)
+        hess = np.einsum("rp,pi,pj->rij", c, diff, diff) + ridge
+        try:
+            step = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return None
+        t = np.ones(theta.shape[0])
+        for _ in range(30):  # halve the step where the penalized likelihood would fall
+            new = theta - t[:, None] * step
+            new_value = nll(new)
+            worse = new_value > value + 1e-12 * np.abs(value)
+            if not worse.any():
+                break
+            t = np.where(worse, t / 2.0, t)
+        moved = np.abs(new - theta).max()
+        theta, value = new, new_value
+        if moved < 1e-11:
+            centered: FloatArray = theta - theta.mean(axis=1, keepdims=True)
+            return centered
+    return None

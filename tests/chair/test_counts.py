@@ -125,3 +125,16 @@ def test_votes_and_reviewer_subsets_share_columns_when_nothing_changes() -> None
     assert table.for_reviewers(np.ones(3, np.bool_)) is table
     fewer = table.for_reviewers(np.array([True, False, True]))
     assert fewer is not table and not (fewer.pairwise.reviewer == 1).any()
+
+
+def test_resamples_fitted_at_once_equal_one_by_one() -> None:
+    ev = evidence(8)
+    counts = np.random.default_rng(3).multinomial(
+        ev.n_items, np.full(ev.n_items, 1 / ev.n_items), size=40).astype(float)
+    chair = BradleyTerryChair()
+    at_once = chair.scores_many(ev, counts)
+    one_by_one = np.stack([chair.scores(ev, row) for row in counts])
+    assert at_once == pytest.approx(one_by_one, rel=1e-9, nan_ok=True)
+    plain = BradleyTerryChair(reg=0.0)
+    assert plain.scores_many(ev, counts) == pytest.approx(
+        np.stack([plain.scores(ev, row) for row in counts]), rel=1e-6, nan_ok=True)
