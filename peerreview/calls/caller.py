@@ -69,7 +69,9 @@ class Caller:
         # This store's answers, looked up in memory; an answer itself is re-read from the
         # store when asked again (an exam question in review): a million-call run keeps
         # no answer in memory past the call that made it.
-        self._answered = store.answered_keys()
+        # A key's 64-bit hash stands for it (about 60 bytes a call, not 170): a hit is
+        # confirmed by the store's exact key, so a collision costs one look-up, no error.
+        self._answered = store.answered_hashes()
         # Calls of batch models not in the store yet: model -> key -> the request sent.
         self.deferred: dict[str, dict[str, dict[str, Any]]] = {}
         self.batch_errors: dict[str, list[str]] = {}  # key -> why each batch gave no answer
@@ -100,7 +102,7 @@ class Caller:
 
     def answered(self, key: str) -> bool:
         """Whether the call has an answer in the store."""
-        return key in self._answered
+        return _prefix(key) in self._answered and self.store.get(key) is not None
 
     def attempts_left(self, name: str, key: str) -> int:
         """How many more times the call may be sent (or put in a batch): its model's
@@ -141,7 +143,7 @@ class Caller:
                        prompt_tokens=response.prompt_tokens,
                        completion_tokens=response.completion_tokens, latency_s=latency_s,
                        cost_usd=cost, endpoint=response.endpoint)
-        self._answered.add(key)
+        self._answered.add(_prefix(key))
         t = self.tally
         t.made += 1
         t.prompt_tokens += response.prompt_tokens
@@ -188,7 +190,7 @@ class Caller:
         if self.sharding and self.shard is not None and not self.shard.holds(key):
             self._reserved -= 1
             raise NotInShard(f"call {key[:12]} is not in shard {self.shard}")
-        record = self.store.get(key) if key in self._answered else None
+        record = self.store.get(key) if _prefix(key) in self._answered else None
         if record is not None and record.response is not None:
             if key in self._fresh:  # answered by a batch since deferred: counted then
                 self._fresh.discard(key)
@@ -243,6 +245,12 @@ class Caller:
         self._pending -= estimate
         self._record(name, key, sent, response, time.perf_counter() - start)
         return response
+
+
+def _prefix(key: str) -> int:
+    """A call key as the caller's set of answered calls holds it: its hash (the same
+    in one process, which is all the set lives)."""
+    return hash(key)
 
 
 def _estimate(config: ModelConfig, request: dict[str, Any]) -> float:

@@ -99,3 +99,25 @@ def test_the_writer_backlog_is_bounded(tmp_path: Path) -> None:
     writer.close()
     with sqlite3.connect(db) as raw:
         assert [x for (x,) in raw.execute("SELECT x FROM t ORDER BY x")] == list(range(10))
+
+
+def test_a_hash_collision_in_the_answered_set_is_no_answer(tmp_path: Path) -> None:
+    """The caller holds answered calls by hash; a hash that matches with no stored
+    answer (a collision) is looked up, found missing, and the call goes on its way."""
+    config = ModelConfig(provider="openai", model="m", base_url="http://127.0.0.1:9/v1",
+                         batch=True)
+
+    async def ask() -> bool:
+        backend = make_backend("judge", config)
+        with RunStore(tmp_path / "run.sqlite", background=True) as store:
+            caller = Caller(store, {"judge": config}, {"judge": backend})
+            key = caller.key("judge", REQUEST)
+            caller._answered.add(hash(key))  # as if another key had this hash
+            try:
+                with pytest.raises(Deferred):  # not answered: deferred to a batch
+                    await caller.call("judge", REQUEST)
+                return caller.answered(key)
+            finally:
+                await backend.aclose()
+
+    assert asyncio.run(ask()) is False
