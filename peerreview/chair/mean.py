@@ -29,7 +29,7 @@ class MeanChair(Chair):
             den = present.sum(axis=0).astype(np.float64)
         else:  # a resample: the item scores filled once, reweighted by one product
             filled, present_f = evidence.cached("mean-cells", lambda: _cells(s))
-            num, den = item_weights @ filled, item_weights @ present_f
+            num, den = filled.T @ item_weights, present_f.T @ item_weights
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 

@@ -14,7 +14,7 @@ def win_rates(won: FloatArray, played: FloatArray,
     if item_weights is None:
         total_won, total_played = won.sum(axis=0), played.sum(axis=0)
     else:  # one product per resample: items x models counted once, reweighted here
-        total_won, total_played = item_weights @ won, item_weights @ played
+        total_won, total_played = won.T @ item_weights, played.T @ item_weights
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total_played > 0, total_won / np.where(total_played > 0,
                                                                  total_played, 1), np.nan)
