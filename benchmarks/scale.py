@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from splits import machine
 from throughput import MODELS, start_stub
 
+from peerreview.testing.stub import StubServer, StubState
+
 PER_ITEM = len(MODELS) * (len(MODELS) - 1)  # pairwise review calls of one item, both orders
 
 
@@ -84,13 +86,16 @@ def stored_calls(db: Path) -> int:
         return int(raw.execute("SELECT COUNT(response) FROM calls").fetchone()[0])
 
 
-def killed_driver(url: str, calls: int, executor: dict[str, object]) -> tuple[int, int]:
-    """(calls answered before a kill -9 mid-round, calls paid again on resume)."""
+def killed_driver(server: StubServer, calls: int, executor: dict[str, object]
+                  ) -> tuple[int, int]:
+    """(calls answered before a kill -9 of the driver mid-round, calls the stub was sent
+    more than once over the killed run and its resumption)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_inputs(folder, calls // PER_ITEM)
-        path = config(folder, url, 1, executor)
+        path = config(folder, server.url, 1, executor)
         out = folder / "out"
+        server.state.calls.clear()
         proc = subprocess.Popen(run_cmd(path, out), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + 300
@@ -106,9 +111,10 @@ def killed_driver(url: str, calls: int, executor: dict[str, object]) -> tuple[in
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         kept = stored_calls(out / "run.sqlite")
-        subprocess.run(run_cmd(path, out), check=True, stdout=subprocess.DEVNULL)
-        made = json.loads((out / "cost.json").read_text())["calls_made"]
-        return kept, made - (calls - kept)
+        # The calls in flight used their one attempt (max_retries: 0): allowed again.
+        subprocess.run(run_cmd(path, out, "--retry-failed"), check=True,
+                       stdout=subprocess.DEVNULL)
+        return kept, server.state.calls.total() - calls
 
 
 def main() -> None:
@@ -126,11 +132,11 @@ def main() -> None:
             rows.append(("live run memory", f"{made:,}", f"{rss:.0f} MB peak RSS",
                          f"{wall:.1f}"))
             rows.append(("live CPU per call", f"{made:,}", f"{cpu_ms:.3f} ms", ""))
+            print(rows[-2], rows[-1], file=sys.stderr, flush=True)  # a long run's progress
     finally:
         stub.terminate()
         stub.wait()
-    stub, url = start_stub(args.latency)
-    try:
+    with StubServer(StubState(latency_s=args.latency)) as server:  # counts what it is sent
         executors: list[tuple[str, dict[str, object]]] = [("local", {"kind": "local"})]
         if not args.no_ray:
             executors.append(("ray", {"kind": "ray", "num_cpus": 2}))
@@ -138,17 +144,14 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(tmp)
                 write_inputs(folder, args.calls // PER_ITEM)
-                path = config(folder, url, 1, executor)
+                path = config(folder, server.url, 1, executor)
                 wall, _, rss = child(run_cmd(path, folder / "out"))
                 rows.append((f"executor {kind}, {1000 * args.latency:.0f} ms stub",
                              f"{args.calls:,}", f"{rss:.0f} MB peak RSS", f"{wall:.2f}"))
-            kept, repeats = killed_driver(url, args.calls * 3, executor)
+            kept, repeats = killed_driver(server, args.calls * 3, executor)
             rows.append((f"{kind}: kill -9 of the driver mid-round", f"{args.calls * 3:,}",
-                         f"{repeats} repeats ({kept:,} answered before the kill; "
+                         f"{repeats} calls sent twice ({kept:,} answered before the kill; "
                          "64 in flight)", ""))
-    finally:
-        stub.terminate()
-        stub.wait()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_inputs(folder, 1_000_000 // (2 * PER_ITEM))
