@@ -87,6 +87,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--soft", action="store_true",
                    help="a judgment with p_first (from logprobs) votes P(first) - P(second) "
                         "instead of +-1; one without votes as before (default off: PRE)")
+    p.add_argument("--control", metavar="length[,markdown]",
+                   help="style control: also rank by Bradley-Terry with the submissions' "
+                        "length (and markdown: headers, list items, bold) as covariates, as "
+                        "Chatbot Arena does; writes style.json (needs --submissions)")
+    p.add_argument("--calibrate-bias", action="store_true",
+                   help="remove from each reviewer's votes the length and first-position "
+                        "preference beyond the humans' that the exam measured (needs "
+                        "--exam-gold; length also --submissions)")
+    p.add_argument("--recuse", choices=["none", "self", "self-exam"], default="none",
+                   help="self: drop a reviewer's judgments of pairs with its own (or its "
+                        "family's) submission; self-exam: on the exam only (default none)")
+    p.add_argument("--families", metavar="FILE",
+                   help="JSON or YAML mapping model names to families, for --recuse (a "
+                        "reviewer name:variant is name's family)")
+    p.add_argument("--target-agreement", type=float, metavar="P",
+                   help="calibrate a margin threshold on the exam gold so that verdicts at or "
+                        "above it agree with humans at >= P (Trust or Escalate); the others "
+                        "are marked needs_review in verdicts.jsonl; writes guarantee.json")
+    p.add_argument("--delta", type=float, default=0.1, metavar="D",
+                   help="... with probability >= 1 - D (default 0.1)")
+    p.add_argument("--audit", action="store_true",
+                   help="write audit.json: the fewest items and judgments whose removal flips "
+                        "the top spot and each adjacent pair, cycles, the panel's worth")
+    p.add_argument("--ppi", action="store_true",
+                   help="prediction-powered intervals: each model's human win share from the "
+                        "panel on every item corrected by --gold on some (PPI++; weighted by "
+                        "label-export's weights), beside the panel's and the gold's alone; "
+                        "writes ppi.json")
+    p.add_argument("--shrink", choices=["none", "eb", "cv"], default="none",
+                   help="item verdicts shrunk toward the panel's model-level prior: eb "
+                        "(lambda from the panel, no labels) or cv (lambda cross-validated "
+                        "on the exam gold); default none (PRE's)")
     p.add_argument("--allow-unexamined", action="store_true",
                    help="let reviewers with no exam pair in, at the mean weight")
     p.add_argument("--exclude-exam-items", action="store_true",
@@ -125,7 +157,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--retry-failed", action="store_true",
                    help="give each call that used all its max_retries + 1 attempts in "
                         "earlier runs one more round of attempts")
+    r.add_argument("--shard", metavar="I/N",
+                   help="make only the review calls of shard I of N (0 <= I < N, by call "
+                        "key: the same on every machine), store them and stop; then "
+                        "peerreview merge the N folders")
     r.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+
+    mg = sub.add_parser("merge", help="merge the folders of a run's shards and rank",
+                        description="Join the run stores of every shard of one run (run "
+                                    "with --shard I/N, the same config) into DIR's, each "
+                                    "call once, and rank there with no call sent.")
+    mg.add_argument("dirs", nargs="+", metavar="DIR", help="the shards' output folders")
+    mg.add_argument("--out", required=True, metavar="DIR", help="the merged run's folder")
+    mg.add_argument("--config", help="the run's YAML config (default: the one the shards "
+                                     "recorded, its paths as they were there)")
+    mg.add_argument("--quiet", action="store_true", help="no progress bars or tables")
 
     d = sub.add_parser("demo", help="run the built-in demo on the embedded model (no network)",
                        description="Rank four evaluatees on a built-in question-answering "
@@ -148,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--n", type=int, default=200,
                     help="pairs (with --rate, submissions) to label (default 200)")
     ls.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ls.add_argument("--from-abstained", nargs="?", const="", metavar="VERDICTS",
+                    help="draw only from the verdicts marked needs_review by rank "
+                         "--target-agreement (default DIR/verdicts.jsonl)")
     ls.add_argument("--rate", action="store_true",
                     help="rate single submissions 1-5 instead of comparing pairs")
     lb = sub.add_parser("label", help="label the selection in the browser",
@@ -165,6 +214,36 @@ def _parser() -> argparse.ArgumentParser:
     le.add_argument("--threshold", type=float, default=0.6,
                     help="exam accuracy to qualify, shown beside the intervals (default 0.6)")
 
+    df = sub.add_parser("diff", help="what changed between two output folders",
+                        description="Compare two folders written by rank, run or demo: "
+                                    "models, ranks, each model's score over the common items "
+                                    "with a paired bootstrap interval, and judge drift.")
+    df.add_argument("old", metavar="OLD_DIR", help="the earlier folder")
+    df.add_argument("new", metavar="NEW_DIR", help="the later folder")
+    df.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                    help="paired bootstrap resamples of the common items (default 1000)")
+    df.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    gt = sub.add_parser("gate", help="fail (exit 1) when a model's score fell (for CI)",
+                        description="Exit 1 when a model's score over the common items fell "
+                                    "by more than --max-drop with a paired bootstrap interval "
+                                    "excluding 0, else 0; writes a JUnit XML report.")
+    gt.add_argument("dir", metavar="DIR", help="the new folder")
+    gt.add_argument("--against", required=True, metavar="OLD_DIR", help="the folder to hold to")
+    gt.add_argument("--max-drop", type=float, default=0.03, metavar="D",
+                    help="the largest fall in score allowed (default 0.03)")
+    gt.add_argument("--junit", metavar="FILE",
+                    help="where to write the JUnit XML (default DIR/gate.xml)")
+    gt.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                    help="paired bootstrap resamples of the common items (default 1000)")
+    gt.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    cp = sub.add_parser("compare", help="is one model really ahead of another",
+                        description="Say, from DIR/comparisons.json (ranks nothing), how far "
+                                    "A is ahead of B with the paired bootstrap interval and "
+                                    "the share of resamples in which it is ahead (a folder "
+                                    "ranked without --bootstrap: the difference alone).")
+    cp.add_argument("dir", metavar="DIR", help="a folder written by rank, run or demo")
+    cp.add_argument("a", metavar="A", help="a model of that ranking")
+    cp.add_argument("b", metavar="B", help="another model of that ranking")
     i = sub.add_parser("import", help="convert a public data set to the exchange format",
                        description="Write DIR/items.jsonl, submissions.jsonl, judgments.jsonl "
                                    "and gold.jsonl from a data set folder.")
@@ -193,10 +272,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _rank(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.chair.style import parse_control
     from peerreview.commands import rank_into, rank_spec
     from peerreview.live.console import STDERR as err
     from peerreview.live.console import notice, print_rank
     from peerreview.ranking import RankOptions
+    from peerreview.records.recuse import read_families
 
     weighting = "poly" if args.weighting == "power" else args.weighting
     options = RankOptions(
@@ -207,7 +288,11 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         schedule=Schedule(args.schedule), budget=args.budget,
         exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed,
         off_scale=OffScale(args.off_scale), baseline=args.baseline, strength=args.strength,
-        soft=args.soft)
+        control=parse_control(args.control) if args.control else (),
+        calibrate_bias=args.calibrate_bias, recuse=args.recuse,
+        families=read_families(args.families) if args.families else {},
+        soft=args.soft, target_agreement=args.target_agreement, delta=args.delta,
+        audit=args.audit, ppi=args.ppi, shrink=args.shrink)
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
     result = rank_into(args.out, spec, parquet=args.parquet)
@@ -250,6 +335,22 @@ def _import(args: argparse.Namespace, out: Console) -> None:
                             "abstentions"))
 
 
+def _merge(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.calls.merge import merge_and_rank
+    from peerreview.live.config import load_config
+    from peerreview.live.console import plain
+
+    config = load_config(args.config) if args.config else None
+    merged, result = merge_and_rank([Path(d) for d in args.dirs], Path(args.out),
+                                    config=config, show_progress=not args.quiet)
+    out.print(plain(f"merged {len(merged.shards)} shards: {merged.calls:,} calls, "
+                    f"{merged.duplicates:,} found in several stores (kept once), "
+                    f"{len(merged.conflicts)} answered differently (the first kept)"))
+    for key in merged.conflicts[:10]:
+        out.print(plain(f"  conflict: call {key}"))
+    _report_run(result, args, out)
+
+
 def _run(args: argparse.Namespace, out: Console) -> None:
     from peerreview.demo import demo_config_path
     from peerreview.live.config import load_config
@@ -262,13 +363,16 @@ def _run(args: argparse.Namespace, out: Console) -> None:
     if args.dry_run:
         out.print(plan_table(plan(config)))
         return
+    from peerreview.calls.shard import ShardStored, parse_shard
+
+    shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
     try:
         result = run(config, args.out, show_progress=not args.quiet,
                      budget_calls=getattr(args, "budget", None),
                      budget_usd=getattr(args, "budget_usd", None),
                      wait=not getattr(args, "no_wait", False),
-                     retry_failed=getattr(args, "retry_failed", False))
-    except BatchesPending as exc:
+                     retry_failed=getattr(args, "retry_failed", False), shard=shard)
+    except (BatchesPending, ShardStored) as exc:
         out.print(plain(exc, lines=True))
         return
     except InputError as exc:  # about a config field (task.prompt): the file and its line
@@ -308,9 +412,12 @@ def _report_run(result: RunResult, args: argparse.Namespace, out: Console) -> No
 
 
 def _label_select(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.labels.select import abstained_pairs
     from peerreview.labels.store import select_into
 
-    units = select_into(args.dir, args.n, args.seed, rate=args.rate)
+    only = None if args.from_abstained is None else abstained_pairs(
+        args.from_abstained or Path(args.dir) / "verdicts.jsonl")
+    units = select_into(args.dir, args.n, args.seed, rate=args.rate, only=only)
     repeats = sum(u.repeat_of is not None for u in units)
     doubles = sum(u.double for u in units)
     what = "submissions to rate" if args.rate else "pairs to label"
@@ -340,6 +447,40 @@ def _label_export(args: argparse.Namespace, out: Console) -> None:
               f"random labels) -> {args.out}", markup=False)
 
 
+def _diff(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.compare_runs import compare, diff_lines, read_folder
+
+    if args.bootstrap < 1:
+        raise InputError(f"--bootstrap must be >= 1, got {args.bootstrap}")
+    old, new = read_folder(args.old), read_folder(args.new)
+    for line in diff_lines(old, new, compare(old, new, n_boot=args.bootstrap, seed=args.seed)):
+        out.print(line, markup=False)
+
+
+def _gate(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.compare_runs import gate
+
+    if args.bootstrap < 1:
+        raise InputError(f"--bootstrap must be >= 1, got {args.bootstrap}")
+    junit = args.junit or str(Path(args.dir) / "gate.xml")
+    changes, failures = gate(args.dir, args.against, args.max_drop, junit=junit,
+                             n_boot=args.bootstrap, seed=args.seed)
+    for c in failures:
+        out.print(f"FAIL {c.model}: {c.old:.3f} -> {c.new:.3f} ({c.change:+.3f}, 95% "
+                  f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}])", markup=False)
+    out.print(f"{len(changes) - len(failures)} of {len(changes)} models within the allowed "
+              f"drop of {args.max_drop}; wrote {junit}", markup=False)
+    if failures:
+        raise GateFailed(f"{len(failures)} model(s) fell by more than {args.max_drop}")
+
+
+def _compare(args: argparse.Namespace, out: Console) -> None:
+    from peerreview.commands import compare_sentence
+    from peerreview.live.console import plain
+
+    out.print(plain(compare_sentence(args.dir, args.a, args.b)))
+
+
 def _report(args: argparse.Namespace, out: Console) -> None:
     from peerreview.commands import report_into
 
@@ -351,6 +492,10 @@ def _status(args: argparse.Namespace, out: Console) -> None:
     from peerreview.live.console import status_table
 
     out.print(status_table(args.dir))
+
+
+class GateFailed(Exception):
+    """``gate`` found a model whose score fell (exit 1)."""
 
 
 def _fail(message: str) -> None:
@@ -408,7 +553,11 @@ def _main(args: argparse.Namespace, terminated: list[bool]) -> int:
     try:
         {"rank": _rank, "import": _import, "run": _run, "demo": _run,
          "status": _status, "report": _report, "label-select": _label_select,
-         "label": _label, "label-export": _label_export}[args.command](args, out)
+         "label": _label, "label-export": _label_export, "diff": _diff,
+         "gate": _gate, "compare": _compare, "merge": _merge}[args.command](args, out)
+    except GateFailed as exc:
+        _fail(f"peerreview: gate: {exc}")
+        return 1
     except NoQualifiedReviewer as exc:
         from peerreview.live.console import STDERR, exam_table
 

@@ -116,21 +116,27 @@ def rank_into(out: str | Path, spec: dict[str, Any], *, parquet: bool = False) -
 
 def compare_sentence(out: str | Path, a: str, b: str) -> str:
     """``peerreview compare DIR A B``: how far A is ahead of B, from DIR/comparisons.json
-    (nothing is ranked again), as one plain sentence.
+    (nothing is ranked again), as one plain sentence; a folder ranked without
+    ``--bootstrap`` has none, and the sentence says the score difference without an
+    interval, from DIR/leaderboard.json.
 
     Raises:
-        InputError: no or a malformed comparisons.json, or a model it does not compare.
+        InputError: neither file, a malformed one, or a model it does not rank.
     """
-    from peerreview.chair.compare import Comparisons
+    from peerreview.chair.compare import Comparisons, from_leaderboard
 
-    path = Path(out) / "comparisons.json"
+    path = Path(out) / "comparisons.json"  # written with --bootstrap
+    if not path.exists():  # ranked without: the score differences, with no interval
+        path = Path(out) / "leaderboard.json"
     try:
-        comparisons = Comparisons.from_dict(orjson.loads(path.read_bytes()), str(path))
+        raw = orjson.loads(path.read_bytes())
     except FileNotFoundError as exc:
-        raise InputError("no comparisons.json here: not a folder written by rank, run or "
-                         "demo (or by a version before comparisons)", path) from exc
+        raise InputError("no comparisons.json or leaderboard.json here: not a folder "
+                         "written by rank, run or demo", path.parent) from exc
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}", path) from exc
+    comparisons = Comparisons.from_dict(raw, str(path)) if path.name == "comparisons.json" \
+        else from_leaderboard(raw, str(path))
     models = sorted({m for c in comparisons.pairs for m in (c.a, c.b)})
     for name, arg in ((a, "A"), (b, "B")):
         if name not in models:

@@ -49,12 +49,19 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
                             lineterminator="\n")
     writer.writeheader()
     writer.writerows(board)
+    comparisons = result.comparisons
+    if comparisons is not None:  # --bootstrap: each row against the next
+        for line, c in zip(board, comparisons.vs_next(result.leaderboard), strict=True):
+            line["vs_next"] = None if c is None else c.to_dict()
     reviewers = reviewer_rows(result.exam)
     t = result.table
     v = result.evidence.verdicts
     verdicts = [{"item": t.items[i], "a": t.models[a], "b": t.models[b], "margin": m}
                 for i, a, b, m in zip(v.item.tolist(), v.a.tolist(), v.b.tolist(),
                                       np.round(v.margin, 12).tolist(), strict=True)]
+    if result.needs_review is not None:  # --target-agreement: below the calibrated threshold
+        for line, needs in zip(verdicts, result.needs_review.tolist(), strict=True):
+            line["needs_review"] = needs
     files = {
         "leaderboard.json": dumps_json(board),
         "leaderboard.csv": csv_text.getvalue().encode(),
@@ -64,10 +71,23 @@ def rank_files(result: RankResult) -> dict[str, bytes]:
                             "judgments_available": result.judgments_available,
                             "schedule": str(result.schedule)}),
     }
+    if comparisons is not None:  # --bootstrap: every pair
+        files["comparisons.json"] = dumps_json(comparisons.to_dict())
     if result.agreement is not None:
         panel = result.agreement.to_dict()
         panel["method"] = result.method
         panel["per_reviewer"] = [{"reviewer": s.reviewer, **s.agreement.to_dict()}
                                  for s in result.reviewer_agreement]
         files["agreement.json"] = dumps_json(panel)
+    if result.style is not None:  # --control: coefficients and the controlled leaderboard
+        files["style.json"] = dumps_json(result.style.to_dict())
+    if result.bias is not None:  # --calibrate-bias: each reviewer's excess, from the exam
+        files["bias.json"] = dumps_json([b.to_dict() for b in result.bias])
+    if result.guarantee is not None:
+        files["guarantee.json"] = dumps_json(result.guarantee.to_dict())
+    if result.audit is not None:
+        files["audit.json"] = dumps_json(result.audit)
+    if result.ppi is not None:  # --ppi
+        from peerreview.chair.ppi import ppi_document
+        files["ppi.json"] = dumps_json(ppi_document(result.ppi))
     return files

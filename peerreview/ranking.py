@@ -27,7 +27,13 @@ from peerreview.chair import (
 )
 from peerreview.chair.base import Chair, Evidence
 from peerreview.chair.bootstrap import ranks
+from peerreview.chair.compare import Comparisons, RecordingChair, compare_models
+from peerreview.chair.guarantee import Guarantee, calibrate
+from peerreview.chair.ppi import PPIRow, ranking_ppi
+from peerreview.chair.shrink import Shrinkage, shrink_ranking
+from peerreview.chair.style import StyleControl, controlled
 from peerreview.errors import InputError
+from peerreview.exam.calibrate import ExcessBias, calibrated
 from peerreview.exam.grade import ExamResult, Weighting, candidates, run_exam, select_and_weight
 from peerreview.exam.latent import (
     consistency_accuracy,
@@ -50,8 +56,10 @@ from peerreview.records.exchange import (
     parse_judgment,
 )
 from peerreview.records.gold import Gold, gold_from_judgments
+from peerreview.records.recuse import recused_table
 from peerreview.records.study import Study, load_study, study_of
 from peerreview.records.table import (
+    BoolArray,
     Counting,
     FloatArray,
     JudgmentTable,
@@ -83,6 +91,15 @@ class RankOptions:
     baseline: str | None = None  # use only pairs with this model (alpaca_eval's design)
     strength: int = 3  # a strong verdict (arena-hard's >>) counts this many times
     soft: bool = False  # judgments with p_first vote by their probability
+    control: tuple[str, ...] = ()  # style control: ("length",), ("length", "markdown")
+    calibrate_bias: bool = False  # remove each reviewer's excess bias the exam measured
+    recuse: str = "none"  # self: no reviewer judges its own family; self-exam: in the exam
+    families: dict[str, str] = field(default_factory=dict)  # model name -> family
+    target_agreement: float | None = None  # calibrate a margin threshold on the exam
+    delta: float = 0.1  # ... that holds with probability 1 - delta (needs_review below it)
+    audit: bool = False  # audit.json: what would flip the ranking, what the panel is worth
+    ppi: bool = False  # ppi.json: prediction-powered intervals from gold on some items
+    shrink: str = "none"  # eb or cv: item verdicts shrunk toward the panel's prior
 
     @property
     def counting(self) -> Counting:
@@ -115,6 +132,15 @@ class RankResult:
     notes: list[str] = field(default_factory=list)
     schedule: Schedule = Schedule.FULL
     study: Study | None = None  # what was ranked: every judgment, the gold, the texts
+    style: StyleControl | None = None  # with control: the coefficients, controlled board
+    bias: list[ExcessBias] | None = None  # with calibrate_bias: what the exam measured
+    bootstrap: int = 0  # the leaderboard's resamples (the report's intervals use as many)
+    guarantee: Guarantee | None = None  # with target_agreement: the calibrated threshold
+    needs_review: BoolArray | None = None  # per verdict, below the threshold
+    audit: dict[str, Any] | None = None  # with audit: flips, cycles, the panel's worth
+    ppi: list[PPIRow] | None = None  # with ppi: PPI++ beside the panel and the gold
+    shrinkage: Shrinkage | None = None  # with shrink: the method and lambda
+    comparisons: Comparisons | None = None  # every pair, on the leaderboard's resamples
     # Each qualified reviewer's own rank of every model: the same chair and counting on
     # its judgments alone among the panel's (the report's "by X" columns).
     rankings: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -205,6 +231,7 @@ def rank(
 
     notes = off_scale_note(study.off_scale, opts.off_scale) + _position_notes(table) + \
         counting_notes(table.pairwise, opts.counting)
+    table = exam_table = recused_table(table, opts.recuse, opts.families, exam_labels, notes)
     warned: set[str] = set()  # the same file may be exam gold and gold
     for labels in (exam_labels, gold_labels):
         if labels is not None and labels.duplicates and labels.path not in warned:
@@ -242,7 +269,15 @@ def rank(
     evidence = gather_evidence(used_table, weights, by_mean=chair.by_mean,
                                normalize=opts.normalize, first_share=first_share,
                                counting=opts.counting)
-    board = leaderboard(chair, evidence, n_boot=opts.bootstrap, seed=opts.seed)
+    evidence, bias = calibrated(evidence, exam_table, exam_labels, study.submissions,
+                                chair.by_mean, notes) if opts.calibrate_bias else (evidence, None)
+    evidence, shrinkage = shrink_ranking(evidence, opts, chair, against_baseline(
+        exam_table, opts.baseline) if opts.baseline and opts.shrink != "none" else exam_table,
+        study.exam_gold, exam_labels is not None, weights, first_share, notes)
+    recorder = RecordingChair(chair)  # keeps the bootstrap's scores for the comparisons
+    board = leaderboard(recorder, evidence, n_boot=opts.bootstrap, seed=opts.seed)
+    style = controlled(evidence, study.submissions, tuple(opts.control), n_boot=opts.bootstrap,
+                       seed=opts.seed, notes=notes)
 
     agreement = None
     singles: list[ReviewerAgreement] = []
@@ -263,7 +298,22 @@ def rank(
               for r in exam if exam_labels is not None and not r.examined and not r.qualified]
     result = RankResult(method, table, exam, evidence, board, agreement, singles,
                         study.duplicates, used, available, notes, opts.schedule, study)
+    result.style, result.bias, result.bootstrap = style, bias, opts.bootstrap
+    result.shrinkage = shrinkage
     result.rankings = own_rankings(evidence.table, exam, chair, opts)
+    if opts.bootstrap:  # every pair on the leaderboard's resamples (none: no interval)
+        result.comparisons = compare_models(board, evidence, method, recorder.samples(
+            evidence, opts.bootstrap, opts.seed), opts.seed)
+    if opts.target_agreement is not None:
+        result.guarantee, result.needs_review = calibrate(
+            evidence.verdicts, evidence.table, exam_labels, opts.target_agreement, opts.delta)
+        notes.append(result.guarantee.describe())
+    if opts.audit:
+        from peerreview.chair.audit import audit_ranking
+        result.audit = audit_ranking(chair, evidence, board, exam, exam_labels)
+        notes += result.audit["warnings"]
+    if opts.ppi:
+        result.ppi = ranking_ppi(evidence, gold_labels, exam_labels, notes)
     return result
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,8 @@ def disagreement(judgments: list[Judgment]) -> dict[tuple[str, str, str], float]
 
 def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, seed: int = 0,
            core: float = 0.7, repeats: float = 0.05, doubles: float = 0.1,
-           categories: dict[str, str] | None = None) -> list[Unit]:
+           categories: dict[str, str] | None = None,
+           only: set[tuple[str, str, str]] | None = None) -> list[Unit]:
     """Choose ``n`` pairs (plus repeats) to label.
 
     Args:
@@ -67,6 +69,8 @@ def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, 
         doubles: the share to be labelled by two people.
         categories: item -> its category (an item's ``meta.category``): the strata are
             then model pair x category.
+        only: draw from these (item, a, b) alone, e.g. the verdicts that need review
+            (:func:`abstained_pairs`); the probabilities are then within them.
     """
     rng = np.random.default_rng(seed)
     categories = categories or {}
@@ -75,6 +79,8 @@ def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, 
         models_of.setdefault(s.item, []).append(s.model)
     universe = [(t, a, b) for t in sorted(models_of)
                 for a, b in itertools.combinations(sorted(models_of[t]), 2)]
+    if only is not None:
+        universe = [u for u in universe if u in only]
     spread = disagreement(judgments)
     d = np.array([spread.get(u, 0.0) for u in universe])
     strata = [_stratum(f"{a} vs {b}", categories.get(t)) for t, a, b in universe]
@@ -85,6 +91,47 @@ def select(submissions: list[Submission], judgments: list[Judgment], n: int, *, 
         units.append(Unit(_id(t, a, b), t, left, right, strata[k], probability,
                           round(float(d[k]), 6), None, bool(rng.random() < doubles)))
     return _shuffled_with_repeats(units, rng, repeats, swap=True)
+
+
+def abstained_pairs(path: str | Path) -> set[tuple[str, str, str]]:
+    """The (item, a, b) of a ``verdicts.jsonl`` marked ``needs_review`` (written by
+    ``rank --target-agreement``).
+
+    Raises:
+        InputError: the file is missing or malformed, or marks nothing (naming the file,
+            and the line and field of a bad line).
+    """
+    import orjson
+
+    from peerreview.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} is missing: --from-abstained reads the verdicts of "
+                         "rank --target-agreement")
+    out: set[tuple[str, str, str]] = set()
+    marked = False
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise InputError("not JSON", path, number) from None
+        if not isinstance(row, dict):
+            raise InputError("expected a JSON object", path, number)
+        if "needs_review" in row:
+            marked = True
+        if row.get("needs_review") is True:
+            for key in ("item", "a", "b"):
+                if not isinstance(row.get(key), str):
+                    raise InputError("expected a string", path, number, key)
+            a, b = sorted((row["a"], row["b"]))
+            out.add((row["item"], a, b))
+    if not marked:
+        raise InputError("no verdict carries needs_review: rank with --target-agreement "
+                         "first", path)
+    return out
 
 
 def select_ratings(submissions: list[Submission], judgments: list[Judgment], n: int, *,

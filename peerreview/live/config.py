@@ -110,6 +110,10 @@ class ChairConfig(_Strict):
     bootstrap: int = Field(0, ge=0)  # as rank's --bootstrap: no intervals unless asked
     strength: int = Field(3, ge=1)  # as rank's --strength: a strong verdict counts N times
     soft: bool = False  # as rank's --soft: judgments with p_first vote by probability
+    control: list[Literal["length", "markdown"]] = Field(default_factory=list)  # --control
+    calibrate_bias: bool = False  # as rank's --calibrate-bias
+    recuse: Literal["none", "self", "self-exam"] = "none"  # as rank's --recuse
+    shrink: Literal["none", "eb", "cv"] = "none"  # as rank's --shrink: item verdicts shrunk
 
     @field_validator("method", mode="before")
     @classmethod
@@ -129,6 +133,7 @@ class RunConfig(_Strict):
     exam: ExamConfig | None = None
     chair: ChairConfig = Field(default_factory=ChairConfig)
     gold: Path | None = None  # human labels to measure agreement against
+    families: dict[str, str] = Field(default_factory=dict)  # model name -> family (--recuse)
     seed: int = 0
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 

@@ -93,7 +93,7 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
     gold = study.gold or study.exam_gold
     lengths = {(s.item, s.model): len(s.output) for s in study.submissions}
     consistency = {r.reviewer: r.position_consistency for r in result.exam}
-    bias = biases(full, lengths, consistency)
+    bias = biases(full, lengths, consistency, result.bootstrap)
     kappa = kappa_matrix(full)
     wins = win_matrix(result.evidence.verdicts, len(table.models))
     singles = result.rankings  # ranked once, by rank(): the report ranks nothing

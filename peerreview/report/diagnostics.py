@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from peerreview.chair.base import Verdicts
-from peerreview.exam.grade import cohen_kappa
+from peerreview.records.recuse import self_preference_interval
 from peerreview.records.table import JudgmentTable, Votes, pair_key, votes_toward_first
 
 FloatMatrix = npt.NDArray[np.float64]
@@ -24,6 +24,8 @@ class Bias:
     self_preference: float | None  # own win rate by itself minus by the other reviewers
     longer_wins: float | None  # share of decided verdicts won by the longer submission
     decided: int
+    self_low: float | None = None  # self_preference's 95% bootstrap interval over items
+    self_high: float | None = None  # (with the ranking's --bootstrap)
 
 
 def _share(mask: npt.NDArray[np.bool_]) -> float | None:
@@ -31,13 +33,14 @@ def _share(mask: npt.NDArray[np.bool_]) -> float | None:
 
 
 def biases(table: JudgmentTable, lengths: dict[tuple[str, str], int],
-           consistency: dict[str, float | None]) -> list[Bias]:
+           consistency: dict[str, float | None], n_boot: int = 0) -> list[Bias]:
     """Position, self-preference and length bias of every reviewer.
 
     Args:
         table: all judgments.
         lengths: characters of each (item, model) submission, if known.
         consistency: each reviewer's position consistency (from the exam module).
+        n_boot: resamples of items for self-preference intervals (0: none).
     """
     votes = table.votes()
     decided = ~votes.abstain & (votes.vote != 0)
@@ -59,7 +62,9 @@ def biases(table: JudgmentTable, lengths: dict[tuple[str, str], int],
         flips = consistency.get(name)
         out.append(Bias(name, _share(first_won), None if flips is None else 1 - flips,
                         _self_preference(votes, decided, r, model_index.get(name)),
-                        _share(longer_won), int(mine.sum())))
+                        _share(longer_won), int(mine.sum()),
+                        *self_preference_interval(votes, decided, r, model_index.get(name),
+                                                  len(table.items), n_boot)))
     return out
 
 
@@ -85,20 +90,43 @@ def kappa_matrix(table: JudgmentTable) -> FloatMatrix:
     key = pair_key(votes.item, votes.a, votes.b, n_models) * 3 + votes.a_first + 1
     n = len(table.reviewers)
     kappa = np.full((n, n), np.nan)
-    per = []
-    for r in range(n):
-        mask = keep & (votes.reviewer == r)
-        asked, first = np.unique(key[mask], return_index=True)
-        per.append((asked, votes.vote[mask][first] + 1))
+    # Every reviewer's first answer to every question, found by one sort, and every two
+    # reviewers' 3 x 3 table of answers to the questions both answered, by 9 sparse
+    # products (no per-reviewer sort, no grid of questions x reviewers).
+    from scipy.sparse import csr_matrix
+
+    kept = np.flatnonzero(keep)
+    asked, question = np.unique(key[kept], return_inverse=True)
+    cells, first = np.unique(question.reshape(-1) * n + votes.reviewer[kept],
+                             return_index=True)
+    q, r = np.divmod(cells, n)
+    label = votes.vote[kept][first] + 1
+    said = [csr_matrix((np.ones(int(np.count_nonzero(label == c))),
+                        (q[label == c], r[label == c])), shape=(asked.size, n))
+            for c in range(3)]
+    table3 = np.array([[(said[c].T @ said[d]).toarray() for d in range(3)] for c in range(3)])
     for i in range(n):
         kappa[i, i] = 1.0
         for j in range(i + 1, n):
-            _, ia, ja = np.intersect1d(per[i][0], per[j][0], return_indices=True)
-            if ia.size >= 5:
-                k = cohen_kappa(per[i][1][ia], per[j][1][ja])
+            both = table3[:, :, i, j]
+            if both.sum() >= 5:
+                k = kappa_of_table(both)
                 # Undefined only when both always gave the same one verdict: full agreement.
                 kappa[i, j] = kappa[j, i] = 1.0 if k is None else k
     return kappa
+
+
+def kappa_of_table(counts: FloatMatrix) -> float | None:
+    """:func:`~peerreview.exam.grade.cohen_kappa` from the two raters' table of label
+    counts (row: the first's label, column: the second's), to the same bits."""
+    total = float(counts.sum())
+    observed = float(np.trace(counts)) / total
+    first, second = counts.sum(axis=1) / total, counts.sum(axis=0) / total
+    expected = sum(float(first[c]) * float(second[c]) for c in range(counts.shape[0])
+                   if first[c] > 0 or second[c] > 0)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
 
 
 def win_matrix(verdicts: Verdicts, n_models: int) -> FloatMatrix:
