@@ -26,6 +26,7 @@ from peerreview.records.readable import unreadable_reviewers
 from peerreview.records.study import load_study
 from peerreview.records.table import JudgmentTable, build_table
 from peerreview.report import ReportInputs, UnrankedInputs, render, render_unranked
+from peerreview.report.document import read_document
 from peerreview.review.schedule import Schedule
 
 
@@ -149,8 +150,15 @@ def compare_sentence(out: str | Path, a: str, b: str) -> str:
 
 
 def report_into(out: str | Path) -> None:
-    """``peerreview report DIR``: draw report.html and summary.md again from what
-    DIR/run.json records (a rank's inputs, or a run's config and its outputs)."""
+    """``peerreview report DIR``: draw report.html and summary.md again, ranking nothing.
+
+    What the report draws of the ranking is read from DIR/report.json (written with the
+    report by ``rank``, ``run`` and ``demo``); the judgments, gold, items and
+    submissions behind it are read from the files DIR/run.json names (a rank's inputs,
+    or a run's config and its outputs). A folder written before report.json existed is
+    ranked again as DIR/run.json says, once: report.json is then written beside the
+    report, and the next ``report DIR`` reads it.
+    """
     folder = Path(out)
     facts_path = folder / "run.json"
     try:
@@ -160,13 +168,24 @@ def report_into(out: str | Path) -> None:
                          "or demo", facts_path) from exc
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}", facts_path) from exc
+    if not isinstance(facts, dict):
+        raise InputError("expected a JSON object", facts_path)
+    drawn = folder / "report.json"
     if "rank" in facts:
-        try:
-            _, files = rank_outputs(facts["rank"])
-        except NothingRanked as exc:  # the report of the exam that nobody passed
-            files = exc.files
-        write_files(folder, {n: files[n] for n in ("report.html", "summary.md")},
-                    whole_set=False)
+        spec = facts["rank"]
+        if "unranked" not in facts and drawn.exists():
+            options = _options(spec["options"])
+            study = load_study(spec["judgments"], exam_gold=spec["exam_gold"],
+                               gold=spec["gold"], items=spec["items"],
+                               submissions=spec["submissions"], off_scale=options.off_scale)
+            files = render(ReportInputs(read_document(drawn, study), title="peerreview rank",
+                                        threshold=options.threshold, facts=facts))
+        else:
+            try:
+                _, files = rank_outputs(spec)
+            except NothingRanked as exc:  # the report of the exam that nobody passed
+                files = exc.files
+        _write_report(folder, files)
         return
     if "config" not in facts:
         raise InputError("run.json records neither a rank nor a run config", facts_path)
@@ -182,7 +201,11 @@ def report_into(out: str | Path) -> None:
                           read_submissions(folder / "submissions.jsonl"),
                           facts.get("failures", {}))
         table = study.table
-        files = render(ReportInputs(rank(study, options=options), title="peerreview run",
+        if "unranked" not in facts and drawn.exists():
+            result = read_document(drawn, study)
+        else:
+            result = rank(study, options=options)
+        files = render(ReportInputs(result, title="peerreview run",
                                     threshold=options.threshold, facts=facts))
     except InputError as exc:  # a run that ended without a ranking: say why again
         if "unranked" not in facts:
@@ -191,5 +214,10 @@ def report_into(out: str | Path) -> None:
         by_gold = config.exam is not None and config.exam.by_gold
         files = _unranked_files(facts["unranked"], exam, table, facts, "peerreview run",
                                 options.threshold if by_gold else None)
-    write_files(folder, {n: files[n] for n in ("report.html", "summary.md")},
-                whole_set=False)
+    _write_report(folder, files)
+
+
+def _write_report(folder: Path, files: dict[str, bytes]) -> None:
+    """The report's files of ``files`` (report.json only where the ranking was drawn)."""
+    write_files(folder, {n: files[n] for n in ("report.html", "summary.md", "report.json")
+                         if n in files}, whole_set=False)

@@ -125,7 +125,7 @@ def test_existing_output_folder_keeps_other_files(tmp_path: Path,
     assert (out / "notes.txt").read_text() == "keep me"
     assert json.loads((out / "leaderboard.json").read_text())[0]["model"] == "A"
     outputs = ["leaderboard.json", "leaderboard.csv", "reviewers.json", "verdicts.jsonl",
-               "cost.json", "report.html", "summary.md", "run.json"]
+               "cost.json", "report.html", "summary.md", "report.json", "run.json"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["notes.txt", ".peerreview-outputs", *outputs])
 

@@ -23,6 +23,7 @@ from peerreview.records.study import Study
 from peerreview.report import charts
 from peerreview.report.browser import browser_data
 from peerreview.report.diagnostics import biases, kappa_matrix, win_matrix
+from peerreview.report.document import report_document
 from peerreview.text import inert
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
@@ -84,7 +85,8 @@ def _json_island(data: Any) -> str:
 
 
 def render(inputs: ReportInputs) -> dict[str, bytes]:
-    """report.html and summary.md for a ranking."""
+    """report.html and summary.md for a ranking, and report.json: what they draw of
+    it, from which ``report DIR`` draws them again without ranking."""
 
     result = inputs.result
     study = result.study or Study(result.table)
@@ -123,7 +125,8 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
     env = _env()
     html = env.get_template("report.html.j2").render(**context)
     md = env.get_template("summary.md.j2").render(**context)
-    return {"report.html": html.encode(), "summary.md": md.encode()}
+    return {"report.html": html.encode(), "summary.md": md.encode(),
+            "report.json": report_document(result)}
 
 
 @dataclass(slots=True)
@@ -151,6 +154,6 @@ def render_unranked(inputs: UnrankedInputs) -> dict[str, bytes]:
 
 
 def write_report(inputs: ReportInputs, out_dir: str | Path) -> None:
-    """Write report.html and summary.md into ``out_dir``, all or nothing."""
+    """Write report.html, summary.md and report.json into ``out_dir``, all or nothing."""
     from peerreview.output import write_files
     write_files(out_dir, render(inputs), whole_set=False)

@@ -35,7 +35,9 @@ def test_report_dir_draws_the_run_report_again_and_leaves_out_who_sat_out(
     assert (out / "report.html").read_bytes() == written
 
     # Had judge-3's exam calls failed for good, the run would have ranked without it
-    # (it sits out): report DIR reads the same from run.json's failures.
+    # (it sits out): a folder without report.json (written before it existed) is
+    # ranked again from the same study, run.json's failures included.
+    (out / "report.json").unlink()
     facts = json.loads((out / "run.json").read_text())
     facts["failures"] = {"judge-3": {"missing_calls": 1, "stages": ["exam"], "error": "x"}}
     (out / "run.json").write_text(json.dumps(facts))
