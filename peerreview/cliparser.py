@@ -119,7 +119,8 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="draw report.html and summary.md of an output folder",
                          description="Draw DIR/report.html (self-contained, offline) and "
-                                     "DIR/summary.md again from what DIR/run.json records.")
+                                     "DIR/summary.md again from DIR/report.json and the files "
+                                     "DIR/run.json names, ranking nothing.")
     rep.add_argument("dir", metavar="DIR", help="a folder written by rank, run or demo")
 
     r = sub.add_parser("run", help="run the whole pipeline with live models",
