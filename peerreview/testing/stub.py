@@ -18,12 +18,13 @@ import hashlib
 import json
 import math
 import re
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from peerreview.testing.serve import AppThread
 
 QUALITY = {"strong": 3, "medium": 2, "weak": 1}
 FAULTS = ("429", "500", "stall", "drop", "garbage", "garbage-once", "echo-key",
@@ -359,46 +360,18 @@ def make_app(state: StubState) -> web.Application:
     return app
 
 
-class StubServer:
+class StubServer(AppThread):
     """The stub in a background thread of this process, on 127.0.0.1."""
 
     def __init__(self, state: StubState | None = None, port: int = 0) -> None:
+        super().__init__(port)
         self.state = state or StubState()
-        self.port = port
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._runner = web.AppRunner(make_app(self.state), access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
+    def make_app(self) -> web.Application:
+        return make_app(self.state)
 
     def __enter__(self) -> StubServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop_listening(self) -> None:
-        """Go away as a crashed server does: connections are refused from now on."""
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        return super().__enter__()  # type: ignore[no-any-return]
 
 
 def main() -> None:
