@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +163,18 @@ def test_llama_cpp_python_server_structured_output_falls_back_to_json_object(
 def shared_stub(request: pytest.FixtureRequest) -> Iterator[str]:
     if not SHARED_STUB.exists():
         pytest.skip(f"the shared fakes are not at {SHARED_STUB}")
-    env = dict(os.environ, **getattr(request, "param", {}))
+    with shared_fake(SHARED_STUB, "--latency", "0.005",
+                     env=dict(os.environ, **getattr(request, "param", {}))) as url:
+        yield url
+
+
+@contextmanager
+def shared_fake(script: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """One of ../shared/fakes, run as ``script PORT ARGS...`` until the ``with`` ends:
+    its base URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(SHARED_STUB), str(port), "--latency",
-                                "0.005"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, str(script), str(port), *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_up(f"http://127.0.0.1:{port}/v1/stats", process, 30)
         yield f"http://127.0.0.1:{port}/v1"

@@ -5,11 +5,7 @@ among them), one whose every 5th chat call is a 200 with no choices."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -17,7 +13,7 @@ import pytest
 from peerreview.cli import main
 from peerreview.testing.stub import StubServer
 from tests.livetask import EVALUATEES, write_config, write_task
-from tests.models.test_endpoints_real import ROOT, free_port, wait_up
+from tests.models.test_endpoints_real import ROOT, shared_fake, stats
 
 BAD_SERVER = ROOT.parent / "shared" / "fakes" / "bad_server.py"
 KEY = "sk-outside-fake-0123456789abcdefSECRET"
@@ -25,21 +21,12 @@ KEY = "sk-outside-fake-0123456789abcdefSECRET"
 pytestmark = pytest.mark.skipif(not BAD_SERVER.exists(), reason="../shared/fakes is absent")
 
 
-@contextmanager
-def bad_server(mode: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(BAD_SERVER), str(port), mode])
-    try:
-        wait_up(f"http://127.0.0.1:{port}/v1/stats", process, 20)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(10)
+def bad_server(mode: str) -> AbstractContextManager[str]:
+    return shared_fake(BAD_SERVER, mode)
 
 
 def requests_seen(url: str) -> int:
-    with urllib.request.urlopen(url + "/stats", timeout=5) as resp:
-        return int(json.loads(resp.read())["posts"])
+    return stats(url)["posts"]
 
 
 def test_a_server_that_echoes_the_key_in_a_401_stops_its_models_and_leaks_nothing(

@@ -12,9 +12,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from peerreview.models import Health
 from peerreview.report import markdown_text
 from peerreview.testing.stub import StubServer
 from peerreview.text import inert
-from tests.conftest import pw, write_jsonl
+from tests.conftest import pw, served, write_jsonl
 from tests.livetask import EVALUATEES, write_config, write_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,15 +181,8 @@ class Hostile(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def hostile_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with served(Hostile) as url:
+        yield url
 
 
 def test_a_live_run_on_a_terminal_prints_a_hostile_error_body_inert(

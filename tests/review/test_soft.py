@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +17,7 @@ from peerreview.cli import main
 from peerreview.live.config import ModelConfig, RunConfig
 from peerreview.live.inputs import rank_options
 from peerreview.review.asker import first_share
-from tests.conftest import pw, write_jsonl
+from tests.conftest import pw, served, write_jsonl
 from tests.livetask import EVALUATEES, write_config, write_task
 
 # The fake reviewer's first-token probabilities when it picks A (mirrored for B):
@@ -90,15 +89,8 @@ class _Chat(BaseHTTPRequestHandler):
 @pytest.fixture
 def chat() -> Iterator[str]:
     _Chat.bodies = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with served(_Chat) as url:
+        yield url
 
 
 def _judgments(out: Path) -> list[dict[str, Any]]:
