@@ -35,7 +35,7 @@ import yaml
 from splits import SETS, arguments, header, machine
 from splits import splits as each_split
 
-from peerreview.agreement import measure_agreement
+from peerreview.agreement import Agreement, measure_agreement
 from peerreview.exam.grade import NoQualifiedReviewer
 from peerreview.importers import importer
 from peerreview.ranking import RankOptions, RankResult, rank
@@ -136,25 +136,16 @@ def set_rows(name: str, data: Path, count: int) -> list[str]:
         runs["--calibrate-bias"] = _measure(study, split.exam_gold, split.test_gold,
                                             split.seed, method="vote", calibrate_bias=True)
         for label, run in runs.items():
-            agreement = run.agreement if run else None
-            acc.setdefault(label, []).append(agreement.pairwise_accuracy if agreement
-                                             else np.nan)
-            tau.setdefault(label, []).append(
-                agreement.kendall_tau if agreement and agreement.kendall_tau is not None
-                else np.nan)
+            note(acc, tau, label, run.agreement if run else None)
         for label, run in (("--control length", plain), ("--control length,markdown",
                                                           marked)):
             if run is None or run.style is None:
-                acc.setdefault(label, []).append(np.nan)
-                tau.setdefault(label, []).append(np.nan)
+                note(acc, tau, label, None)
                 continue
             ranked = run.style.evidence
             scores = {row.model: row.score for row in run.style.leaderboard}
-            got = measure_agreement(ranked, np.array([scores[m] for m in ranked.table.models]),
-                                    split.test_gold)
-            acc.setdefault(label, []).append(got.pairwise_accuracy)
-            tau.setdefault(label, []).append(got.kendall_tau if got.kendall_tau is not None
-                                             else np.nan)
+            note(acc, tau, label, measure_agreement(
+                ranked, np.array([scores[m] for m in ranked.table.models]), split.test_gold))
             coef.setdefault(label, []).append(run.style.coefficients[0].beta)
         bias = runs["--calibrate-bias"]
         if bias is not None and bias.bias is not None:
@@ -179,6 +170,14 @@ def set_rows(name: str, data: Path, count: int) -> list[str]:
     return rows
 
 
+def note(acc: dict[str, list[float]], tau: dict[str, list[float]], label: str,
+         agreement: Agreement | None) -> None:
+    """One split's pairwise accuracy and Kendall tau under ``label`` (NaN: none)."""
+    acc.setdefault(label, []).append(agreement.pairwise_accuracy if agreement else np.nan)
+    tau.setdefault(label, []).append(
+        agreement.kendall_tau if agreement and agreement.kendall_tau is not None else np.nan)
+
+
 def recusal_rows(data: Path, count: int) -> list[str]:
     """Vicuna80: PRE against --recuse self and self-exam."""
     study, gold = load_study("vicuna80", data)
@@ -188,12 +187,7 @@ def recusal_rows(data: Path, count: int) -> list[str]:
         for label, recuse in (("PRE", "none"), ("--recuse self", "self"),
                               ("--recuse self-exam", "self-exam")):
             run = _measure(study, split.exam_gold, split.test_gold, split.seed, recuse=recuse)
-            agreement = run.agreement if run else None
-            acc.setdefault(label, []).append(agreement.pairwise_accuracy if agreement
-                                             else np.nan)
-            tau.setdefault(label, []).append(
-                agreement.kendall_tau if agreement and agreement.kendall_tau is not None
-                else np.nan)
+            note(acc, tau, label, run.agreement if run else None)
     base = np.array(acc["PRE"])
     return [f"| vicuna80 | {label} | {np.nanmean(a):.3f} | {np.nanmean(tau[label]):.3f} | "
             f"{int(np.sum(np.array(a) > base + 1e-12))} / "
