@@ -90,13 +90,18 @@ class RunStore:
         InputError: the file is not a run store, or one of a newer build.
     """
 
+    # How long a statement waits for another process's lock before it is said (SQLite's
+    # busy timeout, its default; a test lowers it rather than wait).
+    LOCK_WAIT_S = 5.0
+
     def __init__(self, path: str | Path, *, background: bool = False) -> None:
         from peerreview.output import run_store_error  # said as what it is (read-only, ...)
 
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       timeout=self.LOCK_WAIT_S)
         except (OSError, sqlite3.Error) as exc:
             raise run_store_error(exc, self.path) from exc
         try:

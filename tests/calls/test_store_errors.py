@@ -29,7 +29,8 @@ def test_a_run_store_that_is_a_folder_is_said(tmp_path: Path,
     assert f"{tmp_path / 'run.sqlite'}: is a folder" in err and "OperationalError" not in err
 
 
-def test_a_locked_store_is_said(tmp_path: Path) -> None:
+def test_a_locked_store_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RunStore, "LOCK_WAIT_S", 0.1)  # said after SQLite's busy wait
     db = tmp_path / "run.sqlite"
     RunStore(db).close()
     holder = sqlite3.connect(db, isolation_level=None, timeout=0.1)
