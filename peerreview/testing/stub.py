@@ -14,82 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
-import math
 import re
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from peerreview.testing.batches import add_batch_routes
+from peerreview.testing.rules import FAULTS, QUALITY, STATE, STOPPING, StubState, answer
 from peerreview.testing.serve import AppThread
 
-QUALITY = {"strong": 3, "medium": 2, "weak": 1}
-FAULTS = ("429", "500", "stall", "drop", "garbage", "garbage-once", "echo-key",
-          "empty-choices", "null-message", "list-body", "retry-after-long", "reasoning",
-          "off-scale")
-
-
-@dataclass
-class StubState:
-    """What the server was asked, and how it misbehaves."""
-
-    latency_s: float = 0.0
-    faults: dict[str, str] = field(default_factory=dict)  # model -> fault
-    fault_attempts: int = 1  # how many attempts per request the fault hits
-    max_context: int | None = None
-    stall_s: float = 30.0
-    calls: Counter[str] = field(default_factory=Counter)  # model -> requests received
-    attempts: Counter[str] = field(default_factory=Counter)  # request hash -> attempts
-    invert: bool = False  # reviewers prefer the worse answer (a second, different server)
-    served: list[str] | None = None  # what GET /models lists; None: 404 there
-    models_status: int | None = None  # GET /models answers this status instead
-    # Batch APIs: polls before a batch ends; in a batch's first submission, its first
-    # line errors and its second expires; results come in reverse order.
-    batch_polls: int = 2
-    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
-    batch_lines: Counter[str] = field(default_factory=Counter)  # custom_id -> submissions
-    bodies: list[dict[str, Any]] = field(default_factory=list)  # every request body
-    headers: list[dict[str, str]] = field(default_factory=list)  # and its headers
-
-
-STATE = web.AppKey("state", StubState)
-
-
-def _long_judge(prompt: str, first: str, second: str) -> str:
-    """A reviewer named ``long...`` is length-biased (benchmarks/style.py): it prefers A
-    with probability sigmoid(1.5 (c_A - c_B) + 4 (l_A - l_B) / (l_A + l_B)), c counting
-    "correct" and l the characters, by a coin seeded with the prompt (a call asked again
-    gets the same answer)."""
-    first, second = first.strip(), second.strip()
-    d = 1.5 * (first.count("correct") - second.count("correct")) + \
-        4.0 * (len(first) - len(second)) / max(len(first) + len(second), 1)
-    coin = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:8], "big") / 2.0 ** 64
-    return "A" if coin < 1.0 / (1.0 + math.exp(-d)) else "B"
-
-
-def _answer(model: str, prompt: str) -> str:
-    if "Response A:" in prompt and '"winner"' in prompt:  # peereval's judge prompt
-        a = prompt.split("Response A:", 1)[1].split("Response B:", 1)
-        first, second = a[0].count("correct"), a[1].split("Which response", 1)[0].count("correct")
-        winner = "A" if first > second else "B" if second > first else "tie"
-        return f'{{"winner": "{winner}", "confidence": 0.9, "reason": "stub"}}'
-    if "[Answer A]" in prompt:
-        a = prompt.split("[Answer A]", 1)[1].split("[Answer B]", 1)
-        if model.startswith("long"):
-            return _long_judge(prompt, a[0], a[1].split("Which answer", 1)[0])
-        first, second = a[0].count("correct"), a[1].split("Which answer", 1)[0].count("correct")
-        return "A" if first > second else "B" if second > first else "tie"
-    if "[Answer]" in prompt:
-        n = prompt.split("[Answer]", 1)[1].count("correct")
-        if "0 to 100" in prompt:
-            return str(min(100, 25 * n + 10))
-        return str(min(5, n + 1))
-    return " ".join(["correct"] * QUALITY.get(model, 0) + [f"answer by {model}"])
-
+__all__ = ["FAULTS", "QUALITY", "STATE", "StubServer", "StubState", "main", "make_app"]
 
 async def _complete(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
@@ -109,7 +46,7 @@ async def _complete(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(state.latency_s)
     if fault == "429" and faulty:
         return web.json_response({"error": {"message": "rate limited"}}, status=429,
-                                 headers={"Retry-After": "1"})
+                                 headers={"Retry-After": state.retry_after})
     if fault == "500" and faulty:
         return web.json_response({"error": {"message": "server error"}}, status=500)
     if fault == "echo-key" and faulty:  # a misconfigured proxy that echoes the headers
@@ -130,7 +67,12 @@ async def _complete(request: web.Request) -> web.StreamResponse:
     if fault in malformed and faulty:
         return web.json_response(malformed[fault])
     if fault == "stall" and faulty:
-        await asyncio.sleep(state.stall_s)
+        stopping = request.app.get(STOPPING)
+        if stopping is None:
+            await asyncio.sleep(state.stall_s)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), state.stall_s)
     if fault == "drop" and faulty:
         assert request.transport is not None
         request.transport.close()
@@ -143,7 +85,7 @@ async def _complete(request: web.Request) -> web.StreamResponse:
                                             "This model's maximum context length is "
                                             f"{state.max_context} tokens."}}, status=400)
     last = str(messages[-1].get("content", "")) if messages else ""
-    text = _answer(model, messages[0].get("content", "") if messages else "")
+    text = answer(model, messages[0].get("content", "") if messages else "")
     if fault == "off-scale" and text.isdigit():  # "0" to a 1-5 prompt, as real judges do
         text = "Score: 0"
     if state.invert:
@@ -200,7 +142,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     content = first.get("content")
     prompt = content if isinstance(content, str) else "".join(
         block.get("text", "") for block in content if isinstance(block, dict))
-    text = _answer(model, prompt)
+    text = answer(model, prompt)
     return web.json_response({
         "id": "msg_stub", "type": "message", "role": "assistant", "model": model,
         "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
@@ -208,155 +150,14 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         "usage": {"input_tokens": len(prompt.split()), "output_tokens": len(text.split())}})
 
 
-def _chat_body(model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    prompt = str(messages[0].get("content", "")) if messages else ""
-    text = _answer(model, prompt)
-    return {"id": "stub", "object": "chat.completion", "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": len(prompt.split()),
-                      "completion_tokens": len(text.split()),
-                      "total_tokens": len(prompt.split()) + len(text.split())}}
-
-
-def _fate(state: StubState, custom_id: str, position: int) -> str:
-    """succeeded, errored or expired: a line's first submission may fail."""
-    state.batch_lines[custom_id] += 1
-    if state.batch_lines[custom_id] > 1:
-        return "succeeded"
-    return {0: "errored", 1: "expired"}.get(position, "succeeded")
-
-
-async def _upload(request: web.Request) -> web.StreamResponse:
-    """OpenAI's POST /v1/files (multipart: purpose, file)."""
-    state = request.app[STATE]
-    form = await request.post()
-    upload = form.get("file")
-    if form.get("purpose") != "batch" or not hasattr(upload, "file"):
-        return web.json_response({"error": {"message": "purpose batch and a file"}}, status=400)
-    data = upload.file.read()  # type: ignore[union-attr]
-    file_id = f"file-{len(state.files) + 1}"
-    state.files[file_id] = data
-    return web.json_response({"id": file_id, "object": "file", "bytes": len(data),
-                              "created_at": 0, "filename": "batch.jsonl", "purpose": "batch"})
-
-
-async def _create_batch(request: web.Request) -> web.StreamResponse:
-    """OpenAI's POST /v1/batches: runs the file's lines, to be read after some polls."""
-    state = request.app[STATE]
-    spec = await request.json()
-    lines = [json.loads(x) for x in state.files[spec["input_file_id"]].splitlines() if x]
-    out, errors = [], []
-    for k, line in enumerate(lines):
-        fate = _fate(state, line["custom_id"], k)
-        base = {"id": f"batch_req_{k}", "custom_id": line["custom_id"]}
-        if fate == "succeeded":
-            out.append({**base, "response": {"status_code": 200, "request_id": f"r{k}",
-                                             "body": _chat_body(line["body"]["model"],
-                                                                line["body"]["messages"])},
-                        "error": None})
-        elif fate == "errored":
-            out.append({**base, "response": {"status_code": 500, "request_id": f"r{k}",
-                                             "body": {"error": {"message": "server error"}}},
-                        "error": None})
-        else:
-            errors.append({**base, "response": None, "error": {
-                "code": "batch_expired", "message": "This request could not be executed "
-                "before the completion window expired."}})
-    batch_id = f"batch_{len(state.batches) + 1}"
-    state.files[f"{batch_id}-out"] = "".join(json.dumps(x) + "\n" for x in out[::-1]).encode()
-    state.files[f"{batch_id}-err"] = "".join(json.dumps(x) + "\n" for x in errors).encode()
-    state.batches[batch_id] = {"polls": 0, "kind": "openai", "lines": len(lines)}
-    return web.json_response(_openai_batch(batch_id, state))
-
-
-def _openai_batch(batch_id: str, state: StubState) -> dict[str, Any]:
-    done = state.batches[batch_id]["polls"] >= state.batch_polls
-    return {"id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions",
-            "status": "completed" if done else "in_progress", "completion_window": "24h",
-            "output_file_id": f"{batch_id}-out" if done else None,
-            "error_file_id": f"{batch_id}-err" if done else None,
-            "request_counts": {"total": state.batches[batch_id]["lines"]}}
-
-
-async def _get_batch(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    batch_id = request.match_info["id"]
-    if batch_id not in state.batches:
-        return web.json_response({"error": {"message": "no such batch"}}, status=404)
-    state.batches[batch_id]["polls"] += 1
-    if state.batches[batch_id]["kind"] == "anthropic":
-        return web.json_response(_anthropic_batch(batch_id, state, str(request.url.origin())))
-    return web.json_response(_openai_batch(batch_id, state))
-
-
-async def _file_content(request: web.Request) -> web.StreamResponse:
-    data = request.app[STATE].files.get(request.match_info["id"])
-    if data is None:
-        return web.json_response({"error": {"message": "no such file"}}, status=404)
-    return web.Response(body=data, content_type="application/jsonl")
-
-
-async def _create_message_batch(request: web.Request) -> web.StreamResponse:
-    """Anthropic's POST /v1/messages/batches."""
-    state = request.app[STATE]
-    if not request.headers.get("x-api-key"):
-        return web.json_response({"type": "error", "error": {
-            "type": "authentication_error", "message": "invalid x-api-key"}}, status=401)
-    spec = await request.json()
-    results = []
-    for k, line in enumerate(spec["requests"]):
-        fate = _fate(state, line["custom_id"], k)
-        if fate == "succeeded":
-            params = line["params"]
-            text = _answer(params["model"], str(params["messages"][0]["content"]))
-            result: dict[str, Any] = {"type": "succeeded", "message": {
-                "id": f"msg_{k}", "type": "message", "role": "assistant",
-                "content": [{"type": "text", "text": text}], "model": params["model"],
-                "stop_reason": "end_turn", "usage": {"input_tokens": 5, "output_tokens": 1}}}
-        elif fate == "errored":
-            result = {"type": "errored", "error": {"type": "error", "error": {
-                "type": "api_error", "message": "Internal server error"}}}
-        else:
-            result = {"type": "expired"}
-        results.append({"custom_id": line["custom_id"], "result": result})
-    batch_id = f"msgbatch_{len(state.batches) + 1}"
-    state.files[f"{batch_id}-results"] = "".join(json.dumps(x) + "\n"
-                                                for x in results[::-1]).encode()
-    state.batches[batch_id] = {"polls": 0, "kind": "anthropic", "lines": len(results)}
-    return web.json_response(_anthropic_batch(batch_id, state, str(request.url.origin())))
-
-
-def _anthropic_batch(batch_id: str, state: StubState, origin: str) -> dict[str, Any]:
-    done = state.batches[batch_id]["polls"] >= state.batch_polls
-    return {"id": batch_id, "type": "message_batch",
-            "processing_status": "ended" if done else "in_progress",
-            "request_counts": {"processing": 0 if done else state.batches[batch_id]["lines"]},
-            "results_url": f"{origin}/v1/messages/batches/{batch_id}/results" if done
-            else None}
-
-
-async def _message_batch_results(request: web.Request) -> web.StreamResponse:
-    data = request.app[STATE].files.get(f"{request.match_info['id']}-results")
-    if data is None:
-        return web.json_response({"type": "error", "error": {"type": "not_found_error"}},
-                                 status=404)
-    return web.Response(body=data, content_type="application/jsonl")
-
-
 def make_app(state: StubState) -> web.Application:
+    """The stub's app: chat completions, Messages, the model list and the batch APIs."""
     app = web.Application()
     app[STATE] = state
     app.router.add_post("/v1/chat/completions", _complete)
     app.router.add_post("/v1/messages", _messages)
     app.router.add_get("/v1/models", _models)
-    app.router.add_post("/v1/files", _upload)
-    app.router.add_get("/v1/files/{id}/content", _file_content)
-    app.router.add_post("/v1/batches", _create_batch)
-    app.router.add_get("/v1/batches/{id}", _get_batch)
-    app.router.add_post("/v1/messages/batches", _create_message_batch)
-    app.router.add_get("/v1/messages/batches/{id}", _get_batch)
-    app.router.add_get("/v1/messages/batches/{id}/results", _message_batch_results)
+    add_batch_routes(app)
     return app
 
 
@@ -367,8 +168,16 @@ class StubServer(AppThread):
         super().__init__(port)
         self.state = state or StubState()
 
+    def on_loop(self) -> None:
+        self._stopping = asyncio.Event()
+
     def make_app(self) -> web.Application:
-        return make_app(self.state)
+        app = make_app(self.state)
+        app[STOPPING] = self._stopping
+        return app
+
+    def before_stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stopping.set)  # stalled requests end
 
     def __enter__(self) -> StubServer:
         return super().__enter__()  # type: ignore[no-any-return]
