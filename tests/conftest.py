@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,57 @@ def quick_retries(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     if request.node.get_closest_marker("real_backoff") is None:
         monkeypatch.setattr("peerreview.models.endpoint.BACKOFF_S", 0.001)
         monkeypatch.setattr("peerreview.models.breaker.FIRST_PROBE_S", 0.01)
+
+
+RAY_KEY_ENV = "PEERREVIEW_RAY_TEST_KEY"
+
+
+@dataclass
+class RayCluster:
+    """The session's local Ray: the API key its workers hold in their environment, and
+    the file that took the stderr of its start (and of its processes since)."""
+
+    secret: str
+    stderr: Path
+
+    def said(self) -> str:
+        """What Ray wrote to stderr so far (nothing, when it is quiet)."""
+        return self.stderr.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """One local Ray (2 CPUs) for the session's Ray tests: started once, as a run starts
+    it (the executor's own start), instead of a start and a shutdown (seconds each) per
+    test. Runs join it, as a run in a process that already started Ray does. The API
+    key is in the environment before the start, so that every worker inherits it."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("needs the [ray] extra: pip install -e '.[ray]'")
+    import ray
+
+    from peerreview.calls.executors import ExecutorConfig, _ray
+
+    if ray.is_initialized():
+        pytest.fail("Ray was started outside the ray_cluster fixture")
+    cluster = RayCluster("sk-test-" + secrets.token_hex(12),
+                         tmp_path_factory.mktemp("ray") / "stderr.txt")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(RAY_KEY_ENV, cluster.secret)
+    saved = os.dup(2)
+    with open(cluster.stderr, "ab", buffering=0) as raw, \
+            open(cluster.stderr, "a", encoding="utf-8", buffering=1) as text:
+        try:  # Ray's own processes keep this stderr; Python's too while it starts
+            os.dup2(raw.fileno(), 2)
+            with redirect_stderr(text):
+                _ray(ExecutorConfig(kind="ray", num_cpus=2))
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        try:
+            yield cluster
+        finally:
+            ray.shutdown()
+            patch.undo()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ vllm run-batch (a stand-in command here, since vLLM is not installed)."""
 from __future__ import annotations
 
 import json
-import secrets
 import socket
 import sqlite3
 import sys
@@ -15,7 +14,7 @@ import yaml
 
 from peerreview.cli import main
 from peerreview.testing.stub import StubServer
-from tests.conftest import needs_ray
+from tests.conftest import RAY_KEY_ENV, RayCluster, needs_ray
 from tests.livetask import EVALUATEES, expected_calls, write_config, write_task
 
 FAKE_VLLM = Path(__file__).parents[1] / "fixtures" / "fake_vllm_run_batch.py"
@@ -25,40 +24,35 @@ def board(out: Path) -> list[str]:
     return [r["model"] for r in json.loads((out / "leaderboard.json").read_text())]
 
 
-@needs_ray
-def test_the_ray_executor_runs_the_calls_on_workers(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
+def test_the_ray_executor_runs_the_calls_on_workers(tmp_path: Path, ray_cluster: RayCluster,
                                                     capfd: pytest.CaptureFixture[str]) -> None:
     """Calls on Ray workers: the key read from the worker's environment (never in a Ray
     log), headers sent as configured (not the mask of the config's JSON), each task's
     attempts counted, and a second run answered from the store."""
     import ray
 
-    secret = "sk-test-" + secrets.token_hex(12)
-    monkeypatch.setenv("PEERREVIEW_RAY_TEST_KEY", secret)
+    secret = ray_cluster.secret  # in the workers' environment since Ray started
     write_task(tmp_path, n_items=6)
     with StubServer() as server:
         config = write_config(tmp_path, server.url, model={
-            "api_key_env": "PEERREVIEW_RAY_TEST_KEY", "headers": {"X-Team": "team-7"}})
+            "api_key_env": RAY_KEY_ENV, "headers": {"X-Team": "team-7"}})
         data = yaml.safe_load(config.read_text())
         data["executor"] = {"kind": "ray", "num_cpus": 2}
         config.write_text(yaml.safe_dump(data))
-        try:
-            assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-            calls = sum(server.state.calls.values())
-            session = Path(ray._private.worker._global_node.get_session_dir_path())
-            # Again: everything from the store, nothing sent to Ray or the endpoint.
-            assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-            assert sum(server.state.calls.values()) == calls
-        finally:
-            ray.shutdown()
+        assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        calls = sum(server.state.calls.values())
+        session = Path(ray._private.worker._global_node.get_session_dir_path())
+        # Again: everything from the store, nothing sent to Ray or the endpoint.
+        assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        assert sum(server.state.calls.values()) == calls
         seen = {(h.get("Authorization") or h.get("authorization"),
                  h.get("X-Team") or h.get("x-team")) for h in server.state.headers}
     assert seen == {(f"Bearer {secret}", "team-7")}
     leaked = [p for p in (session / "logs").rglob("*") if p.is_file()
               and secret.encode() in p.read_bytes()]
     assert leaked == []
-    assert capfd.readouterr().err == ""  # --quiet: nothing from Ray either
+    assert capfd.readouterr().err == ""  # --quiet: nothing from Ray either,
+    assert ray_cluster.said() == ""  # nor from its start and its processes since
     assert calls == expected_calls(6, 2)
     assert board(tmp_path / "out") == EVALUATEES
     cost = json.loads((tmp_path / "out" / "cost.json").read_text())
@@ -82,7 +76,13 @@ def test_ray_options_are_checked_at_config_load(tmp_path: Path,
 
 @needs_ray
 def test_an_unreachable_ray_address_fails_at_once_naming_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    # As in a process that has not started Ray (the session's Ray may be up: a run
+    # joins a Ray already started and never looks at the address).
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
