@@ -62,6 +62,7 @@ from peerreview.records.table import (
     counting_notes,
     votes_toward_first,
 )
+from peerreview.review.escalate import Escalation, escalation_for
 from peerreview.review.schedule import Schedule, cascade_order, select, separated
 
 
@@ -135,7 +136,9 @@ def rank(
                     + (weights[table.scores.reviewer] > 0).sum())  # the qualified's judgments
     if opts.baseline is not None:
         table = against_baseline(table, opts.baseline)
-    used_table, first_share = _scheduled(table, exam, weights, chair, opts, notes)
+    used_table, first_share = _scheduled(table, exam, weights, chair, opts, notes,
+                                         _escalation(exam_table, exam_labels, weights, chair,
+                                                     opts))
     evidence = gather_evidence(used_table, weights, by_mean=chair.by_mean,
                                normalize=opts.normalize, first_share=first_share,
                                counting=opts.counting)
@@ -187,9 +190,23 @@ def rank(
     return result
 
 
+def _escalation(exam_table: JudgmentTable, exam_labels: Gold | None, weights: FloatArray,
+                chair: Chair, opts: RankOptions) -> Escalation | None:
+    """With a target agreement, the threshold a cascade (or the adaptive schedule)
+    escalates below, calibrated on the exam as a live run calibrates it."""
+    if opts.target_agreement is None or opts.schedule not in (Schedule.CASCADE,
+                                                              Schedule.ADAPTIVE):
+        return None
+    return escalation_for(exam_table, dict(zip(exam_table.reviewers, weights.tolist(),
+                                               strict=True)), exam_labels,
+                          opts.target_agreement, opts.delta, by_mean=chair.by_mean,
+                          baseline=opts.baseline)
+
+
 def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray,
-               chair: Chair, opts: RankOptions,
-               notes: list[str]) -> tuple[JudgmentTable, FloatArray | None]:
+               chair: Chair, opts: RankOptions, notes: list[str],
+               escalation: Escalation | None = None) -> tuple[JudgmentTable,
+                                                              FloatArray | None]:
     """The judgments the schedule would have asked for, and for ``one-order`` each
     reviewer's first-position share (from a noisy Bradley-Terry fit) to remove."""
     qualified = [k for k, w in enumerate(weights) if w > 0]
@@ -205,7 +222,9 @@ def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray
     settled = settled_by(dict(zip(table.reviewers, weights.tolist(), strict=True)), chair,
                          opts.seed, opts.counting)
     used = select(table, opts.schedule, order, seed=opts.seed, budget=opts.budget,
-                  settled=settled)
+                  settled=settled, escalation=escalation)
+    if escalation is not None:
+        notes.append(escalation.describe())
     if opts.schedule is not Schedule.ONE_ORDER:
         return used, None
     fit = noisy_bradley_terry(used.votes(), len(table.reviewers), len(table.models))

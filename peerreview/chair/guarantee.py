@@ -11,7 +11,9 @@ could never pass, and would stop every sequence at once); that start depends on 
 margins only, not on the labels, so the guarantee holds. Then, with
 probability at least ``1 - delta``, the verdicts at or above the threshold agree
 with humans at least ``target`` of the time (for verdicts exchangeable with the
-calibration set). Verdicts below it are marked ``needs_review``.
+calibration set). Verdicts below it are marked ``needs_review``; in a cascade
+(:mod:`peerreview.review.escalate`), a pair below it is first asked of the next
+reviewer, against the threshold :func:`exam_guarantee` chooses on the exam.
 
 A verdict agrees when its sign is the gold's; a tie (margin 0) does not agree.
 Gold weights (``label-export``'s 1/π) are not used: the bound counts labels. Verdicts
@@ -28,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from peerreview.chair.base import Verdicts
+from peerreview.chair.base import Verdicts, gather_evidence
 from peerreview.errors import InputError
 from peerreview.records.gold import Gold
 from peerreview.records.table import (
     BoolArray,
+    Counting,
     FloatArray,
     IntArray,
     JudgmentTable,
@@ -41,6 +44,14 @@ from peerreview.records.table import (
 )
 
 STEPS = 20  # candidate thresholds: the margins that cover 5%, 10%, ... of the exam
+# A margin this close to the threshold (relatively) reaches it: the same weighted sum
+# added in another order (a cascade's, reviewer by reviewer) differs in the last bits.
+TOLERANCE = 1e-9
+
+
+def reaches(strength: FloatArray | float, threshold: float) -> BoolArray:
+    """Whether each ``|margin|`` is at or above the threshold (within :data:`TOLERANCE`)."""
+    return np.asarray(np.asarray(strength) >= threshold - TOLERANCE * max(abs(threshold), 1.0))
 
 
 @dataclass(slots=True)
@@ -204,8 +215,32 @@ def calibrate(verdicts: Verdicts, table: JudgmentTable, exam_gold: Gold | None,
     threshold, covered, wrong, bound = choose_threshold(
         np.abs(margin), agrees, target, delta, groups=verdicts.item[index[found]])
     strength = np.abs(verdicts.margin)
-    needs = np.ones(len(verdicts), np.bool_) if threshold is None else strength < threshold
+    needs = np.ones(len(verdicts), np.bool_) if threshold is None else \
+        ~reaches(strength, threshold)
     return Guarantee(
         target, delta, threshold, int(found.sum()), covered,
         (covered - wrong) / covered if covered else None, bound,
         len(verdicts), int((~needs).sum()), int(needs.sum())), needs
+
+
+def exam_guarantee(exam: JudgmentTable, weights: FloatArray, exam_gold: Gold | None,
+                   target: float, delta: float, *, by_mean: bool) -> Guarantee:
+    """The threshold a cascade escalates below: :func:`calibrate` on the qualified
+    reviewers' (``weights`` > 0) verdicts of the exam gold pairs, as the plain chair
+    forms them (every vote once, raw weighted mean scores), so that it is on the scale
+    of a cascade's margin over the reviewers asked so far.
+
+    Args:
+        exam: judgments that hold the exam's (other items' are left out by the gold).
+        weights: the exam's weights, per reviewer of ``exam``.
+        exam_gold: the calibration labels.
+        target: agreement to guarantee.
+        delta: probability of missing it.
+        by_mean: verdicts as the mean chair forms them (score differences).
+
+    Raises:
+        InputError: as :func:`calibrate`.
+    """
+    evidence = gather_evidence(exam, weights, by_mean=by_mean, counting=Counting(strength=1))
+    guarantee, _ = calibrate(evidence.verdicts, evidence.table, exam_gold, target, delta)
+    return guarantee

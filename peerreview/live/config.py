@@ -114,6 +114,9 @@ class ChairConfig(_Strict):
     calibrate_bias: bool = False  # as rank's --calibrate-bias
     recuse: Literal["none", "self", "self-exam"] = "none"  # as rank's --recuse
     shrink: Literal["none", "eb", "cv"] = "none"  # as rank's --shrink: item verdicts shrunk
+    # as rank's --target-agreement and --delta; a cascade also escalates below it
+    target_agreement: float | None = Field(None, gt=0, lt=1)
+    delta: float = Field(0.1, gt=0, lt=1)
 
     @field_validator("method", mode="before")
     @classmethod

@@ -147,6 +147,8 @@ def rank_options(config: RunConfig) -> RankOptions:
                        calibrate_bias=config.chair.calibrate_bias,
                        recuse=config.chair.recuse, families=dict(config.families),
                        shrink=config.chair.shrink,
+                       target_agreement=config.chair.target_agreement,
+                       delta=config.chair.delta,
                        seed=config.seed,
                        exclude_exam_items=bool(exam and exam.by_gold and exam.items),
                        off_scale=config.review.off_scale,

@@ -57,6 +57,7 @@ from peerreview.records.exchange import (
 from peerreview.records.readable import unreadable_reviewers
 from peerreview.records.table import build_table
 from peerreview.review.asker import Asker
+from peerreview.review.escalate import Escalation, escalation_for
 from peerreview.review.schedule import Schedule, adaptive, cascade_jobs
 from peerreview.review.stage import Live, exam_questions, full_calls, review_jobs
 
@@ -151,7 +152,10 @@ class Pipeline:
                 raise self._unranked(state, *nobody, submissions, exam_judgments, facts)
             before = caller.tally.made + caller.tally.cached
             caller.sharding = self.shard is not None
-            review = await self._review(state, asker, items, submissions, qualified, weights)
+            review, escalation = await self._review(state, asker, items, submissions,
+                                                    qualified, weights, exam_judgments)
+            if escalation is not None:
+                facts["escalation"] = escalation.facts()
             if self.shard is not None:  # the merge ranks (peerreview.calls.shard)
                 raise finish_shard(store, self.shard, failures.summary()
                                    if failures.calls else
@@ -227,9 +231,12 @@ class Pipeline:
 
     async def _review(self, state: RunState, asker: Asker, items: dict[str, Item],
                       submissions: list[Submission], reviewers: list[str],
-                      weights: dict[str, float]) -> list[Judgment]:
+                      weights: dict[str, float], exam: list[Judgment]
+                      ) -> tuple[list[Judgment], Escalation | None]:
         """The qualified reviewers (most accurate first) judge under the schedule;
-        ``weights``, the exam's, are the adaptive schedule's stopping rule's."""
+        ``weights``, the exam's, are the adaptive schedule's stopping rule's. With
+        ``chair.target_agreement``, the cascade escalates a pair below the threshold
+        calibrated on the ``exam`` judgments (returned, with the pairs it escalated)."""
         cfg = self.config
         schedule = Schedule(cfg.review.schedule)
         pairwise = cfg.review.mode == "pairwise"
@@ -238,20 +245,25 @@ class Pipeline:
             done = await self._stage(state, "review", review_jobs(
                 asker, schedule, reviewers, items, submissions, pairwise=pairwise,
                 seed=cfg.seed, baseline=baseline))
-            return [j for batch in done for j in batch]
+            return [j for batch in done for j in batch], None
         live = Live(asker, items, submissions, pairwise, baseline)
+        chair = make_chair(cfg.chair.method or ("vote" if pairwise else "mean"), seed=cfg.seed)
+        target = cfg.chair.target_agreement
+        escalation = None if target is None else escalation_for(
+            build_table(exam), weights, state.inputs.exam_gold, target, cfg.chair.delta,
+            by_mean=chair.by_mean, baseline=baseline)
         if schedule is Schedule.CASCADE:
-            await self._stage(state, "review", cascade_jobs(live, reviewers, live.pairs_of,
-                                                            live.models_of))
-            return live.judgments()
-        method = cfg.chair.method or ("vote" if pairwise else "mean")
-        await adaptive(live, reviewers, live.pairs_of, live.models_of, seed=cfg.seed,
-                       run=lambda jobs, k: self._stage(state, f"review {k + 1}", jobs),
-                       so_far=lambda: build_table(live.got) if live.got else None,
-                       settled=settled_by(weights, make_chair(method, seed=cfg.seed),
-                                          cfg.seed),
-                       exhausted=asker.caller.exhausted)
-        return live.judgments()
+            await self._stage(state, "review", cascade_jobs(
+                live, reviewers, live.pairs_of, live.models_of, escalation=escalation))
+        else:
+            await adaptive(live, reviewers, live.pairs_of, live.models_of, seed=cfg.seed,
+                           run=lambda jobs, k: self._stage(state, f"review {k + 1}", jobs),
+                           so_far=lambda: build_table(live.got) if live.got else None,
+                           settled=settled_by(weights, chair, cfg.seed),
+                           exhausted=asker.caller.exhausted, escalation=escalation)
+        if escalation is not None:
+            log.info(escalation.describe())
+        return live.judgments(), escalation
 
     async def _stage(self, state: RunState, name: str,
                      jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
@@ -274,6 +286,10 @@ class Pipeline:
         table."""
         cfg, inputs = self.config, state.inputs
         gold = inputs.exam_gold
+        if cfg.chair.target_agreement is not None and gold is None:  # before the review
+            raise cfg.locate(InputError("chair.target_agreement calibrates on the exam: it "
+                                        "needs exam: gold: FILE",
+                                        field="chair.target_agreement"))
         if cfg.exam is None or gold is None:  # qualified after the review, unlabelled
             return [], list(cfg.reviewers), {}, None
         exam_subs = inputs.exam_submissions or submissions

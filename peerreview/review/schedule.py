@@ -10,7 +10,9 @@ written once, over an :class:`Asking` that a recording or a live run provides.
 - ``cascade``: reviewers in order of exam accuracy; the first judges a pair (in
   both orders where the design has them); the pair goes down the cascade only
   while the votes so far are inconsistent or too weak: it stops once their sum is
-  as decisive as one reviewer agreeing with itself.
+  as decisive as one reviewer agreeing with itself. With a target agreement it also
+  goes on while its margin so far is below the threshold calibrated on the exam
+  (:mod:`peerreview.review.escalate`).
 - ``one-order``: each pair asked in one seeded random order per reviewer; the
   chair removes each reviewer's first-position bias (a noisy Bradley-Terry term).
 - ``adaptive``: for the system ranking. Items come in a seeded random order, in
@@ -33,6 +35,7 @@ from peerreview.chair.bootstrap import LeaderboardRow
 from peerreview.errors import BudgetSpent, InputError
 from peerreview.options import Schedule as Schedule
 from peerreview.records.table import JudgmentTable, pair_key
+from peerreview.review.escalate import Escalation, ItemMargins
 
 
 def decided(votes: Sequence[int], per_answer: int) -> bool:
@@ -70,13 +73,16 @@ def cascade_order(reviewers: list[str], scores: list[float | None]) -> list[str]
 
 def select(table: JudgmentTable, schedule: Schedule, order: list[int], *, seed: int = 0,
            budget: int | None = None,
-           settled: Callable[[JudgmentTable], bool] | None = None) -> JudgmentTable:
+           settled: Callable[[JudgmentTable], bool] | None = None,
+           escalation: Escalation | None = None) -> JudgmentTable:
     """The judgments of qualified reviewers (``order``: their indices, most accurate
     first) that ``schedule`` would have asked for.
 
     Args:
         settled: for ``adaptive``, whether the ranking from the judgments so far is
             settled (its adjacent rank intervals separate).
+        escalation: for ``cascade`` and ``adaptive``, the threshold a pair's margin
+            must clear before it leaves the cascade (it records the pairs escalated).
 
     Raises:
         InputError: the budget is too small to judge anything.
@@ -92,12 +98,12 @@ def select(table: JudgmentTable, schedule: Schedule, order: list[int], *, seed: 
     recording = Recorded(table, [table.reviewers[r] for r in order], budget)
     if schedule is Schedule.CASCADE:
         _drive(_sequentially(cascade_jobs(recording, recording.order, recording.pairs_of,
-                                          recording.models_of), 0))
+                                          recording.models_of, escalation=escalation), 0))
     else:
         _drive(adaptive(recording, recording.order, recording.pairs_of, recording.models_of,
                         seed=seed, run=_sequentially, so_far=recording.so_far,
                         settled=settled or (lambda _: False),
-                        exhausted=recording.exhausted))
+                        exhausted=recording.exhausted, escalation=escalation))
     return table.subset(recording.keep_p, recording.keep_s)
 
 
@@ -171,9 +177,12 @@ class Asking(Protocol):
         ...
 
 
-async def cascade_pair(ask: Asking, order: list[str], item: str, a: str, b: str) -> None:
-    """Down the cascade, one reviewer at a time, until the votes decide the pair."""
+async def cascade_pair(ask: Asking, order: list[str], item: str, a: str, b: str,
+                       escalation: Escalation | None = None) -> None:
+    """Down the cascade, one reviewer at a time, until the votes decide the pair (and
+    with an ``escalation``, their weighted sum clears its threshold)."""
     said: list[int] = []
+    margin, held = 0.0, False  # held: decided, but kept for its margin
     per_answer = ask.per_answer(item, a, b)
     for reviewer in order:
         try:
@@ -183,17 +192,29 @@ async def cascade_pair(ask: Asking, order: list[str], item: str, a: str, b: str)
         if votes is None:
             continue
         said += votes
-        if decided(said, per_answer):
+        if escalation is None:
+            if decided(said, per_answer):
+                return
+            continue
+        if held:
+            escalation.escalated.add((item, a, b))
+        margin += escalation.weights.get(reviewer, 0.0) * sum(votes)
+        held = decided(said, per_answer)
+        if held and escalation.clears(margin):
             return
 
 
 async def cascade_scores(ask: Asking, order: list[str], item: str, models: list[str],
-                         pairs: set[Pair] | None = None) -> None:
+                         pairs: set[Pair] | None = None,
+                         escalation: Escalation | None = None) -> None:
     """Pointwise: each reviewer in turn scores the models of the pairs still undecided
-    (all pairs of ``models``, or those of them in ``pairs``)."""
+    (all pairs of ``models``, or those of them in ``pairs``); with an ``escalation``,
+    a decided pair stays until its margin so far clears the threshold."""
     pending = {(a, b) for a, b in itertools.combinations(sorted(models), 2)
                if pairs is None or (a, b) in pairs}
     said: dict[Pair, list[int]] = {p: [] for p in pending}
+    margins = ItemMargins(escalation) if escalation is not None else None
+    held: set[Pair] = set()  # decided, but kept for their margin
     for reviewer in order:
         if not pending:
             return
@@ -203,24 +224,37 @@ async def cascade_scores(ask: Asking, order: list[str], item: str, models: list[
             return
         if got is None:
             continue
+        if margins is not None:
+            margins.add(reviewer, got)
         for a, b in sorted(pending):
             if a in got and b in got:
                 sa, sb = got[a], got[b]
                 missing = sa is None or sb is None or sa != sa or sb != sb
                 said[a, b].append(0 if missing or sa == sb else 1 if sa > sb else -1)  # type: ignore[operator]
+                if margins is None:
+                    if decided(said[a, b], 1):
+                        pending.discard((a, b))
+                    continue
+                if (a, b) in held:
+                    margins.escalation.escalated.add((item, a, b))
                 if decided(said[a, b], 1):
-                    pending.discard((a, b))
+                    held.add((a, b))
+                    if margins.escalation.clears(margins.margin(a, b)):
+                        pending.discard((a, b))
+                else:
+                    held.discard((a, b))
 
 
 def cascade_jobs(ask: Asking, order: list[str], pairs_of: dict[str, list[Pair]],
-                 models_of: dict[str, list[str]], pairs: set[Pair] | None = None) -> list[Job]:
+                 models_of: dict[str, list[str]], pairs: set[Pair] | None = None, *,
+                 escalation: Escalation | None = None) -> list[Job]:
     """The cascade's jobs: one per pair asked pairwise (``pairs_of``: item -> pairs),
     one per item scored pointwise (``models_of``: item -> models); ``pairs`` limits
-    both to some pairs of models."""
-    jobs: list[Job] = [partial(cascade_pair, ask, order, item, a, b)
+    both to some pairs of models; ``escalation``: see :func:`cascade_pair`."""
+    jobs: list[Job] = [partial(cascade_pair, ask, order, item, a, b, escalation)
                        for item in sorted(pairs_of) for a, b in pairs_of[item]
                        if pairs is None or (a, b) in pairs]
-    jobs += [partial(cascade_scores, ask, order, item, models_of[item], pairs)
+    jobs += [partial(cascade_scores, ask, order, item, models_of[item], pairs, escalation)
              for item in sorted(models_of)]
     return jobs
 
@@ -230,7 +264,8 @@ async def adaptive(ask: Asking, order: list[str], pairs_of: dict[str, list[Pair]
                    run: Callable[[list[Job], int], Awaitable[object]],
                    so_far: Callable[[], JudgmentTable | None],
                    settled: Callable[[JudgmentTable], bool],
-                   exhausted: Callable[[], bool]) -> None:
+                   exhausted: Callable[[], bool],
+                   escalation: Escalation | None = None) -> None:
     """Items in a seeded random order, in batches of 5%; on each batch only the pairs
     still unsettled are asked, through the cascade; stop when the ranking is settled,
     every pair is, or the budget is spent. ``run`` runs a batch's jobs (the k-th)."""
@@ -244,7 +279,7 @@ async def adaptive(ask: Asking, order: list[str], pairs_of: dict[str, list[Pair]
         batch = set(queue[start:start + size])
         await run(cascade_jobs(ask, order, {t: p for t, p in pairs_of.items() if t in batch},
                                {t: m for t, m in models_of.items() if t in batch},
-                               unsettled), k)
+                               unsettled, escalation=escalation), k)
         table = so_far()
         if table is None:
             continue
@@ -272,7 +307,8 @@ def _drive(work: Awaitable[object]) -> None:
 class Recorded:
     """A recording as an :class:`Asking`: each answer is the reviewer's recorded
     judgments, marked used; the budget counts judgments (a score once, however many
-    pairs it decides)."""
+    pairs it decides). Scores on several scales are given on [0, 1], as the mean
+    chair puts them (an escalation's margins are then the chair's)."""
 
     def __init__(self, table: JudgmentTable, order: list[str], budget: int | None) -> None:
         self.table, self.order, self.budget = table, order, budget
@@ -290,6 +326,9 @@ class Recorded:
             per[key[:3]] = max(per.get(key[:3], 0), len(self._rows[key]))
         self._per_answer = per
         self._scores: dict[tuple[str, str], dict[str, int]] = {}  # (item, r) -> model -> row
+        known = ~np.isnan(s.score)
+        self._unit = bool(known.any()) and bool(np.ptp(s.low[known]) > 0 or
+                                                np.ptp(s.high[known]) > 0)
         for row, (t, m, r) in enumerate(zip(s.item.tolist(), s.model.tolist(),
                                             s.reviewer.tolist(), strict=True)):
             self._scores.setdefault((items[t], reviewers[r]), {})[models[m]] = row
@@ -326,7 +365,9 @@ class Recorded:
             return None
         self._pay(sum(not self.keep_s[row] for row in rows.values()))
         self.keep_s[list(rows.values())] = True
-        return {m: float(self.table.scores.score[row]) for m, row in rows.items()}
+        s = self.table.scores
+        return {m: float((s.score[row] - s.low[row]) / (s.high[row] - s.low[row])
+                         if self._unit else s.score[row]) for m, row in rows.items()}
 
     def so_far(self) -> JudgmentTable | None:
         if not (self.keep_p.any() or self.keep_s.any()):
