@@ -210,15 +210,18 @@ def test_batch_rounds_are_paced_by_batch_poll_s(tmp_path: Path) -> None:
 @pytest.mark.parametrize("point", ["after-batch-create", "before-batch-create",
                                    "after-batch-record"])
 def test_a_kill_around_creating_a_batch_never_creates_it_twice(
-        tmp_path: Path, provider: str, point: str) -> None:
-    """Killed (os._exit) at a named point; the resume adopts the batch the provider
-    holds (found by the run token in its metadata, or for Anthropic by its time and
-    size), or, if none was created, creates it once."""
+        tmp_path: Path, provider: str, point: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed (os._exit) at a named point; the resume (in this process: nothing is
+    killed there) adopts the batch the provider holds (found by the run token in its
+    metadata, or for Anthropic by its time and size), or, if none was created, creates
+    it once."""
     from tests.fixtures.fake_batches import FakeBatches, FakeState
 
     write_task(tmp_path, n_items=2)
-    env = os.environ | {"PYTHONPATH": str(ROOT), "PEERREVIEW_FAULT": point,
-                        "PR_TEST_KEY": "sk-ant-batch-test-123456"}
+    monkeypatch.setenv("PR_TEST_KEY", "sk-ant-batch-test-123456")
+    monkeypatch.delenv("PEERREVIEW_FAULT", raising=False)
+    env = os.environ | {"PYTHONPATH": str(ROOT), "PEERREVIEW_FAULT": point}
     with StubServer() as evaluatees, FakeBatches(FakeState(polls=1)) as fake:
         config = fake_config(tmp_path, evaluatees.url, fake.url, provider)
         out = tmp_path / "out"
@@ -227,15 +230,13 @@ def test_a_kill_around_creating_a_batch_never_creates_it_twice(
                                 capture_output=True, text=True, timeout=120, check=False)
         assert killed.returncode == 86, killed.stderr
         assert fake.state.created == (0 if point == "before-batch-create" else 1)
-        env.pop("PEERREVIEW_FAULT")
-        resumed = subprocess.run([sys.executable, "-m", "peerreview.cli", "run", str(config),
-                                  "--out", str(out), "--quiet"], cwd=ROOT, env=env,
-                                 capture_output=True, text=True, timeout=120, check=False)
-        assert resumed.returncode == 0, resumed.stderr
+        capsys.readouterr()
+        assert run(config, out) == 0
+        resumed = capsys.readouterr().err
         assert fake.state.created == 1  # zero batches created twice
         assert sorted(fake.state.lines.values()) == [1] * REVIEW_CALLS
     if point == "after-batch-create":
-        assert "adopted batch" in resumed.stderr
+        assert "adopted batch" in resumed
     assert (out / "leaderboard.json").exists()
 
 
