@@ -29,6 +29,10 @@ class StubState:
     max_context: int | None = None
     stall_s: float = 30.0  # a stall's length (or until the server stops)
     retry_after: str = "1"  # what the 429 fault's Retry-After header says
+    # Chat completions answered so far; once hold_after are, the next ones wait (a client
+    # to be killed mid-run, with calls in flight) until it is raised or set to None.
+    answered: int = 0
+    hold_after: int | None = None
     calls: Counter[str] = field(default_factory=Counter)  # model -> requests received
     attempts: Counter[str] = field(default_factory=Counter)  # request hash -> attempts
     invert: bool = False  # reviewers prefer the worse answer (a second, different server)

@@ -28,6 +28,17 @@ from peerreview.testing.serve import AppThread
 
 __all__ = ["FAULTS", "QUALITY", "STATE", "StubServer", "StubState", "main", "make_app"]
 
+async def _held(request: web.Request, state: StubState) -> None:
+    """While :attr:`StubState.hold_after` completions are answered, wait: until it is
+    raised or cleared, or the server stops."""
+    stopping = request.app.get(STOPPING)
+    for _ in range(60 * 100):  # a minute at most
+        if state.hold_after is None or state.answered < state.hold_after or (
+                stopping is not None and stopping.is_set()):
+            return
+        await asyncio.sleep(0.01)
+
+
 async def _complete(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     raw = await request.read()
@@ -44,6 +55,7 @@ async def _complete(request: web.Request) -> web.StreamResponse:
         faulty = state.attempts[digest] <= state.fault_attempts
     if state.latency_s:
         await asyncio.sleep(state.latency_s)
+    await _held(request, state)
     if fault == "429" and faulty:
         return web.json_response({"error": {"message": "rate limited"}}, status=429,
                                  headers={"Retry-After": state.retry_after})
@@ -95,6 +107,7 @@ async def _complete(request: web.Request) -> web.StreamResponse:
     if body.get("response_format") and re.fullmatch(r"A|B|tie", text):
         text = f'{{"winner": "{text}"}}'
     words = len(prompt.split())
+    state.answered += 1
     return web.json_response({
         "id": "stub", "object": "chat.completion", "model": model,
         "choices": [{"index": 0, "finish_reason": "stop",

@@ -221,7 +221,7 @@ def _stored(db: Path) -> int:
 @pytest.mark.parametrize("schedule", ["full", "cascade"])
 def test_resume_after_kill_9_repeats_no_completed_call_and_matches(tmp_path, schedule):
     write_task(tmp_path, n_items=6)
-    with StubServer(StubState(latency_s=0.05)) as server:
+    with StubServer() as server:
         config = write_config(tmp_path, server.url, model={"concurrency": 2},
                               review={"mode": "pairwise", "schedule": schedule})
         whole = tmp_path / "whole"
@@ -229,6 +229,8 @@ def test_resume_after_kill_9_repeats_no_completed_call_and_matches(tmp_path, sch
         total = sum(server.state.calls.values())
         server.state.calls.clear()
 
+        # The killed run: half its calls answered, the next ones held in flight.
+        server.state.answered, server.state.hold_after = 0, total // 2
         out = tmp_path / "killed"
         proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
                                  "--out", str(out), "--quiet"],
@@ -240,7 +242,9 @@ def test_resume_after_kill_9_repeats_no_completed_call_and_matches(tmp_path, sch
         proc.wait()
         stored = _stored(out / "run.sqlite")
         assert 0 < stored < total
+        server.state.hold_after = None
         before = sum(server.state.calls.values())
+        assert before > stored  # calls were in flight when it was killed
         assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
         # Exactly the calls that were not stored are made again: no completed call.
         assert sum(server.state.calls.values()) - before == total - stored
