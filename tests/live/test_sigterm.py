@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from peerreview.calls.store import RunStore
-from peerreview.testing.stub import StubServer, StubState
+from peerreview.cli import main
+from peerreview.testing.stub import StubServer
 from tests.livetask import expected_calls, write_config, write_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +24,9 @@ def _ignore_sigint() -> None:
 
 def _terminate_mid_run(tmp_path: Path, server: StubServer, *, sigint_ignored: bool
                        ) -> tuple[int, str]:
-    """Start a run, SIGTERM it once some calls are answered; its exit status and
-    stderr."""
+    """Start a run, SIGTERM it once 10 calls are answered and the next ones wait in
+    flight (the stub holds them); its exit status and stderr."""
+    server.state.hold_after = 10
     write_task(tmp_path, n_items=20)
     config = write_config(tmp_path, server.url, model={"concurrency": 2})
     proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
@@ -33,8 +35,9 @@ def _terminate_mid_run(tmp_path: Path, server: StubServer, *, sigint_ignored: bo
                             env=os.environ | {"PYTHONPATH": str(ROOT)},
                             preexec_fn=_ignore_sigint if sigint_ignored else None)
     deadline = time.time() + 30
-    while server.state.calls.total() < 10 and time.time() < deadline:
-        time.sleep(0.05)
+    while not (server.state.answered >= 10 and server.state.calls.total() > 10) and \
+            time.time() < deadline:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     try:
         _, err = proc.communicate(timeout=30)
@@ -44,7 +47,7 @@ def _terminate_mid_run(tmp_path: Path, server: StubServer, *, sigint_ignored: bo
 
 
 def test_sigterm_stops_a_run_like_sigint_and_the_next_run_resumes(tmp_path: Path) -> None:
-    with StubServer(StubState(latency_s=0.2)) as server:
+    with StubServer() as server:
         code, err = _terminate_mid_run(tmp_path, server, sigint_ignored=False)
         assert code == 143, err
         assert "terminated; completed calls are kept" in err and "Traceback" not in err
@@ -56,18 +59,15 @@ def test_sigterm_stops_a_run_like_sigint_and_the_next_run_resumes(tmp_path: Path
             kept = len(store.answered_keys())
         before = server.state.calls.total()
         assert 1 <= kept <= before < expected_calls(20, 2)
-        server.state.latency_s = 0.0
-        done = subprocess.run([sys.executable, "-m", "peerreview.cli", "run",
-                               str(tmp_path / "run.yaml"), "--out", str(out), "--quiet"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120,
-                              env=os.environ | {"PYTHONPATH": str(ROOT)}, check=False)
-        assert done.returncode == 0, done.stderr
+        server.state.hold_after = None
+        # The next run (in this process: nothing is stopped there).
+        assert main(["run", str(tmp_path / "run.yaml"), "--out", str(out), "--quiet"]) == 0
         # The second run asks only what the first had no answer to.
         assert server.state.calls.total() - before == expected_calls(20, 2) - kept
 
 
 def test_sigterm_stops_a_run_whose_sigint_is_ignored(tmp_path: Path) -> None:
-    with StubServer(StubState(latency_s=0.2)) as server:
+    with StubServer() as server:
         code, err = _terminate_mid_run(tmp_path, server, sigint_ignored=True)
     assert code == 143, err
     assert "terminated" in err
