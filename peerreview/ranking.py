@@ -62,7 +62,7 @@ from peerreview.records.table import (
     counting_notes,
     votes_toward_first,
 )
-from peerreview.review.escalate import Escalation, escalation_for
+from peerreview.review.escalate import Escalation, escalation_for, exam_rows
 from peerreview.review.schedule import Schedule, cascade_order, select, separated
 
 
@@ -222,7 +222,8 @@ def _scheduled(table: JudgmentTable, exam: list[ExamResult], weights: FloatArray
     settled = settled_by(dict(zip(table.reviewers, weights.tolist(), strict=True)), chair,
                          opts.seed, opts.counting)
     used = select(table, opts.schedule, order, seed=opts.seed, budget=opts.budget,
-                  settled=settled, escalation=escalation)
+                  settled=settled, escalation=escalation,
+                  given=None if escalation is None else exam_rows(table, escalation.exam_gold))
     if escalation is not None:
         notes.append(escalation.describe())
     if opts.schedule is not Schedule.ONE_ORDER:

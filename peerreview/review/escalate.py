@@ -26,7 +26,7 @@ import numpy as np
 
 from peerreview.chair.guarantee import Guarantee, exam_guarantee, reaches
 from peerreview.records.gold import Gold
-from peerreview.records.table import JudgmentTable
+from peerreview.records.table import BoolArray, JudgmentTable, pair_key
 
 log = logging.getLogger("peerreview")
 
@@ -42,6 +42,7 @@ class Escalation:
     threshold: float | None
     by_mean: bool = False  # pointwise margins as the mean chair forms them
     guarantee: Guarantee | None = None  # the exam calibration that chose the threshold
+    exam_gold: Gold | None = None  # what it was calibrated on
     # (item, a, b) of the pairs asked of a further reviewer because of the threshold
     escalated: set[tuple[str, str, str]] = field(default_factory=set)
 
@@ -94,7 +95,7 @@ def escalation_for(exam: JudgmentTable, weights: dict[str, float], exam_gold: Go
     guarantee = exam_guarantee(exam, w, exam_gold, target, delta, by_mean=by_mean)
     if guarantee.threshold is None:
         log.warning(f"{guarantee.describe()}: every pair goes down the whole cascade")
-    return Escalation(dict(weights), guarantee.threshold, by_mean, guarantee)
+    return Escalation(dict(weights), guarantee.threshold, by_mean, guarantee, exam_gold)
 
 
 class ItemMargins:
@@ -128,3 +129,20 @@ class ItemMargins:
         if self.weight.get(a, 0.0) <= 0 or self.weight.get(b, 0.0) <= 0:
             return None
         return self.total[a] / self.weight[a] - self.total[b] / self.weight[b]
+
+
+def exam_rows(table: JudgmentTable, gold: Gold | None) -> tuple[BoolArray, BoolArray]:
+    """The pairwise and pointwise rows of ``table`` that a live run's exam asks of every
+    candidate (the gold pairs in both orders, or the scores of their submissions): an
+    escalating cascade on a recording keeps them, as a live run's outputs hold them, so
+    the ranking's verdicts on the exam, which calibrate its threshold, are the panel's."""
+    item_ix = {t: i for i, t in enumerate(table.items)}
+    model_ix = {m: i for i, m in enumerate(table.models)}
+    n = len(table.models)
+    known = [(item_ix[t], model_ix[a], model_ix[b]) for t, a, b in (gold.pairs if gold else {})
+             if t in item_ix and a in model_ix and b in model_ix]
+    ix = np.array(known, np.int64).reshape(-1, 3)
+    p, s = table.pairwise, table.scores
+    pairs = np.isin(pair_key(p.item, p.a, p.b, n), pair_key(ix[:, 0], ix[:, 1], ix[:, 2], n))
+    cells = np.concatenate([ix[:, 0] * n + ix[:, 1], ix[:, 0] * n + ix[:, 2]])
+    return pairs, np.isin(s.item * n + s.model, cells)

@@ -34,7 +34,7 @@ import numpy as np
 from peerreview.chair.bootstrap import LeaderboardRow
 from peerreview.errors import BudgetSpent, InputError
 from peerreview.options import Schedule as Schedule
-from peerreview.records.table import JudgmentTable, pair_key
+from peerreview.records.table import BoolArray, JudgmentTable, pair_key
 from peerreview.review.escalate import Escalation, ItemMargins
 
 
@@ -74,7 +74,8 @@ def cascade_order(reviewers: list[str], scores: list[float | None]) -> list[str]
 def select(table: JudgmentTable, schedule: Schedule, order: list[int], *, seed: int = 0,
            budget: int | None = None,
            settled: Callable[[JudgmentTable], bool] | None = None,
-           escalation: Escalation | None = None) -> JudgmentTable:
+           escalation: Escalation | None = None,
+           given: tuple[BoolArray, BoolArray] | None = None) -> JudgmentTable:
     """The judgments of qualified reviewers (``order``: their indices, most accurate
     first) that ``schedule`` would have asked for.
 
@@ -83,11 +84,15 @@ def select(table: JudgmentTable, schedule: Schedule, order: list[int], *, seed: 
             settled (its adjacent rank intervals separate).
         escalation: for ``cascade`` and ``adaptive``, the threshold a pair's margin
             must clear before it leaves the cascade (it records the pairs escalated).
+        given: pairwise and pointwise rows of ``table`` kept besides (the exam's).
 
     Raises:
         InputError: the budget is too small to judge anything.
     """
     qualified = np.isin(np.arange(len(table.reviewers)), order)
+    if given is not None:  # the rows of the qualified, as for_reviewers keeps them
+        given = (given[0][qualified[table.pairwise.reviewer]],
+                 given[1][qualified[table.scores.reviewer]])
     table = table.for_reviewers(qualified)
     if budget is not None and budget < 1:
         raise InputError(f"a budget of {budget} calls judges nothing", field="budget")
@@ -104,7 +109,9 @@ def select(table: JudgmentTable, schedule: Schedule, order: list[int], *, seed: 
                         seed=seed, run=_sequentially, so_far=recording.so_far,
                         settled=settled or (lambda _: False),
                         exhausted=recording.exhausted, escalation=escalation))
-    return table.subset(recording.keep_p, recording.keep_s)
+    if given is None:
+        return table.subset(recording.keep_p, recording.keep_s)
+    return table.subset(recording.keep_p | given[0], recording.keep_s | given[1])
 
 
 def _within_budget(table: JudgmentTable, budget: int | None, seed: int) -> JudgmentTable:

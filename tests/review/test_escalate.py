@@ -14,16 +14,16 @@ import pytest
 from peerreview.chair.base import gather_evidence
 from peerreview.cli import main
 from peerreview.ranking import RankOptions, rank
-from peerreview.records.exchange import PairwiseJudgment, PointwiseJudgment
+from peerreview.records.exchange import Judgment, PairwiseJudgment, PointwiseJudgment
 from peerreview.records.gold import Gold
 from peerreview.records.table import JudgmentTable, build_table
-from peerreview.review.escalate import Escalation, escalation_for
+from peerreview.review.escalate import Escalation, escalation_for, exam_rows
 from peerreview.review.schedule import Schedule, select
 
 WEIGHTS = {"r1": 0.5, "r2": 0.3, "r3": 0.2}  # the exam's, normalized; r1 asked first
 
 
-def both(item: str, reviewer: str, ab: str, ba: str) -> list[PairwiseJudgment]:
+def both(item: str, reviewer: str, ab: str, ba: str) -> list[Judgment]:
     """A reviewer's verdicts on {A, B} in both orders ("a", "b" or "tie" each)."""
     word = {"a": "first", "b": "second", "tie": "tie"}
     flip = {"a": "second", "b": "first", "tie": "tie"}
@@ -34,10 +34,9 @@ def both(item: str, reviewer: str, ab: str, ba: str) -> list[PairwiseJudgment]:
 def kept(table: JudgmentTable) -> dict[str, list[str]]:
     """Item -> the reviewers of its selected judgments, one entry a judgment."""
     out: dict[str, list[str]] = {}
-    for rows, kind in ((table.pairwise, "p"), (table.scores, "s")):
+    for rows in (table.pairwise, table.scores):
         for t, r in zip(rows.item.tolist(), rows.reviewer.tolist(), strict=True):
             out.setdefault(table.items[t], []).append(table.reviewers[r])
-        del kind
     return {t: sorted(rs) for t, rs in out.items()}
 
 
@@ -73,7 +72,23 @@ def test_a_pair_below_the_threshold_is_asked_of_the_next_reviewer() -> None:
                     strict=True)) == {"t1": 1.0, "t2": 1.0, "t3": 0.2}
 
 
-def test_no_threshold_sends_every_pair_down_the_whole_cascade(caplog) -> None:
+def test_the_exam_rows_are_the_gold_pairs_and_their_submissions_scores() -> None:
+    table = build_table(both("e1", "r1", "a", "a") + both("t1", "r1", "a", "a") + [
+        PointwiseJudgment(t, "r2", m, 3.0, scale=(1, 5)) for t in ("e1", "t1")
+        for m in ("A", "B", "C")])
+    gold = Gold({("e1", "A", "B"): 1}, {})
+    pairs, scores = exam_rows(table, gold)
+    p, s = table.pairwise, table.scores
+    assert [table.items[t] for t in p.item[pairs]] == ["e1", "e1"]
+    assert sorted((table.items[t], table.models[m]) for t, m in
+                  zip(s.item[scores], s.model[scores], strict=True)) == [("e1", "A"),
+                                                                       ("e1", "B")]
+    none_p, none_s = exam_rows(table, None)
+    assert not none_p.any() and not none_s.any()
+
+
+def test_no_threshold_sends_every_pair_down_the_whole_cascade(
+        caplog: pytest.LogCaptureFixture) -> None:
     # target .9 at delta .1 needs ceil(log .1 / log .9) = 22 calibration pairs; 3 is few
     exam = build_table([j for t in ("e1", "e2", "e3") for r in WEIGHTS
                         for j in both(t, r, "a", "a")])
@@ -183,13 +198,15 @@ def test_a_live_cascade_escalates_as_the_recorded_one(runs: Path, schedule: str)
     facts = json.loads((folder / "run.json").read_text())["escalation"]
     weights = {r["reviewer"]: r["weight"] for r in
                json.loads((folder / "reviewers.json").read_text())}
-    # The same questions; the live file also holds the exam, which every candidate sat.
-    exam = {("strong", "medium"), ("medium", "weak"), ("strong", "weak")}
-    assert selected <= asked
-    assert all(int(t[1:]) < 12 and (x, y) in exam | {(b, a) for a, b in exam}
-               for t, _, x, y in asked - selected)
+    # The same judgments, to the last order and reviewer, the exam's too: every
+    # candidate sat it, and the recorded cascade keeps it as the live run's files hold it.
+    assert selected == asked
     cost = json.loads((folder / "cost.json").read_text())
-    assert cost["review_calls"] == recorded.judgments_used
+    assert cost["judgments_used"] == recorded.judgments_used
+    assert recorded.guarantee is not None
+    assert recorded.guarantee.threshold == pytest.approx(facts["threshold"], rel=1e-9)
+    assert recorded.guarantee.needs_review == \
+        json.loads((folder / "guarantee.json").read_text())["needs_review"]
     assert f"escalation: {facts['escalated']} pair(s) asked of more reviewers until |margin| " \
         f">= {facts['threshold']:.4g} (calibrated on the exam)" in recorded.notes
     if schedule == "adaptive":  # it stops asking once the ranking is settled
@@ -230,8 +247,8 @@ def test_escalation_leaves_fewer_verdicts_needing_review(runs: Path) -> None:
     assert calls["plain"] < calls["live"] < calls["full"]
 
 
-def test_a_target_without_exam_gold_is_refused_before_the_review(tmp_path: Path,
-                                                                  capsys) -> None:
+def test_a_target_without_exam_gold_is_refused_before_the_review(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
 
     from peerreview.testing.stub import StubServer
