@@ -117,7 +117,9 @@ def browser() -> Iterator[Any]:
 def served(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """A stdlib HTTP handler served on 127.0.0.1 by a background thread: its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled every 10 ms for shutdown (the default, half a second, is each test's wait).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
