@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -169,9 +171,32 @@ def _pairwise_set(table_rows: list[dict[str, object]], reviewers: set[str]) -> s
             if "first" in j and j["reviewer"] in reviewers}
 
 
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A full run (every judgment) of 40 items and five evaluatees, two of them twins
+    the stub's judges cannot tell apart (ties), made once for the schedules replayed
+    on it: its folder (the task, the run in ``full``) and its config."""
+    import yaml
+
+    from peerreview.testing.stub import StubServer
+    from tests.livetask import write_config, write_task
+
+    folder = tmp_path_factory.mktemp("schedules")
+    write_task(folder, n_items=40)
+    with StubServer() as server:
+        config = write_config(folder, server.url)
+        data = yaml.safe_load(config.read_text())
+        for twin in ("twin-1", "twin-2"):
+            data["models"][twin] = {**data["models"]["weak"], "model": twin}
+        data["evaluatees"] += ["twin-1", "twin-2"]
+        config.write_text(yaml.safe_dump(data))
+        assert main(["run", str(config), "--out", str(folder / "full"), "--quiet"]) == 0
+    return folder, data
+
+
 @pytest.mark.parametrize("schedule", ["cascade", "adaptive"])
-def test_a_live_schedule_asks_what_the_recorded_one_selects(tmp_path: Path,
-                                                             schedule: str) -> None:
+def test_a_live_schedule_asks_what_the_recorded_one_selects(
+        full_run: tuple[Path, dict[str, Any]], tmp_path: Path, schedule: str) -> None:
     """The cascade and the adaptive schedule are one function fed two ways: a live run
     asks exactly the judgments that the schedule, replayed on the full run's
     recording, keeps. Two evaluatees the stub's judges cannot tell apart (ties)
@@ -179,21 +204,17 @@ def test_a_live_schedule_asks_what_the_recorded_one_selects(tmp_path: Path,
     import yaml
 
     from peerreview.testing.stub import StubServer
-    from tests.livetask import write_config, write_task
 
-    write_task(tmp_path, n_items=40)
+    folder, data = full_run
+    for name in ("items.jsonl", "gold.jsonl"):
+        shutil.copy(folder / name, tmp_path / name)
     with StubServer() as server:
-        config = write_config(tmp_path, server.url)
-        data = yaml.safe_load(config.read_text())
-        for twin in ("twin-1", "twin-2"):
-            data["models"][twin] = {**data["models"]["weak"], "model": twin}
-        data["evaluatees"] += ["twin-1", "twin-2"]
-        config.write_text(yaml.safe_dump(data))
-        assert main(["run", str(config), "--out", str(tmp_path / "full"), "--quiet"]) == 0
-        data["review"]["schedule"] = schedule
-        config.write_text(yaml.safe_dump(data))
+        models = {m: {**c, "base_url": server.url} for m, c in data["models"].items()}
+        live = {**data, "models": models, "review": {**data["review"], "schedule": schedule}}
+        config = tmp_path / "run.yaml"
+        config.write_text(yaml.safe_dump(live))
         assert main(["run", str(config), "--out", str(tmp_path / "live"), "--quiet"]) == 0
-    recorded = rank([tmp_path / "full" / "judgments.jsonl"], exam_gold=tmp_path / "gold.jsonl",
+    recorded = rank([folder / "full" / "judgments.jsonl"], exam_gold=tmp_path / "gold.jsonl",
                     options=RankOptions(schedule=Schedule(schedule), per_reviewer=False))
     kept = recorded.evidence.table
     p = kept.pairwise
