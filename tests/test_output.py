@@ -19,6 +19,7 @@ from peerreview.cli import main
 from peerreview.errors import InputError, RunFailed
 from peerreview.output import JOURNAL, MANIFEST, settle, write_files
 from tests.conftest import VOTE_EXAMPLE, pt, pw, write_jsonl
+from tests.spawned import Spawned, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # B wins every comparison in NEW; A in OLD (and OLD has gold: an agreement.json).
@@ -26,15 +27,14 @@ OLD = [pw("t1", "r", "A", "B", "first"), pw("t2", "r", "A", "B", "first")]
 NEW = [pw("t1", "r", "A", "B", "second"), pw("t2", "r", "A", "B", "second")]
 
 
-def _rank(judgments: Path, out: Path, *extra: str, fault: str | None = None
-          ) -> subprocess.CompletedProcess[str]:
+def _rank(judgments: Path, out: Path, *extra: str, fault: str | None = None) -> Spawned:
+    """``rank`` in a process of its own, ended at the ``fault`` point (os._exit)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PEERREVIEW_FAULT", None)
     if fault:
         env["PEERREVIEW_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "peerreview.cli", "rank", "--judgments",
-                           str(judgments), "--out", str(out), "--quiet", *extra],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    return run_cli(["rank", "--judgments", str(judgments), "--out", str(out), "--quiet",
+                    *extra], env=env)
 
 
 def _rank_here(judgments: Path, out: Path, *extra: str) -> int:

@@ -20,6 +20,7 @@ import yaml
 from peerreview.cli import main
 from peerreview.testing.stub import StubServer, StubState
 from tests.livetask import EVALUATEES, write_config, write_task
+from tests.spawned import run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,9 +79,8 @@ def test_kill_9_while_polling_then_resume_submits_nothing_again(tmp_path: Path) 
     write_task(tmp_path, n_items=4)
     with StubServer() as evaluatees, StubServer(StubState(batch_polls=10 ** 6)) as judge:
         config = batch_config(tmp_path, evaluatees.url, judge.url, "openai", poll=0.05)
-        proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
-                                 "--out", str(tmp_path / "out"), "--quiet"], cwd=ROOT,
-                                env=os.environ | {"PYTHONPATH": str(ROOT)})
+        proc = start_cli(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"],
+                         cwd=ROOT)
         deadline = time.time() + 60
         while time.time() < deadline and not any(
                 b["polls"] >= 3 for b in judge.state.batches.values()):
@@ -225,9 +225,8 @@ def test_a_kill_around_creating_a_batch_never_creates_it_twice(
     with StubServer() as evaluatees, FakeBatches(FakeState(polls=1)) as fake:
         config = fake_config(tmp_path, evaluatees.url, fake.url, provider)
         out = tmp_path / "out"
-        killed = subprocess.run([sys.executable, "-m", "peerreview.cli", "run", str(config),
-                                 "--out", str(out), "--quiet"], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=120, check=False)
+        killed = run_cli(["run", str(config), "--out", str(out), "--quiet"], cwd=ROOT,
+                         env=env)
         assert killed.returncode == 86, killed.stderr
         assert fake.state.created == (0 if point == "before-batch-create" else 1)
         capsys.readouterr()

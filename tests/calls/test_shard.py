@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from peerreview.cli import main
 from peerreview.errors import InputError
 from peerreview.testing.stub import StubServer, StubState
 from tests.livetask import write_config, write_task
+from tests.spawned import start_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPARED = ("leaderboard.json", "verdicts.jsonl", "judgments.jsonl")
@@ -33,10 +32,8 @@ def _review_keys(db: Path) -> set[str]:
 def _kill_mid_review(config: Path, out: Path, server: StubServer) -> None:
     """Start shard 1/3 in a process of its own and SIGKILL it once it has stored some
     review calls (past the submissions and the exam)."""
-    proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
-                             "--out", str(out), "--quiet", "--shard", "1/3"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=os.environ | {"PYTHONPATH": str(ROOT)})
+    proc = start_cli(["run", str(config), "--out", str(out), "--quiet", "--shard", "1/3"],
+                     cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
     start = server.state.calls.total()
     deadline = time.time() + 60
     try:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from peerreview.cli import main
 from peerreview.labels.store import LabelBook
 from tests.conftest import write_jsonl
+from tests.spawned import run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,18 +72,14 @@ def test_label_and_status_commands_from_another_folder(run_dir: Path) -> None:
     assert main(["label-select", str(run_dir), "--n", "2"]) == 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "300",
            "PYTHONPATH": str(ROOT)}
-    status = subprocess.run([sys.executable, "-m", "peerreview.cli", "status", str(run_dir)],
-                            capture_output=True, text=True, timeout=60, env=env)
+    status = run_cli(["status", str(run_dir)], env=env, timeout=60)
     assert status.returncode == 0, status.stderr
     assert re.search(r"judge\s+│\s+python\s+│\s+6\s", status.stdout)
-    proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "label", str(run_dir),
-                             "--annotator", "ann"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = start_cli(["label", str(run_dir), "--annotator", "ann"], env=env)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the URL once it serves; nothing if it failed
-        assert re.search(r"http://127\.0\.0\.1:\d+/\?token=", line), proc.stderr.read() \
-            if proc.poll() is not None and proc.stderr else line
+        line = proc.first_line()  # the URL once it serves; nothing if it failed
+        assert re.search(r"http://127\.0\.0\.1:\d+/\?token=", line), proc.stderr \
+            if proc.poll() is not None else line
     finally:
         proc.terminate()
         proc.wait(timeout=10)

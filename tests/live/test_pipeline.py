@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from peerreview.calls.store import RunStore
 from peerreview.cli import main
 from peerreview.testing.stub import StubServer, StubState
 from tests.livetask import EVALUATEES, expected_calls, write_config, write_task
+from tests.spawned import start_cli
 
 SAME_FILES = ["leaderboard.json", "reviewers.json", "verdicts.jsonl", "judgments.jsonl",
               "submissions.jsonl"]
@@ -232,9 +231,8 @@ def test_resume_after_kill_9_repeats_no_completed_call_and_matches(tmp_path, sch
         # The killed run: half its calls answered, the next ones held in flight.
         server.state.answered, server.state.hold_after = 0, total // 2
         out = tmp_path / "killed"
-        proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
-                                 "--out", str(out), "--quiet"],
-                                env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        proc = start_cli(["run", str(config), "--out", str(out), "--quiet"],
+                         env={**os.environ, "PYTHONPATH": str(Path.cwd())})
         deadline = time.time() + 60
         while _stored(out / "run.sqlite") < total // 2 and time.time() < deadline:
             time.sleep(0.05)

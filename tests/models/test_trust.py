@@ -25,6 +25,7 @@ from peerreview.models.openai import OpenAIBackend
 from peerreview.testing.stub import StubServer, StubState
 from tests.conftest import pt, pw, write_jsonl
 from tests.livetask import EVALUATEES, write_config, write_task
+from tests.spawned import start_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,12 +203,12 @@ def test_a_long_retry_after_counts_as_a_retry(tmp_path: Path, monkeypatch) -> No
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path, capsys) -> None:
     write_task(tmp_path, n_items=12)
-    with StubServer(StubState(latency_s=0.2)) as server:
+    # The first run's calls are held in flight: it runs (holding the folder) until stopped.
+    with StubServer(StubState(hold_after=0)) as server:
         config = write_config(tmp_path, server.url, model={"concurrency": 1})
         out = tmp_path / "out"
-        first = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
-                                  "--out", str(out), "--quiet"], cwd=ROOT,
-                                 env=os.environ | {"PYTHONPATH": str(ROOT)})
+        first = start_cli(["run", str(config), "--out", str(out), "--quiet"], cwd=ROOT,
+                          env=os.environ | {"PYTHONPATH": str(ROOT)})
         try:
             deadline = time.time() + 30
             while server.state.calls.total() == 0 and time.time() < deadline:
@@ -222,15 +223,17 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path, capsys) -> N
 
 def test_an_interrupt_leaves_no_unawaited_coroutines(tmp_path: Path) -> None:
     write_task(tmp_path, n_items=20)
-    with StubServer(StubState(latency_s=0.2)) as server:
+    # Interrupted with 10 calls answered and the next ones held in flight.
+    with StubServer(StubState(hold_after=10)) as server:
         config = write_config(tmp_path, server.url, model={"concurrency": 2})
         proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "run", str(config),
                                  "--out", str(tmp_path / "out"), "--quiet"], cwd=ROOT,
                                 stderr=subprocess.PIPE, text=True,
                                 env=os.environ | {"PYTHONPATH": str(ROOT)})
         deadline = time.time() + 30
-        while server.state.calls.total() < 10 and time.time() < deadline:
-            time.sleep(0.05)
+        while not (server.state.answered >= 10 and server.state.calls.total() > 10) and \
+                time.time() < deadline:
+            time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
