@@ -52,7 +52,7 @@ RAY_KEY_ENV = "PEERREVIEW_RAY_TEST_KEY"
 
 @dataclass
 class RayCluster:
-    """The session's local Ray: the API key its workers hold in their environment, and
+    """A local Ray: the API key its workers hold in their environment, and
     the file that took the stderr of its start (and of its processes since)."""
 
     secret: str
@@ -63,11 +63,12 @@ class RayCluster:
         return self.stderr.read_text(encoding="utf-8", errors="replace")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    """One local Ray (2 CPUs) for the session's Ray tests: started once, as a run starts
-    it (the executor's own start), instead of a start and a shutdown (seconds each) per
-    test. Runs join it, as a run in a process that already started Ray does. The API
+    """One local Ray (2 CPUs) for a module's Ray tests: started once, as a run starts it
+    (the executor's own start), instead of a start and a shutdown (seconds each) per
+    test, and shut down with the module (its idle processes take CPU from the tests
+    after). Runs join it, as a run in a process that already started Ray does. The API
     key is in the environment before the start, so that every worker inherits it."""
     if importlib.util.find_spec("ray") is None:
         pytest.skip("needs the [ray] extra: pip install -e '.[ray]'")

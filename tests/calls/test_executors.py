@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from peerreview.calls.store import RunStore
 from peerreview.cli import main
 from peerreview.testing.stub import StubServer
 from tests.conftest import RAY_KEY_ENV, RayCluster, needs_ray
+from tests.fixtures.fake_endpoints import Fake
 from tests.livetask import EVALUATEES, expected_calls, write_config, write_task
 
 FAKE_VLLM = Path(__file__).parents[1] / "fixtures" / "fake_vllm_run_batch.py"
+N_ITEMS = 8  # the cluster-concurrency test's items: 48 calls
 
 
 def board(out: Path) -> list[str]:
@@ -59,6 +62,25 @@ def test_the_ray_executor_runs_the_calls_on_workers(tmp_path: Path, ray_cluster:
     assert cost["calls_made"] == 0 and cost["calls_stored"] > 0
     with sqlite3.connect(tmp_path / "out" / "run.sqlite") as raw:  # one attempt a call
         assert raw.execute("SELECT MIN(sent), MAX(sent) FROM attempts").fetchone() == (1, 1)
+
+
+def test_under_ray_a_models_concurrency_holds_for_the_cluster(
+        tmp_path: Path, ray_cluster: RayCluster) -> None:
+    # Enough calls, slow enough, that both Ray workers run batches at once (tasks of
+    # two calls, 0.2 s each: 24 tasks, two at a time).
+    write_task(tmp_path, n_items=N_ITEMS)
+    with StubServer() as server, Fake("ok", latency_s=0.2) as judge:
+        config = write_config(tmp_path, server.url, exam=False, reviewers={
+            "judge": {"base_url": judge.url, "concurrency": 4}})
+        data = yaml.safe_load(config.read_text())
+        data["executor"] = {"kind": "ray", "num_cpus": 2}
+        config.write_text(yaml.safe_dump(data))
+        assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        assert judge.posts == N_ITEMS * 6
+        assert judge.counts.max_in_flight <= 4  # before: 4 on each of 2 workers, 8
+        assert judge.counts.max_in_flight >= 2  # a worker's share was in use
+    with RunStore(tmp_path / "out" / "run.sqlite") as store:
+        assert {r["model"]: r["calls"] for r in store.per_model()}["judge"] == N_ITEMS * 6
 
 
 def test_ray_options_are_checked_at_config_load(tmp_path: Path,

@@ -1,6 +1,6 @@
 """One breaker per endpoint (per replica) that sees refused connections, timeouts and
 5xx; a hung model holds only its own workers; replicas share the load, each within
-its own concurrency; under Ray a model's concurrency holds for the cluster."""
+its own concurrency (under Ray, for the whole cluster: tests/calls/test_executors.py)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from peerreview.calls.store import RunStore
 from peerreview.cli import main
 from peerreview.models import CallError
 from peerreview.models.breaker import Breaker
 from peerreview.models.config import ModelConfig
 from peerreview.models.openai import OpenAIBackend
 from peerreview.testing.stub import StubServer
-from tests.conftest import RayCluster, write_jsonl
+from tests.conftest import write_jsonl
 from tests.fixtures.fake_endpoints import Counts, Fake
 from tests.livetask import EVALUATEES, write_config, write_task
 
 ASK = [{"role": "user", "content": "Which is better, A or B?"}]
-N_ITEMS = 8  # the Ray test's items: 48 calls
 
 
 @pytest.fixture(autouse=True)
@@ -204,22 +202,3 @@ def test_two_replicas_take_twice_the_calls_at_once(tmp_path: Path) -> None:
         assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
         assert shared.max_in_flight == 4
         assert one.posts + two.posts == 6 * 6 and min(one.posts, two.posts) >= 6
-
-
-def test_under_ray_a_models_concurrency_holds_for_the_cluster(
-        tmp_path: Path, ray_cluster: RayCluster) -> None:
-    # Enough calls, slow enough, that both Ray workers run batches at once (tasks of
-    # two calls, 0.2 s each: 24 tasks, two at a time).
-    write_task(tmp_path, n_items=N_ITEMS)
-    with StubServer() as server, Fake("ok", latency_s=0.2) as judge:
-        config = write_config(tmp_path, server.url, exam=False, reviewers={
-            "judge": {"base_url": judge.url, "concurrency": 4}})
-        data = yaml.safe_load(config.read_text())
-        data["executor"] = {"kind": "ray", "num_cpus": 2}
-        config.write_text(yaml.safe_dump(data))
-        assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-        assert judge.posts == N_ITEMS * 6
-        assert judge.counts.max_in_flight <= 4  # before: 4 on each of 2 workers, 8
-        assert judge.counts.max_in_flight >= 2  # a worker's share was in use
-    with RunStore(tmp_path / "out" / "run.sqlite") as store:
-        assert {r["model"]: r["calls"] for r in store.per_model()}["judge"] == N_ITEMS * 6
