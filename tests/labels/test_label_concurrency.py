@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,8 @@ from peerreview.labels.select import Unit
 from peerreview.labels.server import make_app
 from peerreview.labels.store import LabelBook, read_labels
 from tests.conftest import write_jsonl
+from tests.spawned import run, start
 
-ROOT = Path(__file__).resolve().parents[2]
 UNITS = [Unit(f"u{n}", f"q{n}", "m1", "m2", "m1 vs m2", 0.5, 0.0) for n in range(1, 21)]
 
 
@@ -68,13 +66,18 @@ def test_a_lease_runs_out(folder: Path) -> None:
     ann2.label("u1", "a", "")
 
 
+def _show_next(folder: Path, annotator: str) -> None:
+    """In another process: the unit the label page shows ``annotator`` next."""
+    next_unit = LabelBook.open(folder, annotator).next_unit()
+    print(next_unit.id if next_unit is not None else "none")
+
+
 def test_annotators_in_other_processes_are_shown_other_units(folder: Path) -> None:
-    code = ("import sys\nfrom pathlib import Path\nfrom peerreview.labels.store import "
-            "LabelBook\nprint(LabelBook.open(Path(sys.argv[1]), sys.argv[2]).next_unit().id)")
-    shown = [subprocess.run([sys.executable, "-c", code, str(folder), name],
-                            capture_output=True, text=True, timeout=60, check=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.strip()
-             for name in ("ann1", "ann2", "ann3")]
+    shown = []
+    for name in ("ann1", "ann2", "ann3"):
+        done = run(_show_next, folder, name)
+        assert done.returncode == 0, done.stderr
+        shown.append(done.stdout.strip())
     assert shown == ["u1", "u2", "u3"]
 
 
@@ -92,25 +95,31 @@ def test_one_annotator_in_two_tabs_gets_distinct_seqs_and_undo_retracts_one(
     assert tab1.undo() is None
 
 
+def _label_when_told(folder: Path, go: Path, units: list[int]) -> None:
+    """In another process: open the book as ``ann``, say so, and once ``go`` exists
+    label ``units``."""
+    book = LabelBook.open(folder, "ann")
+    print("open", flush=True)
+    for _ in range(600):
+        if go.exists():
+            break
+        time.sleep(0.01)
+    for n in units:
+        book.label(f"u{n}", "a", "")
+
+
 def test_one_annotator_in_two_processes_gets_distinct_seqs(folder: Path) -> None:
     go = folder / "go"
-    code = ("import sys, time\nfrom pathlib import Path\nfrom peerreview.labels.store import "
-            "LabelBook\nbook = LabelBook.open(Path(sys.argv[1]), 'ann')\nprint('open', "
-            "flush=True)\nfor _ in range(600):\n    if Path(sys.argv[2]).exists(): break\n"
-            "    time.sleep(0.01)\nfor n in sys.argv[3:]:\n    book.label('u' + n, 'a', '')\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(folder), str(go),
-                               *[str(n) for n in range(start, start + 10)]],
-                              stdout=subprocess.PIPE, text=True, env=env)
-             for start in (1, 11)]
+    procs = [start(_label_when_told, folder, go, list(range(first, first + 10)))
+             for first in (1, 11)]
     try:
         for proc in procs:  # both opened the book before either labels
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
+            assert proc.first_line().strip() == "open", proc.stderr
         go.touch()
         assert [proc.wait(timeout=60) for proc in procs] == [0, 0]
     finally:
         for proc in procs:
-            proc.kill()
+            proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
     seqs = [json.loads(x)["seq"] for x in
             (folder / "labels" / "ann.jsonl").read_text().splitlines()]
