@@ -67,9 +67,9 @@ def test_the_ray_executor_runs_the_calls_on_workers(tmp_path: Path, ray_cluster:
 def test_under_ray_a_models_concurrency_holds_for_the_cluster(
         tmp_path: Path, ray_cluster: RayCluster) -> None:
     # Enough calls, slow enough, that both Ray workers run batches at once (tasks of
-    # two calls, 0.2 s each: 24 tasks, two at a time).
+    # two calls, 0.1 s each: 24 tasks, two at a time).
     write_task(tmp_path, n_items=N_ITEMS)
-    with StubServer() as server, Fake("ok", latency_s=0.2) as judge:
+    with StubServer() as server, Fake("ok", latency_s=0.1) as judge:
         config = write_config(tmp_path, server.url, exam=False, reviewers={
             "judge": {"base_url": judge.url, "concurrency": 4}})
         data = yaml.safe_load(config.read_text())
