@@ -42,7 +42,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from peerreview.errors import InputError, PeerReviewError, RunFailed
@@ -51,6 +51,10 @@ MANIFEST = ".peerreview-outputs"  # the names the last write put into the folder
 LOCK = ".peerreview.lock"  # the holder's pid, for the message a second writer gets
 JOURNAL = ".peerreview-journal"  # a committed write whose renames may be unfinished
 STAGING = ".peerreview-staging-"
+
+# A file's content: bytes, or chunks of it written as they come (a run's million
+# judgments are encoded a chunk at a time, never held whole).
+Content = bytes | Iterable[bytes]
 
 _HELD: dict[Path, int] = {}  # folders this process holds -> nesting depth
 _HELD_GUARD = threading.Lock()
@@ -76,9 +80,11 @@ def check_out_dir(out_dir: str | Path) -> Path:
     return out
 
 
-def write_files(out_dir: str | Path, files: dict[str, bytes], *, whole_set: bool = True) -> None:
-    """Write ``files`` (name -> content) into ``out_dir`` as a set (or, without
-    ``whole_set``, as an update of some of the set's files), created if missing.
+def write_files(out_dir: str | Path, files: Mapping[str, Content], *,
+                whole_set: bool = True) -> None:
+    """Write ``files`` (name -> content: bytes, or an iterable of chunks read once)
+    into ``out_dir`` as a set (or, without ``whole_set``, as an update of some of the
+    set's files), created if missing.
 
     See the module's docstring for how the set is replaced and repaired after a kill.
     Outputs of an earlier write that this set lacks are removed (an agreement.json
@@ -115,7 +121,7 @@ def write_files(out_dir: str | Path, files: dict[str, bytes], *, whole_set: bool
         raise
 
 
-def _stage(out: Path, files: dict[str, bytes], whole_set: bool) -> dict[str, object]:
+def _stage(out: Path, files: Mapping[str, Content], whole_set: bool) -> dict[str, object]:
     """Steps 3 and 4: the new set staged and the journal committed; the journal."""
     earlier = _manifest(out)
     names = set(files) if whole_set else set(files) | set(earlier)
@@ -126,7 +132,10 @@ def _stage(out: Path, files: dict[str, bytes], whole_set: bool) -> dict[str, obj
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("wb") as handle:
-                handle.write(content)
+                if isinstance(content, bytes):
+                    handle.write(content)
+                else:
+                    handle.writelines(content)
                 handle.flush()
                 os.fsync(handle.fileno())
         fault("before-journal")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -331,7 +332,7 @@ class RunStore:
         self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)",
                          (name, orjson.dumps(value)))
 
-    def set_records(self, kind: str, rows: list[dict[str, Any]]) -> None:
+    def set_records(self, kind: str, rows: Iterable[dict[str, Any]]) -> None:
         """Keep a stage's outputs (submissions, judgments, exam results), replacing
         those of an earlier run, in one transaction."""
         with self._db:

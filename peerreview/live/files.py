@@ -10,6 +10,7 @@ import logging
 import platform
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +25,7 @@ from peerreview.exam.grade import ExamResult, candidates
 from peerreview.live.config import RunConfig
 from peerreview.live.inputs import config_folder, rank_options
 from peerreview.models import CallError
-from peerreview.output import write_files
+from peerreview.output import Content, write_files
 from peerreview.prompts import template_hash
 from peerreview.rankfiles import reviewer_rows
 from peerreview.ranking import RankResult
@@ -33,6 +34,7 @@ from peerreview.records.exchange import (
     Submission,
     dumps_json,
     dumps_jsonl,
+    judgment_lines,
     judgment_to_dict,
 )
 from peerreview.records.readable import unreadable_reviewers
@@ -40,6 +42,7 @@ from peerreview.records.table import build_table
 from peerreview.report import ReportInputs, UnrankedInputs, render, render_unranked
 
 log = logging.getLogger("peerreview")
+Records = dict[str, Iterable[dict[str, Any]]]  # what the run store keeps of the files
 
 
 @dataclass(slots=True)
@@ -69,7 +72,7 @@ class Failures:
                          for m, n in sorted(self.calls.items()))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class RunResult:
     """What a run produced."""
 
@@ -80,6 +83,13 @@ class RunResult:
     tally: Tally
     seconds: float
     facts: dict[str, Any]
+
+    def __repr__(self) -> str:
+        # Short: asyncio's runner (3.11) formats the finished task's result when it
+        # puts SIGINT's handler back, and a million judgments spelled out took
+        # seconds and 100 MB a 300,000-call run.
+        return (f"RunResult(out={str(self.out)!r}, submissions={len(self.submissions)}, "
+                f"judgments={len(self.judgments)}, seconds={self.seconds:.1f})")
 
 
 def run_facts(cfg: RunConfig) -> dict[str, Any]:
@@ -100,27 +110,21 @@ def run_facts(cfg: RunConfig) -> dict[str, Any]:
             "prompt_hashes": prompts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def run_files(run: RunResult, config: RunConfig
-              ) -> tuple[dict[str, bytes], dict[str, list[dict[str, Any]]]]:
+def run_files(run: RunResult, config: RunConfig) -> tuple[dict[str, Content], Records]:
     """The files of a run (rank's, plus the submissions, judgments and run facts), and
     the records they hold, for the store."""
-    files = run.rank.files()
-    cost = {**orjson.loads(files["cost.json"]), **_calls(run.tally, run.facts)}
-    records = {
-        "submissions": [asdict(s) for s in run.submissions],
-        "judgments": [judgment_to_dict(j) for j in run.judgments],
-        "reviewers": _mark_failures(orjson.loads(files["reviewers.json"]), config.reviewers,
-                                    run.facts.get("failures", {})),
-    }
+    ranked = run.rank.files()
+    files: dict[str, Content] = dict(ranked)
+    cost = {**orjson.loads(ranked["cost.json"]), **_calls(run.tally, run.facts)}
+    reviewers = _mark_failures(orjson.loads(ranked["reviewers.json"]), config.reviewers,
+                               run.facts.get("failures", {}))
     files["cost.json"] = dumps_json(cost)
-    files["reviewers.json"] = dumps_json(records["reviewers"])
-    files["submissions.jsonl"] = dumps_jsonl(records["submissions"])
-    files["judgments.jsonl"] = dumps_jsonl(records["judgments"])
+    files["reviewers.json"] = dumps_json(reviewers)
     files["run.json"] = dumps_json(run.facts)
     files.update(render(ReportInputs(run.rank, title="peerreview run",
                                      threshold=rank_options(config).threshold,
                                      facts=run.facts)))
-    return files, records
+    return _with_records(files, run.submissions, run.judgments, reviewers)
 
 
 class NoRanking(RunFailed):
@@ -147,23 +151,16 @@ class Unranked:
     facts: dict[str, Any]
 
 
-def unranked_files(run: Unranked, config: RunConfig
-                   ) -> tuple[dict[str, bytes], dict[str, list[dict[str, Any]]]]:
+def unranked_files(run: Unranked, config: RunConfig) -> tuple[dict[str, Content], Records]:
     """The files of a run that ranked nothing (no leaderboard, no verdicts), and the
     records they hold, for the store."""
     exam = config.exam
     threshold = exam.threshold if exam is not None and exam.by_gold else None
-    records = {
-        "submissions": [asdict(s) for s in run.submissions],
-        "judgments": [judgment_to_dict(j) for j in run.judgments],
-        "reviewers": _mark_failures(reviewer_rows(run.exam), config.reviewers,
-                                    run.facts.get("failures", {})),
-    }
+    reviewers = _mark_failures(reviewer_rows(run.exam), config.reviewers,
+                               run.facts.get("failures", {}))
     table = build_table(run.judgments)
-    files = {
-        "reviewers.json": dumps_json(records["reviewers"]),
-        "submissions.jsonl": dumps_jsonl(records["submissions"]),
-        "judgments.jsonl": dumps_jsonl(records["judgments"]),
+    files: dict[str, Content] = {
+        "reviewers.json": dumps_json(reviewers),
         "cost.json": dumps_json({"judgments_used": 0, "judgments_available": 0,
                                  **_calls(run.tally, run.facts)}),
         "run.json": dumps_json(run.facts),
@@ -172,7 +169,20 @@ def unranked_files(run: Unranked, config: RunConfig
                                          title="peerreview run", threshold=threshold,
                                          facts=run.facts)),
     }
-    return files, records
+    return _with_records(files, run.submissions, run.judgments, reviewers)
+
+
+def _with_records(files: dict[str, Content], submissions: list[Submission],
+                  judgments: list[Judgment], reviewers: list[dict[str, Any]]
+                  ) -> tuple[dict[str, Content], Records]:
+    """``files`` with the submissions and judgments files, and the records the store
+    keeps of them: the judgments as chunks and rows made as they are read, so that
+    none of their text is held twice."""
+    subs = [asdict(s) for s in submissions]
+    files["submissions.jsonl"] = dumps_jsonl(subs)
+    files["judgments.jsonl"] = judgment_lines(judgments)
+    return files, {"submissions": subs, "reviewers": reviewers,
+                   "judgments": (judgment_to_dict(j) for j in judgments)}
 
 
 def end_unranked(out: Path, store: RunStore, config: RunConfig, failures: Failures,

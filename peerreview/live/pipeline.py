@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,7 +59,7 @@ from peerreview.records.table import build_table
 from peerreview.review.asker import Asker
 from peerreview.review.escalate import Escalation, escalation_for
 from peerreview.review.schedule import Schedule, adaptive, cascade_jobs
-from peerreview.review.stage import Live, exam_questions, full_calls, review_jobs
+from peerreview.review.stage import Live, ReviewJobs, exam_questions, full_calls
 
 STORE = "run.sqlite"
 T = TypeVar("T")
@@ -242,10 +242,10 @@ class Pipeline:
         pairwise = cfg.review.mode == "pairwise"
         baseline = cfg.review.baseline if cfg.review.pairs == "baseline" else None
         if schedule in (Schedule.FULL, Schedule.ONE_ORDER):
-            done = await self._stage(state, "review", review_jobs(
+            done = await self._stage(state, "review", ReviewJobs(
                 asker, schedule, reviewers, items, submissions, pairwise=pairwise,
                 seed=cfg.seed, baseline=baseline))
-            return [j for batch in done for j in batch], None
+            return [j for j in done if j is not None], None  # None: the budget was spent
         live = Live(asker, items, submissions, pairwise, baseline)
         chair = make_chair(cfg.chair.method or ("vote" if pairwise else "mean"), seed=cfg.seed)
         target = cfg.chair.target_agreement
@@ -266,7 +266,7 @@ class Pipeline:
         return live.judgments(), escalation
 
     async def _stage(self, state: RunState, name: str,
-                     jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
+                     jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         return await run_stage(state, self.config, name, jobs, wait=self.wait_for_batches,
                                out=self.out)
 

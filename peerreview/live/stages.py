@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from array import array
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,7 +43,7 @@ class RunState:
 
 
 async def run_stage(state: RunState, config: RunConfig, name: str,
-                    jobs: list[Callable[[], Awaitable[T]]], *, wait: bool,
+                    jobs: Sequence[Callable[[], Awaitable[T]]], *, wait: bool,
                     out: Path) -> list[T]:
     """Run a stage's jobs concurrently; a call that fails for good is counted
     against its model, and the others go on.
@@ -52,19 +53,20 @@ async def run_stage(state: RunState, config: RunConfig, name: str,
     own workers; jobs that ask several models in turn (the cascade's) share one
     pool as large as all of them. Started all at once, thousands of jobs would
     each do their first steps (store look-up, prompt) before the first request
-    goes out: a job is started only when a worker takes it. Jobs that wait for
-    provider batches run again once a round of batches is in
-    (:mod:`peerreview.calls.batches`).
+    goes out: a job is started only when a worker takes it (and ``jobs`` may make
+    it only then, as :class:`~peerreview.review.stage.ReviewJobs` does). A job's
+    result None is no result. Jobs that wait for provider batches run again once
+    a round of batches is in (:mod:`peerreview.calls.batches`).
     """
     state.bars.stage(name, len(jobs))
     state.store.set_fact(f"stage.{name}", {"done": 0, "total": len(jobs)})
     start = time.perf_counter()
     failed = 0
     results: list[T | None] = [None] * len(jobs)
-    todo = list(range(len(jobs)))
+    todo: Sequence[int] = range(len(jobs))
     models = config.models
 
-    def lane(job: Callable[[], Awaitable[T]]) -> str | None:
+    def lane(job: Callable[[], Awaitable[object]]) -> str | None:
         # The one model a job asks, where its shape names it: partial(asker.submit
         # or asker.judge, model, ...), panel's partial(_one, asker, model, ...). A
         # job handed a list of reviewers (the cascade's) asks several: shared.
@@ -101,9 +103,9 @@ async def run_stage(state: RunState, config: RunConfig, name: str,
     while todo:
         waiting: list[int] = []
         state.caller.deferred.clear()
-        lanes: dict[str | None, list[int]] = {}
+        lanes: dict[str | None, array[int]] = {}  # 8 bytes a job, for a million
         for i in todo:
-            lanes.setdefault(lane(jobs[i]), []).append(i)
+            lanes.setdefault(lane(jobs[i]), array("q")).append(i)
         workers = []
         for model, indices in lanes.items():
             queue = iter(indices)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -377,6 +377,21 @@ def _compact(value: float) -> float | int:
 def dumps_jsonl(rows: list[dict[str, Any]]) -> bytes:
     """Serialize rows as JSON Lines (UTF-8, one object per line)."""
     return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+
+
+def judgment_lines(judgments: Iterable[Judgment], chunk: int = 10_000) -> Iterator[bytes]:
+    """Judgments as JSON Lines, ``chunk`` lines at a time: a run's million judgments
+    are written out without their text ever held whole."""
+    buffer = bytearray()
+    for n, judgment in enumerate(judgments, 1):
+        # Copied into one buffer at once: orjson's own bytes keep kilobytes spare.
+        buffer += orjson.dumps(judgment_to_dict(judgment))
+        buffer += b"\n"
+        if n % chunk == 0:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 def dumps_json(value: Any) -> bytes:

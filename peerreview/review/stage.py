@@ -11,8 +11,9 @@ what it has.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 from peerreview.errors import BudgetSpent, InputError
@@ -28,8 +29,6 @@ from peerreview.records.table import vote_from
 from peerreview.review.asker import Asker, Question
 from peerreview.review.schedule import Pair, Schedule, one_order_first
 
-Job = Callable[[], Awaitable[list[Judgment]]]
-
 
 def by_item(items: dict[str, Item], submissions: list[Submission]
             ) -> list[tuple[Item, list[Submission]]]:
@@ -40,11 +39,11 @@ def by_item(items: dict[str, Item], submissions: list[Submission]
     return [(items[t], sorted(grouped[t], key=lambda s: s.model)) for t in sorted(grouped)]
 
 
-async def _one(asker: Asker, reviewer: str, question: Question) -> list[Judgment]:
+async def _one(asker: Asker, reviewer: str, question: Question) -> Judgment | None:
     try:
-        return [await asker.judge(reviewer, question)]
+        return await asker.judge(reviewer, question)
     except BudgetSpent:
-        return []
+        return None
 
 
 def pairs_of(subs: list[Submission], baseline: str | None) -> list[tuple[Submission,
@@ -54,26 +53,54 @@ def pairs_of(subs: list[Submission], baseline: str | None) -> list[tuple[Submiss
             if baseline is None or baseline in (x.model, y.model)]
 
 
-def review_jobs(asker: Asker, schedule: Schedule, reviewers: list[str],
-                items: dict[str, Item], submissions: list[Submission], *, pairwise: bool,
-                seed: int, baseline: str | None = None) -> list[Job]:
-    """The jobs of the ``full`` and ``one-order`` schedules, one question each."""
-    jobs: list[Job] = []
-    for item, subs in by_item(items, submissions):
-        if not pairwise:
-            jobs += [partial(_one, asker, r, Question(item, s)) for s in subs
-                     for r in reviewers]
-            continue
-        for x, y in pairs_of(subs, baseline):
-            if schedule is Schedule.ONE_ORDER:
-                for r in reviewers:
-                    first = one_order_first(item.item, x.model, y.model, r, seed)
-                    q = Question(item, x, y) if first else Question(item, y, x)
-                    jobs.append(partial(_one, asker, r, q))
-            else:  # reviewers interleaved, so every model's concurrency is used at once
-                jobs += [partial(_one, asker, r, Question(item, a, b))
-                         for a, b in ((x, y), (y, x)) for r in reviewers]
-    return jobs
+class ReviewJobs(Sequence[Callable[[], Awaitable[Judgment | None]]]):
+    """The jobs of the ``full`` and ``one-order`` schedules, one question each, made
+    when a worker takes one: a million-call review holds its items' pairs, not an
+    object per call.
+
+    In order: per item (by name) and per submission (pointwise) or pair (pairwise),
+    the reviewers in turn; ``full`` asks a pair in both orders, the reviewers
+    interleaved within each, so every model's concurrency is used at once.
+    """
+
+    def __init__(self, asker: Asker, schedule: Schedule, reviewers: list[str],
+                 items: dict[str, Item], submissions: list[Submission], *, pairwise: bool,
+                 seed: int, baseline: str | None = None) -> None:
+        self.asker, self.reviewers, self.seed = asker, reviewers, seed
+        self.pairwise = pairwise
+        self.both = pairwise and schedule is not Schedule.ONE_ORDER
+        # Per item its units: submissions scored, or pairs judged.
+        self.units: list[tuple[Item, list[Submission] | list[tuple[Submission, Submission]]]] = [
+            (item, pairs_of(subs, baseline) if pairwise else subs)
+            for item, subs in by_item(items, submissions)]
+        self.per_unit = len(reviewers) * (2 if self.both else 1)
+        self.starts = list(itertools.accumulate(
+            (len(u) * self.per_unit for _, u in self.units), initial=0))
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, i: int) -> Callable[[], Awaitable[Judgment | None]]:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        block = bisect.bisect_right(self.starts, i) - 1
+        item, units = self.units[block]
+        unit, k = divmod(i - self.starts[block], self.per_unit)
+        order, r = divmod(k, len(self.reviewers))
+        reviewer = self.reviewers[r]
+        if not self.pairwise:
+            sub = units[unit]
+            assert isinstance(sub, Submission)
+            return partial(_one, self.asker, reviewer, Question(item, sub))
+        pair = units[unit]
+        assert isinstance(pair, tuple)
+        x, y = pair
+        if self.both:
+            first = order == 0
+        else:
+            first = one_order_first(item.item, x.model, y.model, reviewer, self.seed)
+        return partial(_one, self.asker, reviewer,
+                       Question(item, x, y) if first else Question(item, y, x))
 
 
 class Live:
