@@ -8,8 +8,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -23,6 +21,7 @@ from playwright.sync_api import expect
 from peerreview.labels.server import make_app
 from peerreview.labels.store import LabelBook, read_labels, read_units, select_into
 from tests.conftest import PAYLOAD, write_jsonl
+from tests.spawned import start_cli
 
 ANSWERS = {"m1": "plain answer one", "m2": PAYLOAD, "m3": "the third answer"}
 
@@ -37,14 +36,12 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
                 [{"item": t, "model": m, "output": f"{text} ({t})"}
                  for t in ("q1", "q2") for m, text in ANSWERS.items()])
     select_into(tmp_path, 6, seed=3)
-    proc = subprocess.Popen([sys.executable, "-m", "peerreview.cli", "label", str(tmp_path),
-                             "--annotator", "ann"], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"})
+    proc = start_cli(["label", str(tmp_path), "--annotator", "ann"],
+                     env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"})
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
+        line = proc.first_line()
         url = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", line)
-        assert url, line
+        assert url, line or proc.stderr
         yield tmp_path, url.group(0)
     finally:
         proc.terminate()
