@@ -12,13 +12,15 @@ from splits import SETS, arguments, header, load, splits
 
 import peerreview.ranking as ranking
 from peerreview.ranking import RankOptions, rank
+from peerreview.review.escalate import Escalation
 from peerreview.review.schedule import Schedule
-
 
 escalation = ranking._escalation
 
 
-def _zero(found, plain):
+def _zero(found: Escalation | None, plain: bool) -> Escalation | None:
+    """The plain cascade's escalation: a threshold of 0, which every decided pair
+    clears (so it keeps the exam's judgments as the escalated one does)."""
     if found is not None and plain:
         found.threshold = 0.0
     return found
