@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from pydantic import Field, model_validator
 
+from peerreview import eventloop
 from peerreview.errors import InputError
 from peerreview.models import CallError, Response
 from peerreview.models.config import ModelConfig, Strict
@@ -228,7 +229,7 @@ def _ray_task(name: str, config: ModelConfig, items: list[tuple[str, dict[str, A
     """A Ray task: one model's calls at once through peerreview's async backend (the
     config arrives whole, headers included, in the task's arguments; the API key is
     read from this worker's environment)."""
-    return asyncio.run(_ask_all(name, config, items))
+    return eventloop.run(_ask_all(name, config, items))
 
 
 async def _ask_all(name: str, config: ModelConfig, items: list[tuple[str, dict[str, Any]]]

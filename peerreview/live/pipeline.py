@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from peerreview import eventloop
 from peerreview.calls.caller import Caller
 from peerreview.calls.shard import Shard, finish_shard, start_shard
 from peerreview.calls.store import RunStore
@@ -100,7 +101,7 @@ class Pipeline:
 
     def run(self) -> RunResult:
         """Run every stage; see :func:`run`."""
-        return asyncio.run(self._run())
+        return eventloop.run(self._run())
 
     async def _run(self) -> RunResult:
         start = time.perf_counter()
@@ -351,10 +352,10 @@ def run(config: RunConfig | str | Path, out: str | Path, *, show_progress: bool 
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # no loop running: the usual case
-        return asyncio.run(run_async(config, out, show_progress=show_progress,
-                                     budget_calls=budget_calls, budget_usd=budget_usd,
-                                     wait=wait, retry_failed=retry_failed, shard=shard,
-                                     stored_only=stored_only))
+        return eventloop.run(run_async(config, out, show_progress=show_progress,
+                                       budget_calls=budget_calls, budget_usd=budget_usd,
+                                       wait=wait, retry_failed=retry_failed, shard=shard,
+                                       stored_only=stored_only))
     raise RuntimeError("peerreview.run() cannot be called from a running event loop (a "
                        "notebook): await peerreview.run_async(...) instead")
 

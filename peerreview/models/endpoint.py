@@ -20,6 +20,7 @@ by the client.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from abc import ABC, abstractmethod
@@ -266,7 +267,7 @@ class EndpointBackend(ABC):
                                          headers=_JSON) as resp:
                 status = resp.status
                 if status == 200:
-                    payload = await resp.json(content_type=None)
+                    payload = _loads(await resp.read())
                 else:
                     text = await read_error(resp, self._secrets)
         except TimeoutError:
@@ -395,3 +396,15 @@ class EndpointBackend(ABC):
         return wait
 
 
+def _loads(body: bytes) -> Any:
+    """An answer's JSON: orjson (a sixth of the stdlib's time, which showed in a
+    profile), the stdlib where orjson refuses what JSON allows (a lone surrogate
+    escaped, ``"\\ud800"``).
+
+    Raises:
+        ValueError: not JSON.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
