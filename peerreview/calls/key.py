@@ -76,7 +76,12 @@ def canonical(identity: CallIdentity, request: dict[str, Any]) -> bytes:
 def call_key(identity: CallIdentity, request: dict[str, Any]) -> str:
     """The key of a call: the same content in any key order gives the same key, and a
     change to any of the four parts gives another."""
-    return hashlib.sha256(canonical(identity, request)).hexdigest()
+    return key_of(canonical(identity, request))
+
+
+def key_of(blob: bytes) -> str:
+    """The key of a call from its :func:`canonical` form."""
+    return hashlib.sha256(blob).hexdigest()
 
 
 def identity_of(config: ModelConfig) -> CallIdentity:

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from peerreview.calls.key import CallIdentity, call_key, canonical
+from peerreview.calls.key import CallIdentity, canonical, key_of
 from peerreview.calls.migrations import MIGRATIONS as MIGRATIONS
 from peerreview.calls.migrations import migrate
 from peerreview.calls.writer import Writer
@@ -173,7 +173,7 @@ class RunStore:
         replaces a response.
         """
         blob = canonical(identity, request)
-        key = call_key(identity, request)
+        key = key_of(blob)
         row = (key, identity.provider, name, blob, response, error, prompt_tokens,
                completion_tokens, latency_s, cost_usd, time.time(), endpoint)
         self._write(_PUT, row)
