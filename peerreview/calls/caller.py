@@ -72,6 +72,7 @@ class Caller:
         # A key's 64-bit hash stands for it (about 60 bytes a call, not 170): a hit is
         # confirmed by the store's exact key, so a collision costs one look-up, no error.
         self._answered = store.answered_hashes()
+        self._closed = False
         # Calls of batch models not in the store yet: model -> key -> the request sent.
         self.deferred: dict[str, dict[str, dict[str, Any]]] = {}
         self.batch_errors: dict[str, list[str]] = {}  # key -> why each batch gave no answer
@@ -82,6 +83,12 @@ class Caller:
         self.shard: Shard | None = None  # ``run --shard``: only this shard's calls ...
         self.sharding = False  # ... from the stage that turns this on (the review)
         self.stored_only = False  # ``merge``: every answer is in the store, none is sent
+
+    def close(self) -> None:
+        """The run's calls are over: the answered set (60 bytes a call) is let go
+        before the chair runs, and a call after this is an error, never a send."""
+        self._answered = set()
+        self._closed = True
 
     def key(self, name: str, request: dict[str, Any]) -> str:
         """The store key of a request to model ``name`` (see :mod:`peerreview.calls.key`)."""
@@ -174,6 +181,8 @@ class Caller:
             CallError: the call failed for good; the failure is stored, and the call
                 is made again on the next run while it has attempts left.
         """
+        if self._closed:
+            raise RuntimeError("the caller is closed: the run's calls are over")
         if self.budget_calls is not None and self._reserved >= self.budget_calls:
             self.spent = True
             raise BudgetSpent(f"the budget of {self.budget_calls} calls is spent")

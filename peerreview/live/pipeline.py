@@ -166,10 +166,12 @@ class Pipeline:
                 raise self._unranked(state, "the budget was spent before the review asked "
                                      "anything: raise --budget or --budget-usd", [],
                                      submissions, exam_judgments, facts)
+        caller.close()  # the calls are over; what only sending needed is let go
         for note in off_scale_note(asker.off_scale_counts, cfg.review.off_scale):
             log.warning(note)
         facts["off_scale"] = dict(asker.off_scale_counts)
         judgments = _unique(exam_judgments + review)
+        del exam_judgments, review  # one list of the judgments from here on
         try:  # a candidate whose exam calls failed sits out (run_study)
             result = rank(run_study(inputs, judgments, submissions, failures.to_dict()),
                           options=rank_options(cfg))

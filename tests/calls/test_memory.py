@@ -126,3 +126,24 @@ def test_a_hash_collision_in_the_answered_set_is_no_answer(tmp_path: Path) -> No
                 await backend.aclose()
 
     assert asyncio.run(ask()) is False
+
+
+def test_a_closed_caller_lets_its_answered_set_go_and_sends_nothing(tmp_path: Path) -> None:
+    config = ModelConfig(provider="openai", model="m", base_url="http://127.0.0.1:9/v1",
+                         batch=True)
+
+    async def ask() -> tuple[int, int]:
+        backend = make_backend("judge", config)
+        with RunStore(tmp_path / "run.sqlite", background=True) as store:
+            caller = Caller(store, {"judge": config}, {"judge": backend})
+            with pytest.raises(Deferred):
+                await caller.call("judge", REQUEST)
+            caller.ingest("judge", caller.key("judge", REQUEST), Response("A", None, 1, 1))
+            held = len(caller._answered)
+            caller.close()
+            with pytest.raises(RuntimeError, match="the caller is closed"):
+                await caller.call("judge", REQUEST)
+            await backend.aclose()
+            return held, len(caller._answered)
+
+    assert asyncio.run(ask()) == (1, 0)
