@@ -8,6 +8,7 @@ read as markup or emoji codes.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
     from peerreview.live.plan import PlannedCalls
     from peerreview.ranking import RankResult
 
-STDERR = Console(stderr=True)  # one console for progress bars, notices and log lines
+# One console for progress bars, notices and log lines. Off a terminal (a CI log, a
+# file) a line is never broken at 80 columns: a path or a "file:line" stays whole
+# for grep.
+STDERR = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 def plain(value: object, style: str = "", *, lines: bool = False) -> Text:

@@ -257,7 +257,11 @@ def test_status_shows_calls_per_model(stub, task, capsys):
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     text = capsys.readouterr().out
-    title = next(line for line in text.splitlines() if line.startswith("Run "))
+    # The table's title, however many lines a long folder name wraps it to.
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("Run "))
+    end = next(i for i in range(start, len(lines)) if lines[i].lstrip()[:1] in "┏┌╭━─")
+    title = " ".join(line.strip() for line in lines[start:end])
     assert title.split(": ", 1)[1].startswith("finished;") and "review 48/48" in title
     rows = {k[0]: v for k, v in table_rows(text).items()}
     assert rows["judge-1"][0] == "24" and rows["judge-1"][1] == "0"  # calls, failed
