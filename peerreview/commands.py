@@ -10,6 +10,7 @@ report and run.json, saying why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 
 from peerreview.errors import InputError, NoQualifiedReviewer
 from peerreview.exam.grade import ExamResult, Weighting
-from peerreview.output import write_files
+from peerreview.output import Content, write_files
 from peerreview.rankfiles import reviewer_rows
 from peerreview.ranking import Qualification, RankOptions, RankResult, rank
 from peerreview.records.exchange import OffScale, dumps_json, read_judgments, read_submissions
@@ -35,7 +36,7 @@ class NothingRanked(NoQualifiedReviewer):
     and run.json), with the exam table."""
 
     def __init__(self, message: str, results: list[ExamResult],
-                 files: dict[str, bytes]) -> None:
+                 files: dict[str, Content]) -> None:
         super().__init__(message, results)
         self.files = files
 
@@ -62,7 +63,7 @@ def _options(raw: dict[str, Any]) -> RankOptions:
 
 
 def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
-                 ) -> tuple[RankResult, dict[str, bytes]]:
+                 ) -> tuple[RankResult, dict[str, Content]]:
     """Rank as the spec says; the result and every output file (report included, and
     with ``parquet`` leaderboard.parquet)."""
     options = _options(spec["options"])
@@ -76,7 +77,7 @@ def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
         raise NothingRanked(exc.message, exc.results, _unranked_files(
             exc.message, exc.results, study.table, facts, "peerreview rank",
             options.threshold if study.exam_gold is not None else None)) from exc
-    files = result.files()
+    files: dict[str, Content] = dict(result.files())
     if parquet:
         files["leaderboard.parquet"] = result.leaderboard_parquet()
     if result.shrinkage is not None:  # --shrink: the method and the lambda it chose
@@ -89,7 +90,7 @@ def rank_outputs(spec: dict[str, Any], *, parquet: bool = False
 
 def _unranked_files(why: str, exam: list[ExamResult], table: JudgmentTable,
                     facts: dict[str, Any], title: str,
-                    threshold: float | None) -> dict[str, bytes]:
+                    threshold: float | None) -> dict[str, Content]:
     """What a rank that qualified nobody writes: the exam, and why."""
     facts["unranked"] = why
     return {"reviewers.json": dumps_json(reviewer_rows(exam)),
@@ -217,7 +218,7 @@ def report_into(out: str | Path) -> None:
     _write_report(folder, files)
 
 
-def _write_report(folder: Path, files: dict[str, bytes]) -> None:
+def _write_report(folder: Path, files: Mapping[str, Content]) -> None:
     """The report's files of ``files`` (report.json only where the ranking was drawn)."""
     write_files(folder, {n: files[n] for n in ("report.html", "summary.md", "report.json")
                          if n in files}, whole_set=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,7 @@ from peerreview.text import inert
 
 if TYPE_CHECKING:  # the report draws a ranking; it never makes one
     from peerreview.exam.grade import ExamResult
+    from peerreview.output import Content
     from peerreview.ranking import RankResult
 
 
@@ -84,9 +86,10 @@ def _json_island(data: Any) -> str:
     return orjson.dumps(data).decode().replace("<", "\\u003c")
 
 
-def render(inputs: ReportInputs) -> dict[str, bytes]:
+def render(inputs: ReportInputs) -> dict[str, Content]:
     """report.html and summary.md for a ranking, and report.json: what they draw of
-    it, from which ``report DIR`` draws them again without ranking."""
+    it, from which ``report DIR`` draws them again without ranking. report.html is
+    chunks rendered as they are read (once, by :func:`peerreview.output.write_files`)."""
 
     result = inputs.result
     study = result.study or Study(result.table)
@@ -123,10 +126,24 @@ def render(inputs: ReportInputs) -> dict[str, bytes]:
             result, full, study.items, study.submissions, gold.pairs if gold else {})),
     }
     env = _env()
-    html = env.get_template("report.html.j2").render(**context)
     md = env.get_template("summary.md.j2").render(**context)
-    return {"report.html": html.encode(), "summary.md": md.encode(),
-            "report.json": report_document(result)}
+    return {"report.html": _encoded(env.get_template("report.html.j2").generate(**context)),
+            "summary.md": md.encode(), "report.json": report_document(result)}
+
+
+def _encoded(chunks: Iterator[str], size: int = 1 << 20) -> Iterator[bytes]:
+    """A page rendered as it is written, about ``size`` characters a chunk: a
+    million-call run's page (50 MB) is never held whole, as text or as bytes."""
+    batch: list[str] = []
+    held = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield "".join(batch).encode()
+            batch, held = [], 0
+    if batch:
+        yield "".join(batch).encode()
 
 
 @dataclass(slots=True)

@@ -194,13 +194,13 @@ def test_report_shows_ppi_beside_the_leaderboard(tmp_path: Path) -> None:
 
     judgments, gold = _panel_and_gold(tmp_path)
     files = render(ReportInputs(rank(judgments, gold=gold, options=RankOptions(ppi=True))))
-    html = files["report.html"].decode()
+    html = b"".join(files["report.html"]).decode()
     table = html[html.index('id="ppi-table"'):html.index("</table>", html.index("ppi-table"))]
     row = re.search(r'<td class="l">A</td><td>([0-9.]+)</td>', table)
     assert row is not None and float(row.group(1)) == pytest.approx(2 / 3 + 4 / 90, abs=1e-4)
     assert "| A | 0.7111 |" in files["summary.md"].decode()
     plain = render(ReportInputs(rank(judgments, gold=gold)))
-    assert "ppi-table" not in plain["report.html"].decode()
+    assert "ppi-table" not in b"".join(plain["report.html"]).decode()
 
 
 def test_cli_rank_ppi_writes_ppi_json(tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ def test_report_shows_both_leaderboards_and_the_coefficient() -> None:
                   options=RankOptions(method="bradley-terry", control=("length",),
                                       bootstrap=20))
     assert result.style is not None
-    html = render(ReportInputs(result, title="t"))["report.html"].decode()
+    html = b"".join(render(ReportInputs(result, title="t"))["report.html"]).decode()
     table = html[html.index('id="style-table"'):html.index('id="style-coefficients"')]
     shown = re.findall(r'<td class="l">(\w)</td><td>([\d.]+)</td><td>(\d)</td><td>([\d.]+)</td>',
                        table)

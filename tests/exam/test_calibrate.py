@@ -105,7 +105,7 @@ def test_rank_calibrates_and_says_what_it_needs() -> None:
     from peerreview.report import ReportInputs, render
 
     (judge,) = fixed.bias
-    html = render(ReportInputs(fixed, title="t"))["report.html"].decode()
+    html = b"".join(render(ReportInputs(fixed, title="t"))["report.html"]).decode()
     assert (f'<td class="l">judge</td><td>{judge.length:.2f}</td><td>{judge.position:.2f}</td>'
             f"<td>{judge.votes}</td>") in html
     assert "bias.json" not in plain.files()

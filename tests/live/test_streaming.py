@@ -116,3 +116,14 @@ def test_a_run_result_prints_in_one_short_line(tmp_path: Path) -> None:
                     None, 12.3, {})  # type: ignore[arg-type]
     assert repr(run) == (f"RunResult(out={str(tmp_path)!r}, submissions=6, "
                          "judgments=100000, seconds=12.3)")
+
+
+@pytest.mark.parametrize("size", [1, 5, 1 << 20])
+def test_the_page_is_encoded_in_chunks_that_join_to_the_whole(size: int) -> None:
+    from peerreview.report import _encoded
+
+    pieces = ["<p>", "caf\u00e9 ", "\U0001f600", "", "x" * 12, "</p>\n"]
+    chunks = list(_encoded(iter(pieces), size))
+    assert b"".join(chunks) == "".join(pieces).encode()
+    # By hand: a chunk ends at the piece that brings it to ``size`` characters.
+    assert len(chunks) == {1: 5, 5: 3, 1 << 20: 1}[size]

@@ -38,9 +38,9 @@ def test_own_rankings_count_strong_verdicts_as_the_panel_does() -> None:
 
 def test_the_report_draws_the_rankings_rank_made() -> None:
     result = rank(JUDGMENTS)
-    html = render(ReportInputs(result))["report.html"].decode()
+    html = b"".join(render(ReportInputs(result))["report.html"]).decode()
     assert re.findall(r"<th>by ([^<]*)</th>", html) == ["r", "s"]
     assert _by_columns(html) == {"A": [1, 1], "B": [2, 2]}
     result.rankings = {"s": {"A": 2, "B": 1}}  # whatever rank() said, the report shows
-    html = render(ReportInputs(result))["report.html"].decode()
+    html = b"".join(render(ReportInputs(result))["report.html"]).decode()
     assert _by_columns(html) == {"A": [2], "B": [1]}
