@@ -1,6 +1,6 @@
 """At scale: a live run's memory and CPU per call, the Ray executor against the local one
-on the same stub (a driver killed mid-round: calls paid twice), a sharded run, and how
-long a 1,000,000-call --dry-run takes to plan.
+on the same stub (a driver killed mid-round, a worker node lost: calls paid twice), and
+how long a 1,000,000-call --dry-run takes to plan.
 
     python benchmarks/scale.py [--memory-calls 100000,300000] [--calls 2000] [--latency 0.05]
 
@@ -117,6 +117,46 @@ def killed_driver(server: StubServer, calls: int, executor: dict[str, object]
         return kept, server.state.calls.total() - calls
 
 
+def lost_node(server: StubServer, calls: int) -> tuple[int, int, int]:
+    """(calls answered before a Ray worker node was removed mid-round, calls one task
+    holds in flight, calls the stub was sent more than once over that run and its
+    resumption): a two-node cluster on this machine (``ray.cluster_utils.Cluster``, two
+    raylets), the run joined to it by ``address``."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        worker = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            write_inputs(folder, calls // PER_ITEM)
+            path = config(folder, server.url, 1, {"kind": "ray", "address": cluster.address})
+            out = folder / "out"
+            server.state.calls.clear()
+            proc = subprocess.Popen(run_cmd(path, out), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            deadline = time.time() + 300
+            kept = 0
+            while time.time() < deadline and proc.poll() is None:
+                time.sleep(0.2)
+                try:
+                    kept = stored_calls(out / "run.sqlite")
+                except sqlite3.Error:
+                    continue
+                if kept >= calls // 3:
+                    break
+            cluster.remove_node(worker, allow_graceful=False)  # killed, as a lost node
+            print(f"lost node: first run exit {proc.wait(timeout=300)}, "
+                  f"{stored_calls(out / 'run.sqlite')} stored", file=sys.stderr)
+            # The lost task's calls used their one attempt (max_retries: 0): allowed again.
+            subprocess.run(run_cmd(path, out, "--retry-failed"), check=True,
+                           stdout=subprocess.DEVNULL)
+            return kept, 64 // 2, server.state.calls.total() - calls
+    finally:
+        cluster.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--memory-calls", default="100000,300000")
@@ -152,6 +192,11 @@ def main() -> None:
             rows.append((f"{kind}: kill -9 of the driver mid-round", f"{args.calls * 3:,}",
                          f"{repeats} calls sent twice ({kept:,} answered before the kill; "
                          "64 in flight)", ""))
+        if not args.no_ray:
+            kept, task, repeats = lost_node(server, args.calls * 3)
+            rows.append(("ray: a worker node lost mid-round (2 nodes)", f"{args.calls * 3:,}",
+                         f"{repeats} calls sent twice ({kept:,} answered before; a task "
+                         f"holds {task})", ""))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_inputs(folder, 1_000_000 // (2 * PER_ITEM))
