@@ -21,9 +21,10 @@ from peerreview.errors import InputError
 from peerreview.exam.calibrate import ExcessBias
 from peerreview.exam.grade import ExamResult, Weighting
 from peerreview.options import LATENT_MODELS, Qualification
+from peerreview.records.counting import Counting
 from peerreview.records.exchange import Duplicate, OffScale
 from peerreview.records.study import Study
-from peerreview.records.table import BoolArray, Counting, JudgmentTable
+from peerreview.records.table import BoolArray, JudgmentTable
 from peerreview.review.schedule import Schedule
 
 
@@ -61,7 +62,8 @@ class RankOptions:
 
     @property
     def counting(self) -> Counting:
-        """What a vote counts in every chair (see :func:`peerreview.records.table.vote_worth`)."""
+        """What a vote counts in every chair (see
+        :func:`peerreview.records.counting.vote_worth`)."""
         return Counting(strength=self.strength, soft=self.soft)
 
 

@@ -43,6 +43,7 @@ from peerreview.ranked import RankOptions as RankOptions
 from peerreview.ranked import RankResult as RankResult
 from peerreview.ranked import ReviewerAgreement as ReviewerAgreement
 from peerreview.ranked import check_options
+from peerreview.records.counting import Counting, counting_notes
 from peerreview.records.exchange import (
     Judgment,
     JudgmentSet,
@@ -55,13 +56,7 @@ from peerreview.records.exchange import (
 from peerreview.records.gold import Gold, gold_from_judgments
 from peerreview.records.recuse import recused_table
 from peerreview.records.study import Study, load_study, study_of
-from peerreview.records.table import (
-    Counting,
-    FloatArray,
-    JudgmentTable,
-    counting_notes,
-    votes_toward_first,
-)
+from peerreview.records.table import FloatArray, JudgmentTable, votes_toward_first
 from peerreview.review.escalate import Escalation, escalation_for, exam_rows
 from peerreview.review.schedule import Schedule, cascade_order, select, separated
 

@@ -5,7 +5,7 @@ for every item and every unordered pair judged on it (a margin: > 0 a better, < 
 better, 0 a tie), then ranks the models. Verdicts follow PRE: a weighted vote over
 both orders, or for the ``mean`` method the difference of weighted mean item scores.
 What each vote counts (a strong verdict N times, a soft one by its probability) comes
-from :func:`peerreview.records.table.vote_worth`, gathered once into :class:`Evidence`, so
+from :func:`peerreview.records.counting.vote_worth`, gathered once into :class:`Evidence`, so
 that every chair counts the same.
 """
 
@@ -18,8 +18,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from peerreview.records.counting import Counting, vote_worth
 from peerreview.records.table import (
-    Counting,
     FloatArray,
     IntArray,
     JudgmentTable,
@@ -27,7 +27,6 @@ from peerreview.records.table import (
     Votes,
     pair_key,
     seen_from_a,
-    vote_worth,
 )
 
 T = TypeVar("T")
@@ -197,7 +196,7 @@ def gather_evidence(table: JudgmentTable, weights: FloatArray, *, by_mean: bool,
                     counting: Counting | None = None) -> Evidence:
     """Restrict the table to reviewers with weight > 0 and decide every item pair
     (with ``first_share``, from position-debiased votes; ``counting`` says what a
-    strong and a soft verdict count, default :class:`~peerreview.records.table.Counting`)."""
+    strong and a soft verdict count, default :class:`~peerreview.records.counting.Counting`)."""
     keep = weights > 0
     table = table.for_reviewers(keep)
     votes = table.votes()

@@ -32,10 +32,10 @@ import numpy as np
 
 from peerreview.chair.base import Verdicts, gather_evidence
 from peerreview.errors import InputError
+from peerreview.records.counting import Counting
 from peerreview.records.gold import Gold
 from peerreview.records.table import (
     BoolArray,
-    Counting,
     FloatArray,
     IntArray,
     JudgmentTable,

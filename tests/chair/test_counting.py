@@ -18,8 +18,9 @@ from peerreview.chair import (
 )
 from peerreview.chair.base import debiased_votes
 from peerreview.ranking import Qualification, RankOptions, rank
+from peerreview.records.counting import Counting
 from peerreview.records.exchange import PairwiseJudgment
-from peerreview.records.table import Counting, build_table
+from peerreview.records.table import build_table
 
 ONE = np.array([1.0])
 

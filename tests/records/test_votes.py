@@ -37,8 +37,8 @@ def test_scores_vote_by_their_order_and_missing_abstains() -> None:
 def test_vote_worth_by_hand() -> None:
     """Seen from a (A, first by name): a strong A>>B counts N times; a soft vote is
     2 p_first - 1 toward the one shown first; no p_first, or an abstention, stays hard."""
+    from peerreview.records.counting import Counting, vote_worth
     from peerreview.records.exchange import PairwiseJudgment
-    from peerreview.records.table import Counting, vote_worth
 
     table = build_table([
         PairwiseJudgment("t1", "r", "A", "B", "first", strength=2, p_first=0.9),  # A shown 1st
