@@ -5,7 +5,8 @@ how long a 1,000,000-call --dry-run takes to plan.
     python benchmarks/scale.py [--memory-calls 100000,300000] [--calls 2000] [--latency 0.05]
 
 Every row runs ``peerreview`` in a process of its own; peak memory is that process's
-max RSS (``getrusage(RUSAGE_CHILDREN)`` of a fresh child), CPU is its user + system time.
+own high-water mark (VmHWM, written by ``peak.py`` as it exits), CPU is its user +
+system time.
 The rank rows of the scale table are measured by ``benchmarks/speed.py``.
 """
 
@@ -55,14 +56,19 @@ def config(folder: Path, url: str, reviewers: int, executor: dict[str, object]) 
 
 
 def child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MB) of one command in a fresh process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd} exited {os.waitstatus_to_exitcode(status)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    """(wall seconds, CPU seconds, peak RSS in MB) of one ``python -m ...`` command in a
+    fresh process; the peak is the process's own (``peak.py``), not ``ru_maxrss``, which
+    counts this process's memory at the spawn."""
+    assert cmd[1] == "-m", cmd
+    with tempfile.NamedTemporaryFile(suffix=".peak") as peak:
+        start = time.perf_counter()
+        proc = subprocess.Popen([cmd[0], str(Path(__file__).parent / "peak.py"), peak.name,
+                                 *cmd[1:]], stdout=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{cmd} exited {os.waitstatus_to_exitcode(status)}")
+        return wall, usage.ru_utime + usage.ru_stime, float(Path(peak.name).read_text())
 
 
 def run_cmd(path: Path, out: Path, *extra: str) -> list[str]:

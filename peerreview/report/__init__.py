@@ -83,7 +83,9 @@ def _qualified_by(result: RankResult) -> str:
 
 def _json_island(data: Any) -> str:
     """JSON safe inside a <script> element: no '<' can close it or open a comment."""
-    return orjson.dumps(data).decode().replace("<", "\\u003c")
+    # Replaced in the bytes ("<" is one byte in UTF-8, never inside another
+    # character), then decoded once: a big island is held twice at most, not three times.
+    return orjson.dumps(data).replace(b"<", b"\\u003c").decode()
 
 
 def render(inputs: ReportInputs) -> dict[str, Content]:
