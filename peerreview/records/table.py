@@ -17,7 +17,8 @@ are columns of :class:`Votes` by the same names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -163,41 +164,26 @@ class JudgmentTable:
                              self.scores.take(keep[self.scores.item]))
 
 
-def _extra_lists() -> dict[str, list[float | None]]:
-    return {extra.name: [] for extra in TABLE_EXTRAS}
+class _Numbering:
+    """Names numbered as they come, then renumbered in string order (as every reader
+    numbers them), without a list of the values: a million judgments' names become
+    one array of codes each."""
 
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
 
-@dataclass(slots=True)
-class PairwiseColumns:
-    """Pairwise judgments as parallel lists, in reading order."""
+    def codes(self, values: Iterable[str], count: int) -> IntArray:
+        index = self.index
+        return np.fromiter((index.setdefault(v, len(index)) for v in values), np.int64,
+                           count)
 
-    item: list[str] = field(default_factory=list)
-    reviewer: list[str] = field(default_factory=list)
-    first: list[str] = field(default_factory=list)
-    second: list[str] = field(default_factory=list)
-    winner: list[str | None] = field(default_factory=list)
-    extras: dict[str, list[float | None]] = field(default_factory=_extra_lists)
-    raw: list[str | None] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class PointwiseColumns:
-    """Pointwise judgments as parallel lists, in reading order."""
-
-    item: list[str] = field(default_factory=list)
-    reviewer: list[str] = field(default_factory=list)
-    model: list[str] = field(default_factory=list)
-    score: list[float | None] = field(default_factory=list)
-    low: list[float] = field(default_factory=list)
-    high: list[float] = field(default_factory=list)
-    raw: list[str | None] = field(default_factory=list)
-
-
-def _numbered(values: list[str], count: int) -> tuple[list[str], IntArray]:
-    """The distinct names in string order, and each value's index among them."""
-    names = sorted(dict.fromkeys(values))
-    index = {name: i for i, name in enumerate(names)}
-    return names, np.fromiter(map(index.__getitem__, values), np.int64, count)
+    def names(self) -> tuple[list[str], IntArray]:
+        """The names in string order, and each first-seen code's place among them."""
+        seen = list(self.index)
+        order = sorted(range(len(seen)), key=seen.__getitem__)
+        place = np.empty(len(seen), np.int64)
+        place[order] = np.arange(len(seen))
+        return [seen[i] for i in order], place
 
 
 _WINNER_CODE = {"first": 1, "second": -1, "tie": 0, None: 2}  # 2: an abstention
@@ -241,30 +227,10 @@ def assemble_table(t: TableParts) -> JudgmentTable:
     return JudgmentTable(t.items, t.models, t.reviewers, votes, scores)
 
 
-def table_from_columns(p: PairwiseColumns, s: PointwiseColumns) -> JudgmentTable:
-    """Number the judgments' items, models and reviewers (in string order) and lay
-    them out as columns."""
-    n, m = len(p.item), len(s.item)
-    items, item_ix = _numbered(p.item + s.item, n + m)
-    reviewers, reviewer_ix = _numbered(p.reviewer + s.reviewer, n + m)
-    models, model_ix = _numbered(p.first + p.second + s.model, 2 * n + m)
-    return assemble_table(TableParts(
-        items=items, models=models, reviewers=reviewers, p_item=item_ix[:n],
-        p_reviewer=reviewer_ix[:n], first=model_ix[:n], second=model_ix[n:2 * n],
-        winner_code=np.fromiter(map(_WINNER_CODE.__getitem__, p.winner), np.int64, n),
-        extras={extra.name: _floats(p.extras[extra.name], extra.missing)
-                for extra in TABLE_EXTRAS},
-        p_raw=_objects(p.raw), s_item=item_ix[n:],
-        s_reviewer=reviewer_ix[n:], model=model_ix[2 * n:], score=_floats(s.score),
-        low=np.asarray(s.low, np.float64).reshape(m),
-        high=np.asarray(s.high, np.float64).reshape(m), s_raw=_objects(s.raw)))
-
-
-def _floats(values: list[float | None], missing: float = np.nan) -> FloatArray:
+def _floats(values: Iterable[float | None], count: int,
+            missing: float = np.nan) -> FloatArray:
     """Numbers with None as ``missing``."""
-    if not values or set(values) == {None}:
-        return np.full(len(values), missing)
-    return np.fromiter((missing if x is None else x for x in values), np.float64, len(values))
+    return np.fromiter((missing if x is None else x for x in values), np.float64, count)
 
 
 def _objects(values: list[str | None]) -> ObjectArray:
@@ -273,29 +239,34 @@ def _objects(values: list[str | None]) -> ObjectArray:
     return out
 
 
-def build_table(judgments: list[Judgment]) -> JudgmentTable:
-    """The table of judgment records (see :func:`table_from_columns`)."""
-    p, s = PairwiseColumns(), PointwiseColumns()
-    for j in judgments:
-        if isinstance(j, PairwiseJudgment):
-            p.item.append(j.item)
-            p.reviewer.append(j.reviewer)
-            p.first.append(j.first)
-            p.second.append(j.second)
-            p.winner.append(j.winner)
-            for name, column in p.extras.items():
-                column.append(getattr(j, name))
-            p.raw.append(j.raw)
-        else:
-            assert isinstance(j, PointwiseJudgment)
-            s.item.append(j.item)
-            s.reviewer.append(j.reviewer)
-            s.model.append(j.model)
-            s.score.append(j.score)
-            s.low.append(j.scale[0])
-            s.high.append(j.scale[1])
-            s.raw.append(j.raw)
-    return table_from_columns(p, s)
+def build_table(judgments: Sequence[Judgment]) -> JudgmentTable:
+    """The table of judgment records: items, models and reviewers numbered in string
+    order, laid out as columns (:func:`assemble_table`), a column at a time."""
+    p = [j for j in judgments if isinstance(j, PairwiseJudgment)]
+    s = [j for j in judgments if isinstance(j, PointwiseJudgment)]
+    n, m = len(p), len(s)
+    items, reviewers, models = _Numbering(), _Numbering(), _Numbering()
+    p_item, s_item = items.codes((j.item for j in p), n), items.codes((j.item for j in s), m)
+    p_reviewer = reviewers.codes((j.reviewer for j in p), n)
+    s_reviewer = reviewers.codes((j.reviewer for j in s), m)
+    first, second = models.codes((j.first for j in p), n), models.codes((j.second for j in p), n)
+    model = models.codes((j.model for j in s), m)
+    item_names, item_place = items.names()
+    reviewer_names, reviewer_place = reviewers.names()
+    model_names, model_place = models.names()
+    return assemble_table(TableParts(
+        items=item_names, models=model_names, reviewers=reviewer_names,
+        p_item=item_place[p_item], p_reviewer=reviewer_place[p_reviewer],
+        first=model_place[first], second=model_place[second],
+        winner_code=np.fromiter((_WINNER_CODE[j.winner] for j in p), np.int64, n),
+        extras={extra.name: _floats((getattr(j, extra.name) for j in p), n, extra.missing)
+                for extra in TABLE_EXTRAS},
+        p_raw=_objects([j.raw for j in p]), s_item=item_place[s_item],
+        s_reviewer=reviewer_place[s_reviewer], model=model_place[model],
+        score=_floats((j.score for j in s), m),
+        low=np.fromiter((j.scale[0] for j in s), np.float64, m),
+        high=np.fromiter((j.scale[1] for j in s), np.float64, m),
+        s_raw=_objects([j.raw for j in s])))
 
 
 def score_votes(scores: Scores) -> Votes:
