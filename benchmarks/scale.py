@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -123,16 +124,33 @@ def killed_driver(server: StubServer, calls: int, executor: dict[str, object]
         return kept, server.state.calls.total() - calls
 
 
+def _kill_node(cluster: Any, node: Any) -> None:
+    """A node lost at once: its task workers killed (-9), then its raylet (a raylet
+    killed alone lets a running worker finish and hand its answers in)."""
+    raylet = node.all_processes["raylet"][0].process.pid
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == raylet:
+            os.kill(int(entry), signal.SIGKILL)
+    cluster.remove_node(node, allow_graceful=False)
+
+
 def lost_node(server: StubServer, calls: int) -> tuple[int, int, int]:
     """(calls answered before a Ray worker node was removed mid-round, calls one task
     holds in flight, calls the stub was sent more than once over that run and its
-    resumption): a two-node cluster on this machine (``ray.cluster_utils.Cluster``, two
-    raylets), the run joined to it by ``address``."""
+    resumption): a cluster of a head and two worker nodes on this machine
+    (``ray.cluster_utils.Cluster``, three raylets), the run joined to it by ``address``."""
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    # The head runs no task: each of the two worker nodes runs one of the two tasks
+    # in flight, so the node removed always holds one.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     try:
         worker = cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -152,7 +170,7 @@ def lost_node(server: StubServer, calls: int) -> tuple[int, int, int]:
                     continue
                 if kept >= calls // 3:
                     break
-            cluster.remove_node(worker, allow_graceful=False)  # killed, as a lost node
+            _kill_node(cluster, worker)
             print(f"lost node: first run exit {proc.wait(timeout=300)}, "
                   f"{stored_calls(out / 'run.sqlite')} stored", file=sys.stderr)
             # The lost task's calls used their one attempt (max_retries: 0): allowed again.
@@ -199,10 +217,12 @@ def main() -> None:
                          f"{repeats} calls sent twice ({kept:,} answered before the kill; "
                          "64 in flight)", ""))
         if not args.no_ray:
-            kept, task, repeats = lost_node(server, args.calls * 3)
-            rows.append(("ray: a worker node lost mid-round (2 nodes)", f"{args.calls * 3:,}",
-                         f"{repeats} calls sent twice ({kept:,} answered before; a task "
-                         f"holds {task})", ""))
+            server.state.latency_s = 0.5  # a task in flight for half a second
+            kept, task, repeats = lost_node(server, args.calls)
+            server.state.latency_s = args.latency
+            rows.append(("ray: a worker node lost mid-round (of 2), 500 ms stub",
+                         f"{args.calls:,}", f"{repeats} calls sent twice ({kept:,} answered "
+                         f"before; a task holds {task})", ""))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_inputs(folder, 1_000_000 // (2 * PER_ITEM))
