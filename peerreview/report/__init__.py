@@ -135,16 +135,24 @@ def render(inputs: ReportInputs) -> dict[str, Content]:
 
 def _encoded(chunks: Iterator[str], size: int = 1 << 20) -> Iterator[bytes]:
     """A page rendered as it is written, about ``size`` characters a chunk: a
-    million-call run's page (50 MB) is never held whole, as text or as bytes."""
+    million-call run's page (50 MB, most of it the browser's JSON island) is never
+    held whole, as text or as bytes, nor its island copied."""
     batch: list[str] = []
     held = 0
     for chunk in chunks:
+        if len(chunk) >= size:  # the island: encoded a slice at a time, never joined
+            if held:
+                yield "".join(batch).encode()
+            batch, held = [], 0
+            for start in range(0, len(chunk), size):
+                yield chunk[start:start + size].encode()
+            continue
         batch.append(chunk)
         held += len(chunk)
         if held >= size:
             yield "".join(batch).encode()
             batch, held = [], 0
-    if batch:
+    if held:
         yield "".join(batch).encode()
 
 

@@ -125,5 +125,7 @@ def test_the_page_is_encoded_in_chunks_that_join_to_the_whole(size: int) -> None
     pieces = ["<p>", "caf\u00e9 ", "\U0001f600", "", "x" * 12, "</p>\n"]
     chunks = list(_encoded(iter(pieces), size))
     assert b"".join(chunks) == "".join(pieces).encode()
-    # By hand: a chunk ends at the piece that brings it to ``size`` characters.
-    assert len(chunks) == {1: 5, 5: 3, 1 << 20: 1}[size]
+    # By hand: small pieces are joined until they reach ``size`` characters; a piece
+    # of ``size`` or more is its own slices of ``size`` (never joined, never empty).
+    assert len(chunks) == {1: 26, 5: 7, 1 << 20: 1}[size]
+    assert all(chunks)
