@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +94,10 @@ def stored_calls(db: Path) -> int:
         return int(raw.execute("SELECT COUNT(response) FROM calls").fetchone()[0])
 
 
-def killed_driver(server: StubServer, calls: int, executor: dict[str, object]
-                  ) -> tuple[int, int]:
-    """(calls answered before a kill -9 of the driver mid-round, calls the stub was sent
-    more than once over the killed run and its resumption)."""
+def interrupted(server: StubServer, calls: int, executor: dict[str, object],
+                interrupt: Callable[[subprocess.Popen[bytes]], None]) -> tuple[int, int]:
+    """(calls stored when ``interrupt`` was made, a third of the way into a run, calls
+    the stub was sent more than once over that run and its resumption)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_inputs(folder, calls // PER_ITEM)
@@ -115,13 +116,19 @@ def killed_driver(server: StubServer, calls: int, executor: dict[str, object]
                 continue
             if kept >= calls // 3:
                 break
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        kept = stored_calls(out / "run.sqlite")
+        interrupt(proc)
+        proc.wait(timeout=300)
         # The calls in flight used their one attempt (max_retries: 0): allowed again.
         subprocess.run(run_cmd(path, out, "--retry-failed"), check=True,
                        stdout=subprocess.DEVNULL)
         return kept, server.state.calls.total() - calls
+
+
+def killed_driver(server: StubServer, calls: int, executor: dict[str, object]
+                  ) -> tuple[int, int]:
+    """:func:`interrupted` by a kill -9 of the driver (its process group)."""
+    return interrupted(server, calls, executor,
+                       lambda proc: os.killpg(proc.pid, signal.SIGKILL))
 
 
 def _kill_node(cluster: Any, node: Any) -> None:
@@ -139,9 +146,8 @@ def _kill_node(cluster: Any, node: Any) -> None:
 
 
 def lost_node(server: StubServer, calls: int) -> tuple[int, int, int]:
-    """(calls answered before a Ray worker node was removed mid-round, calls one task
-    holds in flight, calls the stub was sent more than once over that run and its
-    resumption): a cluster of a head and two worker nodes on this machine
+    """:func:`interrupted` by the loss of a Ray worker node, and the calls one task
+    holds in flight: a cluster of a head and two worker nodes on this machine
     (``ray.cluster_utils.Cluster``, three raylets), the run joined to it by ``address``."""
     from ray.cluster_utils import Cluster
 
@@ -152,31 +158,9 @@ def lost_node(server: StubServer, calls: int) -> tuple[int, int, int]:
         worker = cluster.add_node(num_cpus=1)
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            write_inputs(folder, calls // PER_ITEM)
-            path = config(folder, server.url, 1, {"kind": "ray", "address": cluster.address})
-            out = folder / "out"
-            server.state.calls.clear()
-            proc = subprocess.Popen(run_cmd(path, out), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            deadline = time.time() + 300
-            kept = 0
-            while time.time() < deadline and proc.poll() is None:
-                time.sleep(0.2)
-                try:
-                    kept = stored_calls(out / "run.sqlite")
-                except sqlite3.Error:
-                    continue
-                if kept >= calls // 3:
-                    break
-            _kill_node(cluster, worker)
-            print(f"lost node: first run exit {proc.wait(timeout=300)}, "
-                  f"{stored_calls(out / 'run.sqlite')} stored", file=sys.stderr)
-            # The lost task's calls used their one attempt (max_retries: 0): allowed again.
-            subprocess.run(run_cmd(path, out, "--retry-failed"), check=True,
-                           stdout=subprocess.DEVNULL)
-            return kept, 64 // 2, server.state.calls.total() - calls
+        kept, repeats = interrupted(server, calls, {"kind": "ray", "address": cluster.address},
+                                    lambda _: _kill_node(cluster, worker))
+        return kept, 64 // 2, repeats
     finally:
         cluster.shutdown()
 
