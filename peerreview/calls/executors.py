@@ -209,7 +209,9 @@ def _ray(executor: ExecutorConfig) -> Any:
     if not ray.is_initialized():
         if executor.address is not None:
             _reachable(executor.address)
-        ray.init(address=executor.address, num_cpus=executor.num_cpus,
+        # "local": a Ray of its own, never one that happens to run here (ray.init
+        # without an address joins it, and refuses num_cpus then).
+        ray.init(address=executor.address or "local", num_cpus=executor.num_cpus,
                  include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)  # its notices are not the run's
     return ray
