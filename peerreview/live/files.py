@@ -37,7 +37,7 @@ from peerreview.records.exchange import (
     judgment_lines,
     judgment_to_dict,
 )
-from peerreview.records.readable import unreadable_reviewers
+from peerreview.records.readable import Unreadable, unreadable_reviewers
 from peerreview.records.table import build_table
 from peerreview.report import ReportInputs, UnrankedInputs, render, render_unranked
 
@@ -151,21 +151,20 @@ class Unranked:
     facts: dict[str, Any]
 
 
-def unranked_files(run: Unranked, config: RunConfig) -> tuple[dict[str, Content], Records]:
+def unranked_files(run: Unranked, config: RunConfig, unreadable: list[Unreadable]
+                   ) -> tuple[dict[str, Content], Records]:
     """The files of a run that ranked nothing (no leaderboard, no verdicts), and the
-    records they hold, for the store."""
+    records they hold, for the store; ``unreadable``: the reviewers it could not read."""
     exam = config.exam
     threshold = exam.threshold if exam is not None and exam.by_gold else None
     reviewers = _mark_failures(reviewer_rows(run.exam), config.reviewers,
                                run.facts.get("failures", {}))
-    table = build_table(run.judgments)
     files: dict[str, Content] = {
         "reviewers.json": dumps_json(reviewers),
         "cost.json": dumps_json({"judgments_used": 0, "judgments_available": 0,
                                  **_calls(run.tally, run.facts)}),
         "run.json": dumps_json(run.facts),
-        **render_unranked(UnrankedInputs(run.why, run.exam,
-                                         unreadable_reviewers(run.exam, table),
+        **render_unranked(UnrankedInputs(run.why, run.exam, unreadable,
                                          title="peerreview run", threshold=threshold,
                                          facts=run.facts)),
     }
@@ -195,10 +194,12 @@ def end_unranked(out: Path, store: RunStore, config: RunConfig, failures: Failur
         run.facts["failures"] = failures.to_dict()
     store.set_fact("failures", run.facts.get("failures", {}))
     run.facts["unranked"] = run.why
+    table = build_table(run.judgments)
     if not run.exam and run.judgments:  # the exam was not reached: the counts, at least
-        run.exam = candidates(build_table(run.judgments))
-    files, records = unranked_files(run, config)
-    for said in unreadable_reviewers(run.exam, build_table(run.judgments)):
+        run.exam = candidates(table)
+    unreadable = unreadable_reviewers(run.exam, table)
+    files, records = unranked_files(run, config, unreadable)
+    for said in unreadable:
         log.warning(said.message)
     for kind, rows in records.items():
         store.set_records(kind, rows)

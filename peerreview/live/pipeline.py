@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from peerreview import eventloop
 from peerreview.calls.caller import Caller
@@ -248,7 +248,8 @@ class Pipeline:
             done = await self._stage(state, "review", ReviewJobs(
                 asker, schedule, reviewers, items, submissions, pairwise=pairwise,
                 seed=cfg.seed, baseline=baseline))
-            return [j for j in done if j is not None], None  # None: the budget was spent
+            # run_stage drops a job's None (the budget was spent): no copy to filter it
+            return cast(list[Judgment], done), None
         live = Live(asker, items, submissions, pairwise, baseline)
         chair = make_chair(cfg.chair.method or ("vote" if pairwise else "mean"), seed=cfg.seed)
         target = cfg.chair.target_agreement

@@ -275,7 +275,7 @@ def _exact(path: Path, rule: OffScale) -> pl.DataFrame:
 
 
 def _table(pairwise: pl.DataFrame, pointwise: pl.DataFrame) -> JudgmentTable:
-    """Number names in string order (as :func:`peerreview.records.table.table_from_columns`
+    """Number names in string order (as :func:`peerreview.records.table.build_table`
     does for records) and lay the columns out."""
     import polars as pl
 
