@@ -5,6 +5,7 @@ exhausted call one more round)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -73,6 +74,10 @@ class Caller:
         # confirmed by the store's exact key, so a collision costs one look-up, no error.
         self._answered = store.answered_hashes()
         self._closed = False
+        # Calls out now, by key: the same call asked again meanwhile (two questions
+        # whose prompts are the same text) waits for that answer instead of a second
+        # send, so that a call's attempts never exceed max_retries + 1.
+        self._in_flight: dict[str, asyncio.Future[Response]] = {}
         # Calls of batch models not in the store yet: model -> key -> the request sent.
         self.deferred: dict[str, dict[str, dict[str, Any]]] = {}
         self.batch_errors: dict[str, list[str]] = {}  # key -> why each batch gave no answer
@@ -210,6 +215,9 @@ class Caller:
             return Response(data["text"], data.get("top_logprobs"),
                             record.prompt_tokens or 0, record.completion_tokens or 0,
                             record.endpoint)
+        out = self._in_flight.get(key)
+        if out is not None:
+            return await self._same_call(name, out)
         if self.stored_only:
             self._reserved -= 1
             self.tally.failed += 1
@@ -228,7 +236,33 @@ class Caller:
                 self._pending += estimate
             self.deferred.setdefault(name, {})[key] = sent
             raise Deferred(f"model {name!r}: waits for a batch")
-        return await self._send(name, key, sent, left, estimate)
+        out = self._in_flight[key] = asyncio.get_running_loop().create_future()
+        try:
+            response = await self._send(name, key, sent, left, estimate)
+        except Exception as exc:
+            out.set_exception(exc)
+            out.exception()  # retrieved: no one else may be waiting
+            raise
+        except BaseException:
+            out.cancel()
+            raise
+        finally:
+            del self._in_flight[key]
+        out.set_result(response)
+        return response
+
+    async def _same_call(self, name: str, out: asyncio.Future[Response]) -> Response:
+        """The answer of the same call, already out: counted as an answer from the store
+        (it is one, a moment later), or its failure."""
+        try:
+            response = await asyncio.shield(out)
+        except CallError as exc:
+            self._reserved -= 1
+            self.tally.failed += 1
+            raise CallError(str(exc), name) from exc
+        self.tally.cached += 1
+        self._cost += self.cost_of(name, response)
+        return response
 
     async def _send(self, name: str, key: str, sent: dict[str, Any], left: int,
                     estimate: float) -> Response:

@@ -190,3 +190,36 @@ def test_cost_json_holds_the_run_totals_beside_this_invocation(tmp_path: Path) -
     assert again["run_totals"]["calls"] == calls
     assert again["run_totals"]["cost_usd"] == pytest.approx(cost)
     assert again["run_totals"] == first["run_totals"]
+
+
+@pytest.mark.parametrize("fault", [None, "500"])
+def test_the_same_call_asked_at_once_is_sent_once(tmp_path: Path, fault: str | None) -> None:
+    """Two questions whose prompts are the same text are one call: asked four times at
+    once, it is sent once (answered, the others count as stored answers), or, failing,
+    max_retries + 1 times in all, not four times that."""
+    state = StubState(latency_s=0.05, faults={"m": fault} if fault else {},
+                      fault_attempts=100)
+    with StubServer(state) as server:
+        config = ModelConfig(provider="openai", model="m", base_url=server.url,
+                             max_retries=1)
+
+        async def ask() -> tuple[list[Response | BaseException], int, int, int]:
+            backend = make_backend("judge", config)
+            with RunStore(tmp_path / "run.sqlite") as store:
+                caller = Caller(store, {"judge": config}, {"judge": backend})
+                try:
+                    got = await asyncio.gather(*(caller.call("judge", REQUEST)
+                                                 for _ in range(4)), return_exceptions=True)
+                finally:
+                    await backend.aclose()
+                return (got, store.sent(caller.key("judge", REQUEST)), caller.tally.made,
+                        caller.tally.cached)
+
+        got, sent, made, cached = asyncio.run(ask())
+        assert state.calls["m"] == (1 if fault is None else 2)
+    if fault is None:
+        assert [r.text for r in got if isinstance(r, Response)] == [got[0].text] * 4  # type: ignore[union-attr]
+        assert (made, cached) == (1, 3)
+    else:
+        assert all(isinstance(r, CallError) for r in got)
+        assert (sent, made, cached) == (2, 0, 0)
