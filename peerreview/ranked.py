@@ -13,12 +13,12 @@ from peerreview.agreement import Agreement
 from peerreview.chair import METHODS, LeaderboardRow
 from peerreview.chair.base import Evidence
 from peerreview.chair.compare import Comparisons
+from peerreview.chair.excess_bias import ExcessBias
 from peerreview.chair.guarantee import Guarantee
 from peerreview.chair.ppi import PPIRow
 from peerreview.chair.shrink import Shrinkage
 from peerreview.chair.style import StyleControl
 from peerreview.errors import InputError
-from peerreview.exam.calibrate import ExcessBias
 from peerreview.exam.grade import ExamResult, Weighting
 from peerreview.options import LATENT_MODELS, Qualification
 from peerreview.records.counting import Counting

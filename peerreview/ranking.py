@@ -23,12 +23,12 @@ from peerreview.chair import (
 from peerreview.chair.base import Chair
 from peerreview.chair.bootstrap import ranks
 from peerreview.chair.compare import RecordingChair, compare_models
+from peerreview.chair.excess_bias import calibrated
 from peerreview.chair.guarantee import calibrate
 from peerreview.chair.ppi import ranking_ppi
 from peerreview.chair.shrink import shrink_ranking
 from peerreview.chair.style import controlled
 from peerreview.errors import InputError
-from peerreview.exam.calibrate import calibrated
 from peerreview.exam.grade import ExamResult, candidates, run_exam, select_and_weight
 from peerreview.exam.latent import (
     consistency_accuracy,

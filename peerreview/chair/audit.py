@@ -25,6 +25,7 @@ from peerreview.chair.base import (
     verdict_outcomes,
     vote_verdicts,
 )
+from peerreview.chair.panel_value import panel_value
 from peerreview.records.table import BoolArray, FloatArray, IntArray
 
 if TYPE_CHECKING:
@@ -227,8 +228,6 @@ def audit_ranking(chair: Chair, evidence: Evidence, board: list[LeaderboardRow],
         exam: the exam's results (weights).
         exam_gold: the exam's labels (None: the panel is graded by the latent model).
     """
-    from peerreview.exam.panel_value import panel_value
-
     index = {name: k for k, name in enumerate(evidence.table.models)}
     ranked = [index[row.model] for row in board if np.isfinite(row.score)]
     adjacent = [_flip(chair, evidence, a, b) for a, b in pairwise(ranked)]

@@ -27,12 +27,12 @@ from peerreview.agreement import Agreement
 from peerreview.chair import LeaderboardRow
 from peerreview.chair.base import Evidence, Verdicts
 from peerreview.chair.compare import Comparisons
+from peerreview.chair.excess_bias import ExcessBias
 from peerreview.chair.guarantee import Guarantee
 from peerreview.chair.ppi import PPIRow
 from peerreview.chair.shrink import Shrinkage
 from peerreview.chair.style import StyleControl
 from peerreview.errors import InputError
-from peerreview.exam.calibrate import ExcessBias
 from peerreview.exam.grade import ExamResult
 from peerreview.records.exchange import dumps_json
 from peerreview.records.study import Study

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from peerreview.chair import gather_evidence
+from peerreview.chair.excess_bias import ExcessBias, bias_offsets, exam_bias
 from peerreview.chair.style import submission_features, with_offset
 from peerreview.errors import InputError
-from peerreview.exam.calibrate import ExcessBias, bias_offsets, exam_bias
 from peerreview.ranking import RankOptions, rank
 from peerreview.records.exchange import Submission, parse_judgment
 from peerreview.records.gold import Gold

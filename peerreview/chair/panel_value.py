@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from peerreview.chair.base import gather_evidence
+from peerreview.exam.latent import dawid_skene
 from peerreview.records.gold import Gold
 from peerreview.records.table import FloatArray, IntArray, JudgmentTable, find_keys, pair_key
 
@@ -98,8 +100,6 @@ def _questions(table: JudgmentTable, exam_gold: Gold | None) -> tuple[IntArray, 
         keys = pair_key(g_item[ok], g_a[ok], g_b[ok], n_models)
         order = np.argsort(keys)
         return keys[order], g_sign[ok][order], "exam gold"
-    from peerreview.exam.latent import dawid_skene
-
     fit = dawid_skene(table.votes(), len(table.reviewers), n_models)
     decided = fit.posterior != 0.5
     return (fit.keys[decided], np.where(fit.posterior[decided] > 0.5, 1, -1).astype(np.int64),
@@ -116,8 +116,6 @@ def panel_value(table: JudgmentTable, weights: FloatArray, exam_gold: Gold | Non
         exam_gold: the exam's labels; None: grade against the latent model.
         by_mean: verdicts from mean scores (the ``mean`` chair) rather than votes.
     """
-    from peerreview.chair.base import gather_evidence
-
     qualified = [r for r in range(len(table.reviewers)) if weights[r] > 0]
     keys, sign, against = _questions(table, exam_gold)
     errors = error_matrix(table, qualified, keys, sign)

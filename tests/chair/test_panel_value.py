@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peerreview.exam.panel_value import effective_number, panel_value
+from peerreview.chair.panel_value import effective_number, panel_value
 from peerreview.records.exchange import parse_judgment
 from peerreview.records.gold import Gold
 from peerreview.records.table import build_table
