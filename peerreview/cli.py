@@ -21,6 +21,8 @@ from peerreview.options import Qualification, Schedule, Weighting
 from peerreview.records.exchange import OffScale
 
 if TYPE_CHECKING:  # each command imports what it uses, so that --help and status start fast
+    from asyncio import AbstractEventLoop
+
     from rich.console import Console
 
     from peerreview.live.files import RunResult
@@ -273,14 +275,36 @@ def _sigterm_as_sigint() -> tuple[list[bool], Callable[[], None]]:
         on_sigint = signal.getsignal(signal.SIGINT)  # asyncio's, inside a run
         if callable(on_sigint):
             on_sigint(signal.SIGINT, frame)  # type: ignore[arg-type]
-        else:  # SIGINT ignored (a background job): SIGTERM still stops
+            return
+        # SIGINT ignored (a background job): SIGTERM still stops. Inside a run it
+        # stops between two of the loop's callbacks, not at whatever line the main
+        # thread is on (inside a lock, maybe); the runner then cancels every task.
+        loop = _running_loop()
+        if loop is None:
             raise KeyboardInterrupt
+        loop.call_soon_threadsafe(_interrupt)
 
     previous = signal.signal(signal.SIGTERM, as_sigint)
 
     def restore() -> None:
         signal.signal(signal.SIGTERM, previous)
     return came, restore
+
+
+def _running_loop() -> AbstractEventLoop | None:
+    """The event loop running in this thread, if any (none before asyncio is loaded)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        loop: AbstractEventLoop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt  # from a loop callback: the loop stops and re-raises it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
