@@ -1,10 +1,20 @@
-"""The names of the choices a user makes (exam weighting, qualification, schedule,
-chair method, latent model), in a module light enough for the command line to load
-before it knows which command runs."""
+"""The names of the choices a user makes (review mode, exam weighting, qualification,
+schedule, recusal, chair method, latent model, shrinkage, style control), each spelled
+once here, in a module light enough for the command line to load before it knows which
+command runs: the run config's fields and the command line's choices are these."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+
+class ReviewMode(StrEnum):
+    """What a reviewer is asked: which of two submissions is better, or a score of one
+    on a scale (see :data:`peerreview.review.asker.SCALES`)."""
+
+    PAIRWISE = "pairwise"
+    FIVE_LEVEL = "5-level"
+    HUNDRED_LEVEL = "100-level"
 
 
 class Weighting(StrEnum):
@@ -33,6 +43,31 @@ class Schedule(StrEnum):
     CASCADE = "cascade"
     ONE_ORDER = "one-order"
     ADAPTIVE = "adaptive"
+
+
+class Recusal(StrEnum):
+    """Which of a reviewer's votes on its own family's submissions are dropped (see
+    :mod:`peerreview.records.recuse`)."""
+
+    NONE = "none"
+    SELF = "self"  # everywhere
+    SELF_EXAM = "self-exam"  # on the exam's items only
+
+
+class Shrink(StrEnum):
+    """How item verdicts are shrunk toward the panel's prior (see
+    :mod:`peerreview.chair.shrink`)."""
+
+    NONE = "none"  # PRE's protocol: the margins as they are
+    EB = "eb"  # lambda from the panel (empirical Bayes, no labels)
+    CV = "cv"  # lambda cross-validated on the exam gold
+
+
+class Control(StrEnum):
+    """What style control adds as covariates (see :mod:`peerreview.chair.style`)."""
+
+    LENGTH = "length"
+    MARKDOWN = "markdown"  # the counts of headers, list items and bold spans
 
 
 # The chair's methods (peerreview.chair.METHODS maps each to its class) and the

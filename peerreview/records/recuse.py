@@ -9,22 +9,14 @@ on the exam's items, so the exam does not grade a reviewer on its own answers.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
 from peerreview.errors import InputError
+from peerreview.options import Recusal as Recusal
 from peerreview.records.gold import Gold
 from peerreview.records.table import BoolArray, JudgmentTable, Votes
-
-
-class Recusal(StrEnum):
-    """Which of a reviewer's votes on its own family's submissions are dropped."""
-
-    NONE = "none"
-    SELF = "self"  # everywhere
-    SELF_EXAM = "self-exam"  # on the exam's items only
 
 
 def family_of(name: str, families: dict[str, str]) -> str:
