@@ -19,10 +19,11 @@ demo: install
 	$(BIN)/peerreview demo --out runs/demo
 
 ## install, lint, type-check and run the tests
+# Two workers; a test file stays on one, with its Ray cluster and llama.cpp server.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## install, import Vicuna80 from ../shared/data and rank it with PRE's exam
 try: install
