@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -85,11 +84,8 @@ def key_of(blob: bytes) -> str:
 
 
 def identity_of(config: ModelConfig) -> CallIdentity:
-    """Who answers a model's calls, as the call key names it."""
-    if config.provider == "python":
-        return CallIdentity("python", config.cache_id or "python", str(config.function))
-    if config.provider == "local":
-        weights = Path(config.model).name if config.model else "gemma-3-270m-q4_k_m"
-        return CallIdentity("local", config.cache_id or "local", weights)
-    return CallIdentity(config.provider, config.cache_id or normalize_url(config.url),
-                        str(config.model))
+    """Who answers a model's calls, as the call key names it; a model in this process
+    (no endpoint) is at its provider's name."""
+    endpoint = config.cache_id or (normalize_url(config.url) if config.over_http
+                                   else config.provider)
+    return CallIdentity(config.provider, endpoint, config.answerer)

@@ -22,8 +22,6 @@ from pydantic import (
 
 from peerreview.calls.executors import ExecutorConfig
 from peerreview.errors import InputError
-from peerreview.models.config import OPENAI_URL as OPENAI_URL
-from peerreview.models.config import OWN_URL as OWN_URL
 from peerreview.models.config import ModelConfig as ModelConfig
 from peerreview.models.config import Price as Price
 from peerreview.models.config import Strict as _Strict
@@ -146,7 +144,7 @@ class RunConfig(_Strict):
         if self.executor.kind != "local":
             names |= set(self.executor.models or [
                 n for n, m in self.models.items()
-                if m.provider in ("openai", "anthropic") and not m.batch])
+                if m.over_http and not m.batch])
         return names
 
     _source: Path | None = PrivateAttr(None)
@@ -198,7 +196,7 @@ class RunConfig(_Strict):
             "gold": fix(self.exam.gold), "items": fix(self.exam.items),
             "submissions": fix(self.exam.submissions)})
         models = {n: m.model_copy(update={"model": str(fix(Path(m.model)))})
-                  if m.provider == "local" and m.model else m for n, m in self.models.items()}
+                  if m.embedded and m.model else m for n, m in self.models.items()}
         return self.model_copy(update={"task": task, "exam": exam, "models": models,
                                        "gold": fix(self.gold)})
 

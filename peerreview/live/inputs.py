@@ -186,7 +186,7 @@ def load_functions(config: RunConfig, names: list[str],
     found = {}
     for name in names:
         model = config.models[name]
-        if model.provider == "python":
+        if model.style == "call":
             try:
                 found[name] = load_function(str(model.function), f"models.{name}.function",
                                             folder)

@@ -5,6 +5,7 @@ pydantic and nothing of the exam, the chair or numpy.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from peerreview.models.base import Style
 from peerreview.redact import MASK
 
 OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_WEIGHTS = "gemma-3-270m-q4_k_m"  # the embedded model without weights of its own
 OWN_URL = {"openai": OPENAI_URL, "anthropic": "https://api.anthropic.com/v1"}
 
 # How a provider's models are asked. Outside models/ code asks a model's style (or
@@ -128,6 +130,16 @@ class ModelConfig(Strict):
     def over_http(self) -> bool:
         """Whether the model answers at an HTTP endpoint (what an executor can run)."""
         return self.provider in ("openai", "anthropic")
+
+    @property
+    def answerer(self) -> str:
+        """Who answers the model's calls, as the call key names it: the name the
+        endpoint knows, the weights file's name, or the Python function."""
+        if self.provider == "python":
+            return str(self.function)
+        if self.provider == "local":
+            return Path(self.model).name if self.model else DEFAULT_WEIGHTS
+        return str(self.model)
 
     @property
     def price_factor(self) -> float:

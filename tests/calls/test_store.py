@@ -59,6 +59,18 @@ def test_endpoint_part_is_the_normalized_url_or_the_cache_id() -> None:
     assert identity_of(keyed) == identity_of(one)  # credentials never name a call
 
 
+def test_a_model_in_this_process_is_named_by_its_weights_or_its_function() -> None:
+    """The identities stored keys were made with: a change here loses every cache."""
+    python = ModelConfig(provider="python", function="json:dumps")
+    assert identity_of(python) == CallIdentity("python", "python", "json:dumps")
+    local = ModelConfig(provider="local", model="/a/b/w.gguf")
+    assert identity_of(local) == CallIdentity("local", "local", "w.gguf")
+    assert identity_of(ModelConfig(provider="local", cache_id="x")) == \
+        CallIdentity("local", "x", "gemma-3-270m-q4_k_m")
+    assert identity_of(ModelConfig(provider="openai", model="gpt-4o")) == \
+        CallIdentity("openai", "https://api.openai.com:443/v1", "gpt-4o")
+
+
 def test_secrets_are_refused() -> None:
     with pytest.raises(ValueError, match="api_key"):
         call_key(WHO, REQUEST | {"api_key": "sk-secret"})
