@@ -93,9 +93,9 @@ def _import(args: argparse.Namespace, out: Console) -> None:
 
 
 def _merge(args: argparse.Namespace, out: Console) -> None:
-    from peerreview.calls.merge import merge_and_rank
     from peerreview.live.config import load_config
     from peerreview.live.console import plain
+    from peerreview.live.merge import merge_and_rank
 
     config = load_config(args.config) if args.config else None
     merged, result = merge_and_rank([Path(d) for d in args.dirs], Path(args.out),

@@ -1,5 +1,6 @@
 """``peerreview merge DIR... --out DIR``: the stores of a run's shards joined into one
-(:mod:`peerreview.calls.shard`), which the pipeline then ranks with no call sent.
+(:mod:`peerreview.calls.shard`), which :mod:`peerreview.live.merge` then ranks with no
+call sent.
 
 Checked first: every folder holds a finished shard of the same run (the same config,
 seed and prompts, the same N), and together they are shards 0 ... N-1, each once. A
@@ -152,37 +153,3 @@ def merge_stores(folders: list[Path], out: Path) -> Merged:
                                   "conflicts": merged.conflicts})
     return merged
 
-
-def merge_and_rank(folders: list[Path], out: Path, *, config: Any = None,
-                   show_progress: bool = True) -> tuple[Merged, Any]:
-    """Merge the shards into ``out`` and rank there: the pipeline runs on the merged
-    store with every answer read from it and none sent (a call no shard answered is a
-    failed call, and the run says which shard to run again).
-
-    Args:
-        config: the run's :class:`~peerreview.live.config.RunConfig`; by default the
-            one the shards recorded (with absolute paths: the inputs must be readable
-            at those paths here).
-
-    Returns:
-        What was merged, and the run's :class:`~peerreview.live.files.RunResult`.
-    """
-    import os
-
-    from peerreview.live.config import RunConfig
-    from peerreview.live.pipeline import run
-
-    merged = merge_stores(folders, out)
-    if config is None:
-        config = RunConfig.model_validate(merged.facts["config"])
-    # Nothing is sent, so no API key is needed: a placeholder stands in for an unset
-    # one, for this process only (backends read theirs when built).
-    placed = [v for m in config.models.values()
-              if (v := m.key_variable) is not None and not os.environ.get(v)]
-    for variable in placed:
-        os.environ[variable] = "unused-by-merge"
-    try:
-        return merged, run(config, out, show_progress=show_progress, stored_only=True)
-    finally:
-        for variable in placed:
-            os.environ.pop(variable, None)
