@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,5 +98,15 @@ def test_imported_sets_read_back_and_report(imported: dict[str, Path], name: str
     assert main(["rank", "--judgments", str(d / "judgments.jsonl"), "--exam-gold",
                  str(d / "gold.jsonl"), "--items", str(d / "items.jsonl"), "--submissions",
                  str(d / "submissions.jsonl"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-    html = (tmp_path / "out" / "report.html").read_text()
-    assert 'id="leaderboard-table"' in html and 'id="browser-data"' in html
+    out = tmp_path / "out"
+    html = (out / "report.html").read_text()
+    board = [row["model"] for row in json.loads((out / "leaderboard.json").read_text())]
+    table = html[html.index('id="leaderboard-table"'):]
+    shown = re.findall(r'<tr><td>\d+</td><td class="l">([^<]*)</td>',
+                       table[:table.index("</table>")])
+    assert shown == board and len(board) >= 4  # every ranked model, in the ranking's order
+    island = html[html.index('id="browser-data">') + len('id="browser-data">'):]
+    browser = json.loads(island[:island.index("</script>")])
+    items = {json.loads(line)["item"] for line in (d / "items.jsonl").read_text().splitlines()}
+    assert {row["item"] for row in browser["items"]} == items
+    assert sorted(browser["models"]) == sorted(board)
