@@ -17,8 +17,7 @@ the provider batch round is :func:`peerreview.calls.batches.collect_batches`):
   seconds); without it a local Ray starts.
 - ``vllm-batch``: the calls are written as OpenAI batch JSON Lines and handed to
   ``vllm run-batch`` (or the command given) as a subprocess, whose output lines are
-  read back by ``custom_id`` as a provider batch's are
-  (:func:`peerreview.models.batchapi.read_results`).
+  read back by ``custom_id`` as a provider batch's are (:mod:`peerreview.models.runbatch`).
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
 from pydantic import Field, model_validator
 
 from peerreview import eventloop
@@ -262,17 +260,13 @@ def run_vllm_batch(calls: Calls, models: dict[str, ModelConfig],
     Raises:
         CallError: the command failed or wrote no output.
     """
-    from peerreview.models.batchapi import read_results
-    from peerreview.models.openai import batch_answer
+    from peerreview.models.runbatch import read_answers, request_lines
 
     out: dict[str, dict[str, Response | str]] = {}
     for name, by_key in sorted(calls.items()):
         with tempfile.TemporaryDirectory() as tmp:
             given, got = Path(tmp) / "input.jsonl", Path(tmp) / "output.jsonl"
-            given.write_bytes(b"".join(orjson.dumps({
-                "custom_id": key, "method": "POST", "url": "/v1/chat/completions",
-                "body": {**body, "model": models[name].model}}) + b"\n"
-                for key, body in by_key.items()))
+            given.write_bytes(request_lines(by_key, models[name].model))
             command = [*executor.command, "-i", str(given), "-o", str(got), "--model",
                        str(models[name].model)]
             done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -281,6 +275,5 @@ def run_vllm_batch(calls: Calls, models: dict[str, ModelConfig],
                                 f"(exit {done.returncode}): {done.stderr[-300:]}", name)
             # Undecodable bytes are mended, not fatal: the line's answer is then
             # text a model wrote, or the line is not a result.
-            out[name] = read_results(got.read_text("utf-8", errors="replace"), model=name,
-                                     batch="vllm run-batch", answer=batch_answer)
+            out[name] = read_answers(got.read_text("utf-8", errors="replace"), name)
     return out
