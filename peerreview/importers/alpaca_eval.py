@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from peerreview.errors import InputError
-from peerreview.importers import ImportedSet
+from peerreview.importers.imported import ImportedSet
 from peerreview.importers.shape import SubmissionPool, shape_warnings
 from peerreview.importers.sources import Place, Source, read_records
 from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, Winner

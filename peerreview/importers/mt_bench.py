@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from peerreview.errors import InputError
-from peerreview.importers import ImportedSet, require_dir
+from peerreview.importers.imported import ImportedSet, require_dir
 from peerreview.importers.shape import SubmissionPool, shape_warnings
 from peerreview.importers.sources import Place, jsonl_records, read_records
 from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, PointwiseJudgment, Winner

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from peerreview.importers import ImportedSet
+from peerreview.importers.imported import ImportedSet
 from peerreview.importers.shape import shape_warnings
 from peerreview.importers.sources import read_records
 from peerreview.records.exchange import Item, Judgment, PairwiseJudgment, Submission, Winner

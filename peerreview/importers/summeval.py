@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from peerreview.errors import InputError
-from peerreview.importers import ImportedSet, require_dir
+from peerreview.importers.imported import ImportedSet, require_dir
 from peerreview.importers.shape import shape_warnings
 from peerreview.records.exchange import (
     Item,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from peerreview.errors import InputError
-from peerreview.importers import ImportedSet, require_dir
+from peerreview.importers.imported import ImportedSet, require_dir
 from peerreview.importers.shape import shape_warnings
 from peerreview.records.exchange import (
     Item,
