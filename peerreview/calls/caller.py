@@ -46,11 +46,20 @@ class Caller:
             what the calls in flight and in batches may cost, reaches this.
         retry_failed: a call that used all its attempts in earlier runs gets one more
             round of ``max_retries + 1`` (the user decided so).
+        routed: the models whose calls are deferred to a round past this process
+            (provider batches or an executor: ``RunConfig.routed``); default: the batch
+            models.
+        shard: ``run --shard``: only this shard's calls are made, once
+            :meth:`keep_to_shard` is called (before the review).
+        stored_only: ``merge``: every answer is in the store; a call without one fails,
+            none is sent.
     """
 
     def __init__(self, store: RunStore, models: dict[str, ModelConfig],
                  backends: dict[str, Backend], *, budget_calls: int | None = None,
-                 budget_usd: float | None = None, retry_failed: bool = False) -> None:
+                 budget_usd: float | None = None, retry_failed: bool = False,
+                 routed: set[str] | None = None, shard: Shard | None = None,
+                 stored_only: bool = False) -> None:
         self.store = store
         self.models = models
         self.backends = backends
@@ -66,7 +75,7 @@ class Caller:
         self._held: dict[str, float] = {}  # deferred key -> its estimate, in _pending
         self._secrets = [s for b in backends.values() for s in b.secrets()]
         self._identity = {name: identity_of(config) for name, config in models.items()}
-        self.routed: set[str] = {n for n, m in models.items() if m.batch}  # see RunConfig
+        self.routed = {n for n, m in models.items() if m.batch} if routed is None else routed
         # This store's answers, looked up in memory; an answer itself is re-read from the
         # store when asked again (an exam question in review): a million-call run keeps
         # no answer in memory past the call that made it.
@@ -85,9 +94,16 @@ class Caller:
         # In batches that earlier runs created and nobody collected: deferred to be
         # collected, whatever their attempts say (they were counted when submitted).
         self._in_batches = store.keys_in_open_batches()
-        self.shard: Shard | None = None  # ``run --shard``: only this shard's calls ...
-        self.sharding = False  # ... from the stage that turns this on (the review)
-        self.stored_only = False  # ``merge``: every answer is in the store, none is sent
+        self.shard = shard
+        self._sharding = False  # see keep_to_shard
+        self.stored_only = stored_only
+
+    def keep_to_shard(self) -> None:
+        """From here on only the shard's calls are made; another raises
+        :class:`NotInShard`. A sharded run calls it before the review: the submissions
+        and the exam decide which review calls exist, so every shard makes them
+        (:mod:`peerreview.calls.shard`). Without a shard it changes nothing."""
+        self._sharding = self.shard is not None
 
     def close(self) -> None:
         """The run's calls are over: the answered set (60 bytes a call) is let go
@@ -201,7 +217,7 @@ class Caller:
         backend = self.backends[name]
         sent = backend.prepare(request)
         key = call_key(self._identity[name], sent)
-        if self.sharding and self.shard is not None and not self.shard.holds(key):
+        if self._sharding and self.shard is not None and not self.shard.holds(key):
             self._reserved -= 1
             raise NotInShard(f"call {key[:12]} is not in shard {self.shard}")
         record = self.store.get(key) if _prefix(key) in self._answered else None

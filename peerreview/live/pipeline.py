@@ -115,9 +115,9 @@ class Pipeline:
         with locked(self.out):
             store = RunStore(self.out / STORE, background=True)
             caller = Caller(store, cfg.models, backends, budget_calls=self.budget_calls,
-                            budget_usd=self.budget_usd, retry_failed=self.retry_failed)
-            caller.routed = cfg.routed()
-            caller.shard, caller.stored_only = self.shard, self.stored_only
+                            budget_usd=self.budget_usd, retry_failed=self.retry_failed,
+                            routed=cfg.routed(), shard=self.shard,
+                            stored_only=self.stored_only)
             asker = Asker(caller, task_prompt=cfg.task.prompt, mode=cfg.review.mode,
                           rubric=cfg.task.rubric, reasks=cfg.review.reasks, seed=cfg.seed,
                           off_scale=cfg.review.off_scale)
@@ -152,7 +152,7 @@ class Pipeline:
             if nobody is not None:
                 raise self._unranked(state, *nobody, submissions, exam_judgments, facts)
             before = caller.tally.made + caller.tally.cached
-            caller.sharding = self.shard is not None
+            caller.keep_to_shard()
             review, escalation = await self._review(state, asker, items, submissions,
                                                     qualified, weights, exam_judgments)
             if escalation is not None:

@@ -87,8 +87,8 @@ async def deferred_run(store: RunStore) -> tuple[Caller, dict[str, str]]:
               "e": ModelConfig(provider="openai", model="me", base_url=URL)}
     backends: dict[str, Backend] = {"b": FakeBatchAPI("b", models["b"]),
                                     "e": make_backend("e", models["e"])}
-    caller = Caller(store, models, backends)
-    caller.routed = {"b", "e"}  # as RunConfig.routed() says for an executor run
+    caller = Caller(store, models, backends,
+                    routed={"b", "e"})  # as RunConfig.routed() says for an executor run
     keys = {}
     for name, question in (("b", "b1"), ("b", "b2"), ("e", "e1"), ("e", "skip me")):
         with pytest.raises(Deferred):
