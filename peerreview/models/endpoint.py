@@ -32,7 +32,7 @@ import aiohttp
 import orjson
 
 from peerreview.models.base import CallError, Health, Response, Style, estimate_tokens
-from peerreview.models.batchapi import BatchGone, BatchHTTPError, result_records
+from peerreview.models.batchapi import BatchGone, BatchHTTPError
 from peerreview.models.config import ModelConfig
 from peerreview.models.http import Malformed as Malformed
 from peerreview.models.http import RateLimiter as RateLimiter
@@ -357,12 +357,6 @@ class EndpointBackend(ABC):
     async def batch_results(self, batch_id: str) -> dict[str, Response | str]:
         """An ended batch's answers by call key: a response, or why there is none."""
         raise self._fail("this provider has no batch API")
-
-    def batch_records(self, text: str, batch_id: str) -> list[tuple[str, dict[str, Any]]]:
-        """The ``(custom_id, record)`` of each line of a batch's results. A line that is
-        not a JSON object with a custom_id is said and skipped: its call stays missing
-        and goes into the next batch."""
-        return result_records(text, self.name, f"batch {batch_id}")
 
     async def _api(self, method: str, url: str, **kwargs: Any) -> Any:
         """One request of a batch API: its JSON answer (or text, ``text=True``).

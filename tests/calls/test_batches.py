@@ -119,13 +119,14 @@ def test_a_broken_results_line_leaves_its_call_for_the_next_batch() -> None:
     import asyncio
 
     from peerreview.models.anthropic import AnthropicBackend
+    from peerreview.models.batchapi import result_records
     from peerreview.models.config import ModelConfig
 
     backend = AnthropicBackend("c", ModelConfig(provider="anthropic", model="m",
                                                 base_url="http://127.0.0.1:9"))
     text = "\n".join(['{"custom_id": "k1", "result": "oops"}', "not json", "[1, 2]",
                       '{"result": {"type": "succeeded"}}', ""])
-    assert [k for k, _ in backend.batch_records(text, "b1")] == ["k1"]
+    assert [k for k, _ in result_records(text, "c", "batch b1")] == ["k1"]
 
     async def results() -> dict[str, object]:
         async def fetched(*_: object, **__: object) -> str:
