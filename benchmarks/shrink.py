@@ -23,11 +23,12 @@ from splits import splits as each_split
 
 from peerreview.errors import NoQualifiedReviewer
 from peerreview.importers import importer
+from peerreview.options import Shrink
 from peerreview.ranking import RankOptions, rank
 from peerreview.records.exchange import JudgmentSet, read_judgments
 from peerreview.records.gold import Gold, gold_from_judgments
 
-METHODS = ("none", "eb", "cv")
+METHODS = tuple(Shrink)
 SETS = {  # table row -> (splits.py's protocol, the import's SummEval dimension)
     "SummEval relevance": ("summeval", None),
     "SummEval consistency": ("summeval", "consistency"),

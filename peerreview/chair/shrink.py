@@ -36,13 +36,13 @@ from peerreview.chair.base import (
     vote_verdicts,
 )
 from peerreview.errors import InputError
+from peerreview.options import Shrink as Shrink
 from peerreview.records.gold import Gold
 from peerreview.records.table import FloatArray, IntArray, JudgmentTable, find_keys, pair_key
 
 if TYPE_CHECKING:
     from peerreview.ranking import RankOptions
 
-SHRINK_METHODS = ("none", "eb", "cv")
 GRID = (0.0, 0.03, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # cv's candidates
 FOLDS = 5  # cv: 5 folds of the exam items ...
 REPEATS = 2  # ... under two seeded permutations: 10 held-out folds
@@ -55,7 +55,7 @@ class Shrinkage:
     """How the item verdicts were shrunk: the method, ``lam`` (lambda) and how it was
     found (``sigma2`` and ``tau2`` for eb; the held-out credit per grid value for cv)."""
 
-    method: str
+    method: Shrink
     lam: float = 0.0
     theta: list[float] = field(default_factory=list)  # the prior, per model of the table
     sigma2: float | None = None
@@ -77,8 +77,8 @@ class Shrinkage:
 
     def describe(self) -> str:
         """One line for the notes and the report."""
-        how = {"eb": "empirical Bayes (--shrink eb)",
-               "cv": "cross-validated on the exam gold (--shrink cv)"}[self.method]
+        how = {Shrink.EB: "empirical Bayes (--shrink eb)",
+               Shrink.CV: "cross-validated on the exam gold (--shrink cv)"}[self.method]
         said = f"item verdicts shrunk toward the panel's prior, {how}: lambda {self.lam:.4g}"
         if self.sigma2 is not None:
             said += f" (sigma2 {self.sigma2:.4g}, tau2 {self.tau2:.4g})"
@@ -244,30 +244,32 @@ def shrink(evidence: Evidence, method: str, *, by_mean: bool, normalize: bool = 
     Raises:
         InputError: an unknown method, or ``cv`` without exam gold.
     """
-    if method not in SHRINK_METHODS:
+    try:
+        how_asked = Shrink(method)
+    except ValueError as exc:
         raise InputError(f"unknown --shrink {method!r}; choose from "
-                         f"{', '.join(SHRINK_METHODS)}", field="--shrink")
-    if method == "none":
+                         f"{', '.join(Shrink)}", field="--shrink") from exc
+    if how_asked is Shrink.NONE:
         return evidence, None
     has_gold = cross is not None and cross.gold is not None and bool(cross.gold.pairs)
-    if method == "cv" and not has_gold:
+    if how_asked is Shrink.CV and not has_gold:
         raise InputError("--shrink cv chooses lambda on the exam gold: give --exam-gold FILE "
                          "(or use --shrink eb, which needs no labels)", field="--shrink")
     v = evidence.verdicts
     theta = fit_prior(v.a, v.b, v.margin, evidence.n_models)
-    if method == "eb" and np.count_nonzero(evidence.weights) >= 2:
+    if how_asked is Shrink.EB and np.count_nonzero(evidence.weights) >= 2:
         lam, sigma2, tau2 = eb_lambda(evidence, by_mean, normalize)
-        how = Shrinkage("eb", lam, theta.tolist(), sigma2, tau2)
+        how = Shrinkage(Shrink.EB, lam, theta.tolist(), sigma2, tau2)
     elif has_gold:
         assert cross is not None
         lam, credit, folds = cv_lambda(cross)
-        how = Shrinkage(method, lam, theta.tolist(), credit=credit, folds=folds)
-        if method == "eb":
+        how = Shrinkage(how_asked, lam, theta.tolist(), credit=credit, folds=folds)
+        if how_asked is Shrink.EB:
             how.note = "fewer than two qualified reviewers: lambda chosen as --shrink cv does"
         if not folds:
             how.note = "no fold of the exam could be scored: lambda 0"
     else:
-        how = Shrinkage("eb", 0.0, theta.tolist(),
+        how = Shrinkage(Shrink.EB, 0.0, theta.tolist(),
                         note="fewer than two qualified reviewers and no exam gold: lambda 0")
     return shrunk_evidence(evidence, theta, how.lam, by_mean), how
 
@@ -322,7 +324,7 @@ def shrink_ranking(evidence: Evidence, opts: RankOptions, chair: Chair, exam_tab
         first_share: one-order's first-position shares, gathered with as the rank was.
         notes: where the note goes.
     """
-    if opts.shrink == "none":
+    if opts.shrink == Shrink.NONE:
         return evidence, None
     refit = partial(exam_weights, exam_table, threshold=opts.threshold,
                     weighting=opts.weighting, exponent=opts.exponent,

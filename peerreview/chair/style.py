@@ -23,34 +23,35 @@ import numpy as np
 from peerreview.chair.base import Chair, Evidence, verdict_outcomes, vote_verdicts
 from peerreview.chair.bootstrap import LeaderboardRow, leaderboard
 from peerreview.errors import InputError
+from peerreview.options import Control as Control
 from peerreview.records.exchange import Submission
 from peerreview.records.table import FloatArray, IntArray, JudgmentTable
 
 FEATURES = ("length", "headers", "list_items", "bold")
-CONTROLS = ("length", "markdown")  # what --control accepts; markdown: the three counts
 _HEADER = re.compile(r"^\s{0,3}#{1,6}\s", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s", re.MULTILINE)
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
 
 
-def parse_control(text: str) -> tuple[str, ...]:
-    """``length`` or ``length,markdown`` (in any order) as a tuple.
+def parse_control(text: str) -> tuple[Control, ...]:
+    """``length`` or ``length,markdown`` (in any order) as a tuple; ``markdown`` asks
+    for the three counts (headers, list items, bold).
 
     Raises:
         InputError: an unknown control, naming ``--control``.
     """
     parts = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
-    unknown = [p for p in parts if p not in CONTROLS]
+    unknown = [p for p in parts if p not in [c.value for c in Control]]
     if unknown or not parts:
         raise InputError(f"unknown control {', '.join(unknown) or text!r}; choose from "
-                         f"{', '.join(CONTROLS)} (e.g. length,markdown)", field="--control")
-    return parts
+                         f"{', '.join(Control)} (e.g. length,markdown)", field="--control")
+    return tuple(Control(p) for p in parts)
 
 
 def feature_names(controls: tuple[str, ...]) -> tuple[str, ...]:
     """The style features a control asks for, in :data:`FEATURES` order."""
-    return tuple(f for f in FEATURES if (f == "length" and "length" in controls)
-                 or (f != "length" and "markdown" in controls))
+    return tuple(f for f in FEATURES if (f == "length" and Control.LENGTH in controls)
+                 or (f != "length" and Control.MARKDOWN in controls))
 
 
 def style_counts(text: str) -> tuple[float, float, float, float]:
