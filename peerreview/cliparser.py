@@ -8,8 +8,18 @@ import argparse
 
 from peerreview import __version__
 from peerreview.importers import IMPORTERS
+from peerreview.importers.mt_bench import TIES
 from peerreview.importers.summeval import DIMENSIONS
-from peerreview.options import LATENT_MODELS, METHOD_NAMES, Qualification, Schedule, Weighting
+from peerreview.options import (
+    LATENT_MODELS,
+    METHOD_NAMES,
+    Control,
+    Qualification,
+    Recusal,
+    Schedule,
+    Shrink,
+    Weighting,
+)
 from peerreview.records.exchange import OffScale
 
 
@@ -73,7 +83,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--soft", action="store_true",
                    help="a judgment with p_first (from logprobs) votes P(first) - P(second) "
                         "instead of +-1; one without votes as before (default off: PRE)")
-    p.add_argument("--control", metavar="length[,markdown]",
+    p.add_argument("--control", metavar="".join(f"[,{c}]" if i else c
+                                                 for i, c in enumerate(Control)),
                    help="style control: also rank by Bradley-Terry with the submissions' "
                         "length (and markdown: headers, list items, bold) as covariates, as "
                         "Chatbot Arena does; writes style.json (needs --submissions)")
@@ -81,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
                    help="remove from each reviewer's votes the length and first-position "
                         "preference beyond the humans' that the exam measured (needs "
                         "--exam-gold; length also --submissions)")
-    p.add_argument("--recuse", choices=["none", "self", "self-exam"], default="none",
+    p.add_argument("--recuse", choices=[r.value for r in Recusal], default=Recusal.NONE,
                    help="self: drop a reviewer's judgments of pairs with its own (or its "
                         "family's) submission; self-exam: on the exam only (default none)")
     p.add_argument("--families", metavar="FILE",
@@ -101,7 +112,7 @@ def parser() -> argparse.ArgumentParser:
                         "panel on every item corrected by --gold on some (PPI++; weighted by "
                         "label-export's weights), beside the panel's and the gold's alone; "
                         "writes ppi.json")
-    p.add_argument("--shrink", choices=["none", "eb", "cv"], default="none",
+    p.add_argument("--shrink", choices=[s.value for s in Shrink], default=Shrink.NONE,
                    help="item verdicts shrunk toward the panel's model-level prior: eb "
                         "(lambda from the panel, no labels) or cv (lambda cross-validated "
                         "on the exam gold); default none (PRE's)")
@@ -251,7 +262,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--baseline", metavar="MODEL",
                    help="arena-hard: the model every other one was judged against "
                         "(default: the one the judgments show; exit 2 if they show several)")
-    i.add_argument("--ties", choices=["as-judged", "fastchat"],
+    i.add_argument("--ties", choices=TIES,
                    help="mt-bench pair judgments: as-judged keeps each order's verdict "
                         "(default); fastchat resolves each pair as FastChat's show_result.py "
                         "(an error game drops the pair; orders that disagree make a tie)")

@@ -25,7 +25,17 @@ from peerreview.errors import InputError
 from peerreview.models.config import ModelConfig as ModelConfig
 from peerreview.models.config import Price as Price
 from peerreview.models.config import Strict as _Strict
-from peerreview.options import LATENT_MODELS, METHOD_NAMES, Qualification, Schedule, Weighting
+from peerreview.options import (
+    LATENT_MODELS,
+    METHOD_NAMES,
+    Control,
+    Qualification,
+    Recusal,
+    ReviewMode,
+    Schedule,
+    Shrink,
+    Weighting,
+)
 from peerreview.prompts import task_template
 from peerreview.records.exchange import OffScale
 
@@ -57,7 +67,7 @@ class TaskConfig(_Strict):
 
 
 class ReviewConfig(_Strict):
-    mode: Literal["pairwise", "5-level", "100-level"] = "pairwise"
+    mode: ReviewMode = ReviewMode.PAIRWISE
     schedule: Schedule = Schedule.FULL
     reasks: int = Field(2, ge=0, le=2)  # re-asks of a reviewer whose answer cannot be read
     off_scale: OffScale = OffScale.KEEP  # a rating read outside the scale
@@ -108,10 +118,10 @@ class ChairConfig(_Strict):
     bootstrap: int = Field(0, ge=0)  # as rank's --bootstrap: no intervals unless asked
     strength: int = Field(3, ge=1)  # as rank's --strength: a strong verdict counts N times
     soft: bool = False  # as rank's --soft: judgments with p_first vote by probability
-    control: list[Literal["length", "markdown"]] = Field(default_factory=list)  # --control
+    control: list[Control] = Field(default_factory=list)  # --control
     calibrate_bias: bool = False  # as rank's --calibrate-bias
-    recuse: Literal["none", "self", "self-exam"] = "none"  # as rank's --recuse
-    shrink: Literal["none", "eb", "cv"] = "none"  # as rank's --shrink: item verdicts shrunk
+    recuse: Recusal = Recusal.NONE  # as rank's --recuse
+    shrink: Shrink = Shrink.NONE  # as rank's --shrink: item verdicts shrunk
     # as rank's --target-agreement and --delta; a cascade also escalates below it
     target_agreement: float | None = Field(None, gt=0, lt=1)
     delta: float = Field(0.1, gt=0, lt=1)
