@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from peerreview.calls.caller import Caller
 from peerreview.models import CallError, Request, Style
 from peerreview.models.config import ModelConfig
+from peerreview.options import ReviewMode
 from peerreview.prompts import fit, reask_template, reviewer_template, task_template
 from peerreview.records.exchange import (
     Item,
@@ -39,17 +40,19 @@ from peerreview.review.answers import parse_rating, parse_verdict, parse_winner
 
 log = logging.getLogger("peerreview")
 
-SCALES = {"5-level": (1.0, 5.0), "100-level": (0.0, 100.0)}
+SCALES = {ReviewMode.FIVE_LEVEL: (1.0, 5.0), ReviewMode.HUNDRED_LEVEL: (0.0, 100.0)}
 TOP_LOGPROBS = 20  # OpenAI's most; vLLM's default cap
 _SCHEMAS = {
-    "pairwise": {"type": "object", "properties": {"winner": {"enum": ["A", "B", "tie"]}},
-                 "required": ["winner"], "additionalProperties": False},
-    "5-level": {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1,
-                                                           "maximum": 5}},
-                "required": ["score"], "additionalProperties": False},
-    "100-level": {"type": "object", "properties": {"score": {"type": "integer", "minimum": 0,
-                                                             "maximum": 100}},
-                  "required": ["score"], "additionalProperties": False},
+    ReviewMode.PAIRWISE: {
+        "type": "object", "properties": {"winner": {"enum": ["A", "B", "tie"]}},
+        "required": ["winner"], "additionalProperties": False},
+    ReviewMode.FIVE_LEVEL: {
+        "type": "object", "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5}},
+        "required": ["score"], "additionalProperties": False},
+    ReviewMode.HUNDRED_LEVEL: {
+        "type": "object",
+        "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 100}},
+        "required": ["score"], "additionalProperties": False},
 }
 
 
@@ -79,11 +82,12 @@ def item_fields(item: Item) -> dict[str, Any]:
 class Asker:
     """Builds each model's requests, sends them through the caller, reads the answers."""
 
-    def __init__(self, caller: Caller, *, task_prompt: str, mode: str, rubric: str | None,
-                 reasks: int, seed: int, off_scale: OffScale = OffScale.KEEP) -> None:
+    def __init__(self, caller: Caller, *, task_prompt: str, mode: ReviewMode,
+                 rubric: str | None, reasks: int, seed: int,
+                 off_scale: OffScale = OffScale.KEEP) -> None:
         self.caller = caller
         self.task = task_template(task_prompt)
-        self.mode = mode
+        self.mode = ReviewMode(mode)
         self.rubric = rubric
         self.reasks = reasks
         self.seed = seed
@@ -183,7 +187,7 @@ class Asker:
                                 p_first=p_first if value is not None else None)
 
     def _read(self, text: str) -> str | float | None:
-        if self.mode == "pairwise":
+        if self.mode is ReviewMode.PAIRWISE:
             return parse_winner(text)
         low, high = SCALES[self.mode]
         return parse_rating(text, low, high)
@@ -207,11 +211,11 @@ class Asker:
     async def _ask_chat(self, name: str, fields: dict[str, Any]) -> Answer:
         config = self._config(name)
         template = reviewer_template("chat", self.mode)
-        shrink = ["output"] if self.mode != "pairwise" else ["first", "second"]
+        shrink = ["output"] if self.mode is not ReviewMode.PAIRWISE else ["first", "second"]
         prompt = self._fit(name, template.render, fields, [*shrink, "input"])
         request = self._params(config)
         request["messages"] = [{"role": "user", "content": prompt}]
-        with_logprobs = config.logprobs and self.mode == "pairwise"
+        with_logprobs = config.logprobs and self.mode is ReviewMode.PAIRWISE
         if with_logprobs:  # the prompt and the reask ask for the verdict alone, first
             request["top_logprobs"] = TOP_LOGPROBS
         if config.structured_output:
@@ -247,17 +251,17 @@ class Asker:
     async def _ask_completion(self, name: str, fields: dict[str, Any]) -> Answer:
         config = self._config(name)
         template = reviewer_template("completion", self.mode)
-        shrink = ["output"] if self.mode != "pairwise" else ["first", "second"]
-        reserve = 4 if self.mode == "100-level" else 1
+        shrink = ["output"] if self.mode is not ReviewMode.PAIRWISE else ["first", "second"]
+        reserve = 4 if self.mode is ReviewMode.HUNDRED_LEVEL else 1
         prompt = self._fit(name, template.render, fields, [*shrink, "input"], reserve)
-        if self.mode == "100-level":  # numbers past 9 span several tokens: read the text
+        if self.mode is ReviewMode.HUNDRED_LEVEL:  # past 9 a number spans tokens: read the text
             request = self._params(config)
             request["prompt"], request["max_tokens"], request["stop"] = prompt, reserve, ["\n"]
             text = (await self.caller.call(name, dict(request))).text
             return Answer(self._read(text), text)
         request = Request(prompt=prompt, top_logprobs=TOP_LOGPROBS)
         top = (await self.caller.call(name, dict(request))).top_logprobs or {}
-        if self.mode == "pairwise":
+        if self.mode is ReviewMode.PAIRWISE:
             return Answer(*preference(top), first_share(top))
         return Answer(*expected_rating(top, 1, 5))
 
@@ -269,7 +273,7 @@ class Asker:
         else:
             args.update(first=fields["first"], second=fields["second"])
         text = (await self.caller.call(name, dict(Request(call=args)))).text
-        if self.mode == "pairwise":
+        if self.mode is ReviewMode.PAIRWISE:
             return Answer(text if text in ("first", "second", "tie") else None, text)
         try:
             value = float(text)
