@@ -48,6 +48,10 @@ def test_paths_are_relative_to_the_config(tmp_path: Path) -> None:
     ("reviewers: [big]", "reviewers: [huge]", 12, "reviewers", "not defined under 'models'"),
     ("  gold: gold/exam.jsonl", "  gold: x\n  threshold: 1.5", 15, "exam.threshold",
      "less than or equal"),
+    ("reviewers: [big]", "reviewers: [big]\nreview:\n  mode: bogus", 14, "review.mode",
+     "Input should be 'pairwise', '5-level' or '100-level'"),
+    ("reviewers: [big]", "reviewers: [big]\nchair:\n  shrink: ebb\n  control: [size]", 14,
+     "chair.shrink", "Input should be 'none', 'eb' or 'cv'"),
 ])
 def test_bad_keys_name_their_path_and_line(tmp_path: Path, old: str, new: str, line: int,
                                            field: str | None, words: str) -> None:
