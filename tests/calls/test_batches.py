@@ -22,6 +22,8 @@ from peerreview.testing.stub import StubServer, StubState
 from tests.livetask import EVALUATEES, write_config, write_task
 from tests.spawned import run_cli, start_cli
 
+pytestmark = pytest.mark.slow  # seconds of real processes: run first (conftest)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

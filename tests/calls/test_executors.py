@@ -19,6 +19,8 @@ from tests.conftest import RAY_KEY_ENV, RayCluster, needs_ray
 from tests.fixtures.fake_endpoints import Fake
 from tests.livetask import EVALUATEES, expected_calls, write_config, write_task
 
+pytestmark = pytest.mark.slow  # seconds of real processes: run first (conftest)
+
 FAKE_VLLM = Path(__file__).parents[1] / "fixtures" / "fake_vllm_run_batch.py"
 N_ITEMS = 8  # the cluster-concurrency test's items: 48 calls
 

@@ -10,10 +10,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from peerreview.cli import main
 from tests.conftest import needs_llama
 
-pytestmark = needs_llama
+pytestmark = [needs_llama, pytest.mark.slow]
 
 
 def test_demo_runs_the_embedded_model_end_to_end(tmp_path: Path, capsys) -> None:

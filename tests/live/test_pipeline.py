@@ -19,6 +19,8 @@ from peerreview.testing.stub import StubServer, StubState
 from tests.livetask import EVALUATEES, expected_calls, write_config, write_task
 from tests.spawned import start_cli
 
+pytestmark = pytest.mark.slow  # seconds of real processes: run first (conftest)
+
 SAME_FILES = ["leaderboard.json", "reviewers.json", "verdicts.jsonl", "judgments.jsonl",
               "submissions.jsonl"]
 

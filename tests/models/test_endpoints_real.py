@@ -32,6 +32,8 @@ from peerreview.testing.stub import StubServer
 from tests.fixtures.fake_endpoints import Fake
 from tests.livetask import EVALUATEES, write_config, write_task
 
+pytestmark = pytest.mark.slow  # seconds of real processes: run first (conftest)
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_STUB = ROOT.parent / "shared" / "fakes" / "stub_openai.py"
 ASK = {"messages": [{"role": "user", "content": "Which is better, A or B?"}]}

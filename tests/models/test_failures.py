@@ -23,6 +23,8 @@ from peerreview.models.openai import OpenAIBackend
 from peerreview.testing.stub import StubServer, StubState
 from tests.livetask import EVALUATEES, write_config, write_task
 
+pytestmark = pytest.mark.slow  # seconds of real processes: run first (conftest)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
