@@ -14,15 +14,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from peerreview.errors import InputError
 from peerreview.records.fields import EXTRAS, describe
-
-Winner = Literal["first", "second", "tie"]
-WINNERS: tuple[str, ...] = ("first", "second", "tie")
+from peerreview.records.fields import WINNERS as WINNERS
+from peerreview.records.fields import Winner as Winner
 
 
 class OffScale(StrEnum):

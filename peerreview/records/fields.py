@@ -1,4 +1,5 @@
-"""The optional numbers a pairwise judgment may carry, described once.
+"""A judgment's fields, described once: the names it gives, the winners it may
+name, and the optional numbers a pairwise judgment may carry.
 
 :data:`EXTRAS` is the one description of these fields: the exact reader
 (:func:`peerreview.records.exchange.parse_judgment`), the fast reader's schema and
@@ -13,11 +14,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
 from peerreview.errors import InputError
+
+# The names a judgment gives, each a non-empty text: every judgment's item and reviewer,
+# a pairwise one's first and second, a pointwise one's model.
+NAMES: tuple[str, ...] = ("item", "reviewer", "first", "second", "model")
+Winner = Literal["first", "second", "tie"]
+WINNERS: tuple[str, ...] = get_args(Winner)  # a pairwise judgment's winner, or null
 
 
 def describe(value: Any) -> str:

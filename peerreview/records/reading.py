@@ -24,16 +24,14 @@ from peerreview.records.exchange import (
     PairwiseJudgment,
     read_judgment_lines,
 )
-from peerreview.records.fields import EXTRAS, TABLE_EXTRAS, Extra
+from peerreview.records.fields import EXTRAS, NAMES, TABLE_EXTRAS, WINNERS, Extra
 from peerreview.records.table import BoolArray, IntArray, JudgmentTable, TableParts, assemble_table
 
 if TYPE_CHECKING:
     import polars as pl
 
-_IDS = ("item", "reviewer", "first", "second", "model")
 _BARE = r"^(?:-?[0-9]|true$|false$)"  # what a JSON number or boolean reads as
-_UNQUOTED = re.compile(rb'"(?:item|reviewer|first|second|model)"\s*:\s*[-0-9tf]')
-_WINNERS = ("first", "second", "tie")
+_UNQUOTED = re.compile(rb'"(?:' + "|".join(NAMES).encode() + rb')"\s*:\s*[-0-9tf]')
 
 
 @dataclass(slots=True)
@@ -53,8 +51,7 @@ class _Unsure(Exception):
 def _schema() -> dict[str, Any]:
     import polars as pl
 
-    return {"item": pl.String, "reviewer": pl.String, "first": pl.String,
-            "second": pl.String, "winner": pl.String, "model": pl.String,
+    return {**{name: pl.String for name in NAMES}, "winner": pl.String,
             "score": pl.Float64, "scale": pl.List(pl.Float64), "raw": pl.String,
             **{f.name: pl.Int64 if f.whole else pl.Float64 for f in EXTRAS}}
 
@@ -158,7 +155,6 @@ def _fast(path: Path, rule: OffScale) -> pl.DataFrame:
 
 
 _BLOCK = 64 << 20  # bytes of a file read (and parsed) at a time
-_CODED = ("item", "reviewer", "first", "second", "model")
 
 
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:
@@ -167,8 +163,8 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
     import polars as pl
 
     return frame.select(_KEPT).with_columns(
-        *(pl.col(name).cast(pl.Categorical) for name in _CODED),
-        pl.col("winner").cast(pl.Enum(list(_WINNERS))))
+        *(pl.col(name).cast(pl.Categorical) for name in NAMES),
+        pl.col("winner").cast(pl.Enum(list(WINNERS))))
 
 
 def _fast_block(data: bytes, rule: OffScale, before: int) -> pl.DataFrame:
@@ -186,15 +182,15 @@ def _fast_block(data: bytes, rule: OffScale, before: int) -> pl.DataFrame:
     pointwise = ~pairwise & c("model").is_not_null()
     bad = (~pairwise & ~pointwise) | c("item").is_null() | c("reviewer").is_null()
     bad |= pairwise & (c("first").is_null() | c("second").is_null() | (c("first") == c("second"))
-                       | (c("winner").is_not_null() & ~c("winner").is_in(_WINNERS)))
+                       | (c("winner").is_not_null() & ~c("winner").is_in(WINNERS)))
     bad |= pointwise & (c("scale").list.len().fill_null(0) != 2)
     for extra in EXTRAS:
         bad |= _outside(extra)
         if extra.in_table:  # given on a pointwise row: the exact reader decides
             bad |= pointwise & c(extra.name).is_not_null()
-    for name in _IDS:  # text, not a list or an object
+    for name in NAMES:  # text, not a list or an object
         bad |= (c(name) == "") | c(name).str.starts_with("[") | c(name).str.starts_with("{")
-    looks_bare = pl.any_horizontal(c(name).str.contains(_BARE) for name in _IDS)
+    looks_bare = pl.any_horizontal(c(name).str.contains(_BARE) for name in NAMES)
     checked = frame.select(pairwise.alias("pairwise"), bad.alias("bad"),
                            looks_bare.alias("bare"))
     if checked["bad"].any():
@@ -290,7 +286,7 @@ def _table(pairwise: pl.DataFrame, pointwise: pl.DataFrame) -> JudgmentTable:
     reviewers, (p_rev, s_rev) = numbered(pairwise["reviewer"], pointwise["reviewer"])
     models, (first, second, model) = numbered(pairwise["first"], pairwise["second"],
                                               pointwise["model"])
-    # the winner is an enum of _WINNERS: first, second, tie -> 1, -1, 0; none -> 2
+    # the winner is an enum of WINNERS: first, second, tie -> 1, -1, 0; none -> 2
     code = np.array([1, -1, 0, 2], np.int64)[
         pairwise["winner"].to_physical().fill_null(3).to_numpy()]
     return assemble_table(TableParts(
