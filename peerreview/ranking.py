@@ -38,6 +38,7 @@ from peerreview.exam.latent import (
     self_confidence,
 )
 from peerreview.options import Qualification as Qualification
+from peerreview.options import Shrink
 from peerreview.output import write_files
 from peerreview.ranked import RankOptions as RankOptions
 from peerreview.ranked import RankResult as RankResult
@@ -140,7 +141,7 @@ def rank(
     evidence, bias = calibrated(evidence, exam_table, exam_labels, study.submissions,
                                 chair.by_mean, notes) if opts.calibrate_bias else (evidence, None)
     evidence, shrinkage = shrink_ranking(evidence, opts, chair, against_baseline(
-        exam_table, opts.baseline) if opts.baseline and opts.shrink != "none" else exam_table,
+        exam_table, opts.baseline) if opts.baseline and opts.shrink != Shrink.NONE else exam_table,
         study.exam_gold, exam_labels is not None, weights, first_share, notes)
     recorder = RecordingChair(chair)  # keeps the bootstrap's scores for the comparisons
     board = leaderboard(recorder, evidence, n_boot=opts.bootstrap, seed=opts.seed)

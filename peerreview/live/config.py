@@ -78,7 +78,7 @@ class ReviewConfig(_Strict):
     def _baseline(self) -> ReviewConfig:
         if self.pairs == "baseline" and not self.baseline:
             raise ValueError("pairs: baseline needs 'baseline: MODEL'")
-        if self.pairs == "baseline" and self.mode != "pairwise":
+        if self.pairs == "baseline" and self.mode != ReviewMode.PAIRWISE:
             raise ValueError("pairs: baseline is for the pairwise mode (scores are given "
                              "one submission at a time)")
         return self

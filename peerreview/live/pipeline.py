@@ -47,6 +47,7 @@ from peerreview.live.plan import plan
 from peerreview.live.progress import StageProgress
 from peerreview.live.stages import RunState, run_stage
 from peerreview.models import Backend, CallError, make_backend
+from peerreview.options import ReviewMode
 from peerreview.output import locked, write_files
 from peerreview.ranking import rank, settled_by
 from peerreview.records.exchange import (
@@ -186,7 +187,8 @@ class Pipeline:
                                  facts) from exc
         for said in unreadable_reviewers(result.exam, (result.study or result).table):
             log.warning(said.message)
-        full = full_calls(len(qualified), items, submissions, cfg.review.mode == "pairwise")
+        full = full_calls(len(qualified), items, submissions,
+                          cfg.review.mode == ReviewMode.PAIRWISE)
         facts["review"] = {"schedule": cfg.review.schedule, "calls": asked,
                            "full_schedule_calls": full, "calls_saved": max(0, full - asked)}
         facts["calls"] = store.totals()
@@ -242,7 +244,7 @@ class Pipeline:
         calibrated on the ``exam`` judgments (returned, with the pairs it escalated)."""
         cfg = self.config
         schedule = Schedule(cfg.review.schedule)
-        pairwise = cfg.review.mode == "pairwise"
+        pairwise = cfg.review.mode == ReviewMode.PAIRWISE
         baseline = cfg.review.baseline if cfg.review.pairs == "baseline" else None
         if schedule in (Schedule.FULL, Schedule.ONE_ORDER):
             done = await self._stage(state, "review", ReviewJobs(
@@ -299,7 +301,7 @@ class Pipeline:
         exam_subs = inputs.exam_submissions or submissions
         missing = state.failures.in_stage("submissions")
         asked = exam_questions(gold, inputs.exam_items, exam_subs,
-                               cfg.review.mode == "pairwise", missing)
+                               cfg.review.mode == ReviewMode.PAIRWISE, missing)
         judgments = await self._stage(state, "exam", [partial(asker.judge, r, q)
                                                       for q in asked for r in cfg.reviewers])
         failed = state.failures.in_stage("exam")

@@ -23,6 +23,7 @@ from peerreview.live.inputs import (
     load_run_inputs,
 )
 from peerreview.models.base import estimate_tokens
+from peerreview.options import ReviewMode
 from peerreview.prompts import reviewer_template, task_template
 from peerreview.records.exchange import Item
 from peerreview.review.asker import item_fields
@@ -79,7 +80,7 @@ def plan(config: RunConfig, inputs: RunInputs | None = None) -> list[PlannedCall
         for s in given:
             answer_chars[s.model] = len(s.output)
     mean_answer = sum(answer_chars.values()) / len(answer_chars)
-    pairwise = cfg.review.mode == "pairwise"
+    pairwise = cfg.review.mode == ReviewMode.PAIRWISE
     n = len(evaluatees)
     per_item = (2 * (n - 1) if cfg.review.pairs == "baseline" else n * (n - 1)) \
         if pairwise else n
