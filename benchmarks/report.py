@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from splits import machine
 
+from peerreview.output import whole
 from peerreview.ranking import RankOptions, rank
 from peerreview.records.exchange import Item, PairwiseJudgment, Submission
 from peerreview.records.study import study_of
@@ -56,7 +57,7 @@ def main() -> None:
     inputs = synthetic(args.models, args.items, args.reviewers)
     ranked = time.perf_counter() - start
     start = time.perf_counter()
-    html = render(inputs)["report.html"]
+    html = whole(render(inputs)["report.html"])  # the page renders as it is read
     rendered = time.perf_counter() - start
     path = Path(tempfile.mkdtemp()) / "report.html"
     path.write_bytes(html)

@@ -56,6 +56,11 @@ STAGING = ".peerreview-staging-"
 # judgments are encoded a chunk at a time, never held whole).
 Content = bytes | Iterable[bytes]
 
+
+def whole(content: Content) -> bytes:
+    """A file's content in one piece (chunks are consumed: read a generator once)."""
+    return content if isinstance(content, bytes) else b"".join(content)
+
 _HELD: dict[Path, int] = {}  # folders this process holds -> nesting depth
 _HELD_GUARD = threading.Lock()
 
