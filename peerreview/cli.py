@@ -118,7 +118,8 @@ def _run(args: argparse.Namespace, out: Console) -> None:
     config_path = demo_config_path() if args.command == "demo" else args.config
     config = load_config(config_path)
     if args.dry_run:
-        out.print(plan_table(plan(config)))
+        out.print(plan_table(plan(config), expected=config.review.schedule in (
+            Schedule.CASCADE, Schedule.ADAPTIVE)))
         return
     from peerreview.calls.shard import ShardStored, parse_shard
 

@@ -143,9 +143,11 @@ def print_rank(result: RankResult, console: Console, threshold: float | None = N
         console.print(agreement_table(result))
 
 
-def plan_table(rows: list[PlannedCalls]) -> Table:
-    """What ``--dry-run`` prints."""
-    table = Table(title="Planned calls (review: every candidate qualifies; cascade: expected)",
+def plan_table(rows: list[PlannedCalls], *, expected: bool = False) -> Table:
+    """What ``--dry-run`` prints; ``expected``: the review's rows are a cascade's (or the
+    adaptive schedule's) expected calls, not a count."""
+    said = "; the review's calls expected, not counted" if expected else ""
+    table = Table(title=f"Planned calls (review: every candidate qualifies{said})",
                   title_justify="left")
     for col in ("model", "stage", "calls", "prompt tok.", "completion tok.", "est. cost"):
         table.add_column(col, justify="left" if col in ("model", "stage") else "right")

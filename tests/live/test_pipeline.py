@@ -193,6 +193,8 @@ def test_dry_run_makes_no_call(stub, task, capsys):
     assert main(["run", str(config), "--out", str(task / "out"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert sum(stub.state.calls.values()) == 0 and not (task / "out").exists()
+    title = next(line for line in out.splitlines() if "Planned calls" in line)
+    assert "expected" not in title  # the full schedule's calls are counted
     rows = table_rows(out)
     # Review: 4 items x 6 ordered pairs = 24 per reviewer; submissions: 4 per evaluatee.
     assert rows[("judge-1", "review")][0] == "24" and rows[("judge-2", "review")][0] == "24"
@@ -340,6 +342,7 @@ def test_dry_run_estimates_the_cascade(stub, task, capsys):
         if len(cells) > 3 and cells[2] == "review":
             calls[cells[1]] = int(cells[3])
     assert calls == {"judge-1": 24, "judge-2": 7}  # all of judge-1's; 30% of them after
+    assert "the review's calls expected, not counted" in " ".join(out.split())
 
 
 def test_adaptive_stops_when_the_ranking_is_settled(stub, tmp_path):
