@@ -20,7 +20,7 @@ import orjson
 from peerreview.errors import InputError, NoQualifiedReviewer
 from peerreview.exam.grade import ExamResult, Weighting
 from peerreview.output import Content, write_files
-from peerreview.rankfiles import reviewer_rows
+from peerreview.rankfiles import exam_from_rows, reviewer_rows
 from peerreview.ranking import Qualification, RankOptions, RankResult, rank
 from peerreview.records.exchange import OffScale, dumps_json, read_judgments, read_submissions
 from peerreview.records.readable import unreadable_reviewers
@@ -154,9 +154,10 @@ def report_into(out: str | Path) -> None:
     """``peerreview report DIR``: draw report.html and summary.md again, ranking nothing.
 
     What the report draws of the ranking is read from DIR/report.json (written with the
-    report by ``rank``, ``run`` and ``demo``); the judgments, gold, items and
-    submissions behind it are read from the files DIR/run.json names (a rank's inputs,
-    or a run's config and its outputs). A folder written before report.json existed is
+    report by ``rank``, ``run`` and ``demo``), and the exam of one that ranked nothing
+    from DIR/reviewers.json; the judgments, gold, items and submissions behind it are
+    read from the files DIR/run.json names (a rank's inputs, or a run's config and its
+    outputs). A folder written before report.json existed is
     ranked again as DIR/run.json says, once: report.json is then written beside the
     report, and the next ``report DIR`` reads it.
     """
@@ -174,18 +175,20 @@ def report_into(out: str | Path) -> None:
     drawn = folder / "report.json"
     if "rank" in facts:
         spec = facts["rank"]
-        if "unranked" not in facts and drawn.exists():
-            options = _options(spec["options"])
+        options = _options(spec["options"])
+        if "unranked" in facts or drawn.exists():
             study = load_study(spec["judgments"], exam_gold=spec["exam_gold"],
                                gold=spec["gold"], items=spec["items"],
                                submissions=spec["submissions"], off_scale=options.off_scale)
+        if "unranked" in facts:  # the exam that nobody passed, as reviewers.json says
+            files = _unranked_files(facts["unranked"], _exam_of(folder), study.table, facts,
+                                    "peerreview rank", options.threshold
+                                    if study.exam_gold is not None else None)
+        elif drawn.exists():
             files = render(ReportInputs(read_document(drawn, study), title="peerreview rank",
                                         threshold=options.threshold, facts=facts))
         else:
-            try:
-                _, files = rank_outputs(spec)
-            except NothingRanked as exc:  # the report of the exam that nobody passed
-                files = exc.files
+            _, files = rank_outputs(spec)
         _write_report(folder, files)
         return
     if "config" not in facts:
@@ -202,20 +205,31 @@ def report_into(out: str | Path) -> None:
                           read_submissions(folder / "submissions.jsonl"),
                           facts.get("failures", {}))
         table = study.table
-        if "unranked" not in facts and drawn.exists():
-            result = read_document(drawn, study)
-        else:
-            result = rank(study, options=options)
-        files = render(ReportInputs(result, title="peerreview run",
-                                    threshold=options.threshold, facts=facts))
-    except InputError as exc:  # a run that ended without a ranking: say why again
+    except InputError:  # a run that ended early may lack what a ranked one has
         if "unranked" not in facts:
             raise
-        exam = exc.results if isinstance(exc, NoQualifiedReviewer) else []
+    if "unranked" in facts:  # why it ranked nothing, and its exam as reviewers.json says
         by_gold = config.exam is not None and config.exam.by_gold
-        files = _unranked_files(facts["unranked"], exam, table, facts, "peerreview run",
-                                options.threshold if by_gold else None)
+        files = _unranked_files(facts["unranked"], _exam_of(folder), table, facts,
+                                "peerreview run", options.threshold if by_gold else None)
+    else:
+        result = read_document(drawn, study) if drawn.exists() else rank(study,
+                                                                         options=options)
+        files = render(ReportInputs(result, title="peerreview run",
+                                    threshold=options.threshold, facts=facts))
     _write_report(folder, files)
+
+
+def _exam_of(folder: Path) -> list[ExamResult]:
+    """The exam's results that DIR/reviewers.json holds."""
+    path = folder / "reviewers.json"
+    try:
+        return exam_from_rows(orjson.loads(path.read_bytes()), path)
+    except FileNotFoundError as exc:
+        raise InputError("no reviewers.json here, which a run that ranked nothing writes",
+                         path) from exc
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}", path) from exc
 
 
 def _write_report(folder: Path, files: Mapping[str, Content]) -> None:

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from peerreview.errors import InputError
+from peerreview.exam.grade import ExamResult
 from peerreview.records.exchange import dumps_json, dumps_jsonl
 from peerreview.records.readable import unreadable_share
 
 if TYPE_CHECKING:
-    from peerreview.exam.grade import ExamResult
     from peerreview.ranking import RankResult
+
+_ROW_KEY = {"ci_low": "exam_ci_low", "ci_high": "exam_ci_high"}  # ExamResult -> row
 
 
 def reviewer_rows(exam: list[ExamResult]) -> list[dict[str, Any]]:
@@ -39,6 +44,31 @@ def reviewer_rows(exam: list[ExamResult]) -> list[dict[str, Any]]:
         "consistency_accuracy": r.consistency_accuracy,
         "self_confidence": r.self_confidence,
     } for r in exam]
+
+
+def exam_from_rows(rows: Any, path: Path) -> list[ExamResult]:
+    """The exam's results back from reviewers.json's rows (what :func:`reviewer_rows`
+    wrote): ``report DIR`` draws a run that ranked nothing from them, sitting no exam
+    again. A run's rows for candidates that never answered (no ``exam_votes``) are not
+    results.
+
+    Raises:
+        InputError: the rows are not reviewers.json's (the file, the row).
+    """
+    if not isinstance(rows, list):
+        raise InputError("expected a JSON list of reviewer rows", path)
+    out = []
+    for k, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise InputError(f"row {k}: expected a JSON object", path)
+        if "exam_votes" not in row:
+            continue
+        try:
+            out.append(ExamResult(**{f.name: row[_ROW_KEY.get(f.name, f.name)]
+                                     for f in fields(ExamResult)}))
+        except KeyError as exc:
+            raise InputError(f"row {k}: missing {exc}", path) from exc
+    return out
 
 
 def rank_files(result: RankResult) -> dict[str, bytes]:

@@ -28,6 +28,22 @@ def reviewers_json(out: Path) -> dict[str, dict[str, Any]]:
     return {r["reviewer"]: r for r in json.loads((out / "reviewers.json").read_text())}
 
 
+def forbid_the_exam(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, sitting the exam or ranking fails the test: ``report DIR`` of a
+    folder that ranked nothing reads its exam from reviewers.json."""
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("report DIR sat the exam again")
+
+    import peerreview.commands
+    import peerreview.exam.grade
+    import peerreview.ranking
+
+    for module, name in ((peerreview.exam.grade, "run_exam"), (peerreview.ranking, "run_exam"),
+                         (peerreview.ranking, "rank"), (peerreview.commands, "rank"),
+                         (peerreview.commands, "rank_outputs")):
+        monkeypatch.setattr(module, name, refuse)
+
+
 def python_run(folder: Path, judge: str, exam: bool, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Two models' given submissions on two items; one python reviewer; with ``exam``
     gold saying good beats bad on both items."""
@@ -69,11 +85,14 @@ def test_rank_with_nobody_qualified_writes_the_exam_and_why(tmp_path: Path, caps
     html = (out / "report.html").read_text()
     assert re.search(r'id="why-text">no reviewer qualified \(exam accuracy &gt;= 0\.9', html)
     # report DIR draws it again, from any folder.
+    summary_md = (out / "summary.md").read_bytes()
     (out / "report.html").unlink()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
+    forbid_the_exam(monkeypatch)
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").read_text() == html
+    assert (out / "summary.md").read_bytes() == summary_md
 
 
 def test_run_with_nobody_qualified_writes_the_exam_and_exits_1(tmp_path: Path, capsys,
@@ -96,9 +115,13 @@ def test_run_with_nobody_qualified_writes_the_exam_and_exits_1(tmp_path: Path, c
     facts = json.loads((out / "run.json").read_text())
     assert facts["unranked"].startswith("no reviewer qualified")
     assert json.loads((out / "cost.json").read_text())["calls_made"] == 4
+    html, summary_md = (out / "report.html").read_bytes(), (out / "summary.md").read_bytes()
     (out / "summary.md").unlink()
+    (out / "report.html").unlink()
+    forbid_the_exam(monkeypatch)
     assert main(["report", str(out)]) == 0
-    assert "**No ranking**: no reviewer qualified" in (out / "summary.md").read_text()
+    assert (out / "summary.md").read_bytes() == summary_md  # the exam table as it was
+    assert (out / "report.html").read_bytes() == html
 
 
 def test_a_run_whose_every_reviewer_failed_names_that_cause_only(tmp_path: Path, capsys,
@@ -122,3 +145,18 @@ def test_a_run_whose_every_reviewer_failed_names_that_cause_only(tmp_path: Path,
     (out / "summary.md").unlink()  # report DIR says it again, with no judgment to read
     assert main(["report", str(out)]) == 0
     assert (out / "summary.md").read_text() == summary
+
+
+def test_report_dir_names_a_broken_reviewers_json(tmp_path: Path, capsys) -> None:
+    j = write_jsonl(tmp_path / "j.jsonl", VOTE_EXAMPLE)
+    g = write_jsonl(tmp_path / "g.jsonl", [pw("t1", "h", "A", "B", "second")])
+    out = tmp_path / "o"
+    assert main(["rank", "--judgments", str(j), "--out", str(out), "--exam-gold", str(g),
+                 "--threshold", "0.9", "--quiet"]) == 2
+    rows = json.loads((out / "reviewers.json").read_text())
+    del rows[1]["kappa"]
+    (out / "reviewers.json").write_text(json.dumps(rows))
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{out / 'reviewers.json'}: row 2: missing 'kappa'" in err
