@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from peerreview.cliparser import parser
 from peerreview.errors import BatchesPending, InputError, NoQualifiedReviewer, RunFailed
-from peerreview.options import Qualification, Schedule, Weighting
+from peerreview.options import Qualification, Recusal, Schedule, Shrink, Weighting
 from peerreview.records.exchange import OffScale
 
 if TYPE_CHECKING:  # each command imports what it uses, so that --help and status start fast
@@ -46,10 +46,10 @@ def _rank(args: argparse.Namespace, out: Console) -> None:
         exclude_exam_items=args.exclude_exam_items, bootstrap=args.bootstrap, seed=args.seed,
         off_scale=OffScale(args.off_scale), baseline=args.baseline, strength=args.strength,
         control=parse_control(args.control) if args.control else (),
-        calibrate_bias=args.calibrate_bias, recuse=args.recuse,
+        calibrate_bias=args.calibrate_bias, recuse=Recusal(args.recuse),
         families=read_families(args.families) if args.families else {},
         soft=args.soft, target_agreement=args.target_agreement, delta=args.delta,
-        audit=args.audit, ppi=args.ppi, shrink=args.shrink)
+        audit=args.audit, ppi=args.ppi, shrink=Shrink(args.shrink))
     spec = rank_spec(args.judgments, options, exam_gold=args.exam_gold, gold=args.gold,
                      items=args.items, submissions=args.submissions)
     result = rank_into(args.out, spec, parquet=args.parquet)

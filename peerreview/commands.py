@@ -19,6 +19,7 @@ import orjson
 
 from peerreview.errors import InputError, NoQualifiedReviewer
 from peerreview.exam.grade import ExamResult, Weighting
+from peerreview.options import Control, Recusal, Shrink
 from peerreview.output import Content, write_files
 from peerreview.rankfiles import exam_from_rows, reviewer_rows
 from peerreview.ranking import Qualification, RankOptions, RankResult, rank
@@ -57,6 +58,8 @@ def _options(raw: dict[str, Any]) -> RankOptions:
     options.weighting = Weighting(options.weighting)
     options.schedule = Schedule(options.schedule)
     options.off_scale = OffScale(options.off_scale)
+    options.recuse, options.shrink = Recusal(options.recuse), Shrink(options.shrink)
+    options.control = tuple(Control(c) for c in options.control)
     if options.qualification is not None:
         options.qualification = Qualification(options.qualification)
     return options

@@ -20,7 +20,7 @@ from peerreview.chair.shrink import Shrinkage
 from peerreview.chair.style import StyleControl
 from peerreview.errors import InputError
 from peerreview.exam.grade import ExamResult, Weighting
-from peerreview.options import LATENT_MODELS, Qualification
+from peerreview.options import LATENT_MODELS, Control, Qualification, Recusal, Shrink
 from peerreview.records.counting import Counting
 from peerreview.records.exchange import Duplicate, OffScale
 from peerreview.records.study import Study
@@ -50,15 +50,15 @@ class RankOptions:
     baseline: str | None = None  # use only pairs with this model (alpaca_eval's design)
     strength: int = 3  # a strong verdict (arena-hard's >>) counts this many times
     soft: bool = False  # judgments with p_first vote by their probability
-    control: tuple[str, ...] = ()  # style control: ("length",), ("length", "markdown")
+    control: tuple[Control, ...] = ()  # style control: (LENGTH,), (LENGTH, MARKDOWN)
     calibrate_bias: bool = False  # remove each reviewer's excess bias the exam measured
-    recuse: str = "none"  # self: no reviewer judges its own family; self-exam: in the exam
+    recuse: Recusal = Recusal.NONE  # self: no one judges its own family; self-exam: exam
     families: dict[str, str] = field(default_factory=dict)  # model name -> family
     target_agreement: float | None = None  # calibrate a margin threshold on the exam
     delta: float = 0.1  # ... that holds with probability 1 - delta (needs_review below it)
     audit: bool = False  # audit.json: what would flip the ranking, what the panel is worth
     ppi: bool = False  # ppi.json: prediction-powered intervals from gold on some items
-    shrink: str = "none"  # eb or cv: item verdicts shrunk toward the panel's prior
+    shrink: Shrink = Shrink.NONE  # eb or cv: item verdicts shrunk toward the panel's prior
 
     @property
     def counting(self) -> Counting:
