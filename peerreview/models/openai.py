@@ -7,6 +7,7 @@ endpoints. How requests and answers are spelled; the rest is
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -70,6 +71,18 @@ def read_completion(payload: Any) -> Response:
                     count(usage.get("completion_tokens")))
 
 
+CHAT_PATH = "/chat/completions"
+
+
+def batch_lines(calls: Iterable[tuple[str, dict[str, Any]]], model: str | None) -> bytes:
+    """An OpenAI batch's input file (and ``vllm run-batch``'s, the same format): a chat
+    completion request a line, the call's key its ``custom_id``, ``model`` (the name the
+    endpoint knows) in its body."""
+    return b"".join(orjson.dumps({"custom_id": key, "method": "POST", "url": "/v1" + CHAT_PATH,
+                                  "body": {**body, "model": model}}) + b"\n"
+                    for key, body in calls)
+
+
 def batch_answer(record: dict[str, Any]) -> Response | str:
     """One line of an OpenAI batch's output (and of ``vllm run-batch``'s, the same
     format): the answer of a 200, else the error (or the response's body).
@@ -122,7 +135,7 @@ def _with_format(body: dict[str, Any], level: int) -> dict[str, Any]:
 class OpenAIBackend(EndpointBackend):
     """Chat completions (``/chat/completions``), with ``Authorization: Bearer``."""
 
-    path = "/chat/completions"
+    path = CHAT_PATH
     batch_limits = (50_000, 200_000_000)  # one batch file: requests, bytes (200 MB)
 
     def __init__(self, name: str, config: ModelConfig) -> None:
@@ -190,11 +203,8 @@ class OpenAIBackend(EndpointBackend):
             NotCreated: the upload failed, or the create request was refused (4xx).
             CallError: the create request failed otherwise (the batch may exist).
         """
-        lines = b"".join(orjson.dumps({"custom_id": key, "method": "POST",
-                                       "url": "/v1" + self.path,
-                                       "body": {**self.adapted(body),
-                                                "model": self.config.model}}) + b"\n"
-                         for key, body in calls)
+        lines = batch_lines(((key, self.adapted(body)) for key, body in calls),
+                            self.config.model)
         form = aiohttp.FormData()
         form.add_field("purpose", "batch")
         form.add_field("file", lines, filename="peerreview-batch.jsonl",

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from peerreview.models.base import Response
 from peerreview.models.batchapi import read_results
-from peerreview.models.openai import batch_answer
+from peerreview.models.openai import batch_answer, batch_lines
 
 BATCH = "vllm run-batch"  # what messages call the batch
 
 
 def request_lines(calls: dict[str, dict[str, Any]], model: str | None) -> bytes:
-    """The input file: a chat completion request a line, the call's key its
-    ``custom_id``, ``model`` (the name the server knows) in its body."""
-    return b"".join(orjson.dumps({
-        "custom_id": key, "method": "POST", "url": "/v1/chat/completions",
-        "body": {**body, "model": model}}) + b"\n" for key, body in calls.items())
+    """The input file: the requests as given (the executor prepared them), in an
+    OpenAI batch's lines (:func:`peerreview.models.openai.batch_lines`)."""
+    return batch_lines(calls.items(), model)
 
 
 def read_answers(text: str, model: str) -> dict[str, Response | str]:
